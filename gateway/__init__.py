@@ -1,0 +1,1 @@
+"""The gateway: casebridge's front door (FastAPI service) and its command line."""

@@ -1,0 +1,109 @@
+"""The ``casebridge`` command line.
+
+Each command group lives in its own module of this package and is registered in
+:data:`COMMAND_MODULES`; this module owns the one mapping from casebridge errors to exit codes
+and one-line messages, so no command prints a stack trace for bad input.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import NoReturn
+
+import typer
+
+from casebridge import __version__
+from casebridge.errors import CasebridgeError, ConfigError, InputError, NotFound
+
+app = typer.Typer(
+    name="casebridge",
+    help=(
+        "casebridge carries referrals, case-conference invitations and support plans between "
+        "job centres, social offices, youth offices and providers -- only with the client's "
+        "consent, and with every decision in a tamper-evident audit trail."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+#: Modules that add commands to :data:`app` when imported (each calls ``app.command`` or
+#: ``app.add_typer``). Kept as a list so a new command group is one line here.
+COMMAND_MODULES = [
+    "casebridge.gateway.cli.schema",
+    "casebridge.gateway.cli.demo",
+]
+
+EXIT_OK = 0
+EXIT_FAILURE = 1  # the operation ran and found a problem (e.g. a broken audit chain)
+EXIT_BAD_INPUT = 2  # the input or the command line was wrong
+EXIT_CONFIG = 3  # settings or configuration files are invalid
+EXIT_NOT_FOUND = 4
+EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug; reported without a traceback
+
+
+def exit_code_for(exc: CasebridgeError) -> int:
+    """The process exit code of a casebridge error (the CLI's one mapping)."""
+    if isinstance(exc, InputError):
+        return EXIT_BAD_INPUT
+    if isinstance(exc, ConfigError):
+        return EXIT_CONFIG
+    if isinstance(exc, NotFound):
+        return EXIT_NOT_FOUND
+    return EXIT_FAILURE
+
+
+def fail(exc: CasebridgeError, *, prefix: str = "") -> NoReturn:
+    """Print one line per problem on stderr and exit with the error's code."""
+    for line in exc.lines():
+        typer.echo(f"casebridge: {prefix}{line}", err=True)
+    raise typer.Exit(exit_code_for(exc))
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"casebridge {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """casebridge: consent-gated case exchange between social-service agencies."""
+
+
+for _module in COMMAND_MODULES:
+    importlib.import_module(_module)
+
+
+def main() -> None:
+    """Console entry point: run the app, turning casebridge errors into exit codes."""
+    try:
+        app(standalone_mode=False)
+    except CasebridgeError as exc:
+        try:
+            fail(exc)
+        except typer.Exit as done:
+            sys.exit(done.exit_code)
+    except typer.Exit as done:
+        sys.exit(done.exit_code)
+    except typer.Abort:
+        typer.echo("casebridge: aborted", err=True)
+        sys.exit(EXIT_FAILURE)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - last resort: never show a traceback to a user
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(EXIT_BAD_INPUT if isinstance(exc, click.UsageError) else exc.exit_code)
+        typer.echo(
+            f"casebridge: internal error ({type(exc).__name__}); this is a bug, please report it",
+            err=True,
+        )
+        sys.exit(EXIT_INTERNAL)

@@ -1,0 +1,44 @@
+"""Shared test fixtures: the real native samples, hypothesis profiles, service markers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from casebridge.gateway.demo import sample_bytes
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+#: The agencies' interface folder, beside the repository (as on a developer's machine and in CI).
+SHARED_INTERFACES = REPO_ROOT.parent / "shared" / "interfaces"
+
+settings.register_profile(
+    "default", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "thorough", max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+SAMPLES = {
+    "zuweisung": "jobcenter/zuweisung-001.xml",
+    "rueckmeldung": "jobcenter/rueckmeldung-001.xml",
+    "fallmitteilung": "sozialamt/fallmitteilung-001.xml",
+    "fall": "jugendamt/fall-001.json",
+    "referral_bundle": "provider-fhir/referral-bundle-001.json",
+    "task_update": "provider-fhir/task-update-001.json",
+    "consent_self": "consent-fhir/consent-self-001.json",
+    "consent_guardian": "consent-fhir/consent-guardian-001.json",
+}
+
+
+@pytest.fixture
+def sample():
+    """Load a native sample by short name (see SAMPLES) as bytes."""
+
+    def load(name: str) -> bytes:
+        return sample_bytes(SAMPLES[name])
+
+    return load

@@ -1,0 +1,1 @@
+"""Consent: who may see what. Default deny; every decision audited."""

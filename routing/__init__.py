@@ -1,0 +1,1 @@
+"""Routing: the route table, the broker topology and delivery to recipients over kombu."""

@@ -42,3 +42,39 @@ def sample():
         return sample_bytes(SAMPLES[name])
 
     return load
+
+
+class CliResult:
+    """What one in-process run of the ``casebridge`` command produced."""
+
+    def __init__(self, exit_code: int, stdout: str, stderr: str) -> None:
+        self.exit_code = exit_code
+        self.stdout = stdout
+        self.stderr = stderr
+
+
+@pytest.fixture
+def run_cli(capsys, monkeypatch):
+    """Run ``casebridge ARGS`` in-process through the real entry point (error mapping included).
+
+    ``stdin`` may be given as bytes for commands reading ``-``.
+    """
+    import io
+    import sys
+
+    from casebridge.gateway.cli import main
+
+    def run(*args: str, stdin: bytes | None = None) -> CliResult:
+        monkeypatch.setattr(sys, "argv", ["casebridge", *args])
+        if stdin is not None:
+            monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
+        capsys.readouterr()
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        out = capsys.readouterr()
+        return CliResult(code, out.out, out.err)
+
+    return run

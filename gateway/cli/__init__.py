@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import NoReturn
-
 import typer
 
 from casebridge import __version__
@@ -54,13 +52,6 @@ def exit_code_for(exc: CasebridgeError) -> int:
     return EXIT_FAILURE
 
 
-def fail(exc: CasebridgeError, *, prefix: str = "") -> NoReturn:
-    """Print one line per problem on stderr and exit with the error's code."""
-    for line in exc.lines():
-        typer.echo(f"casebridge: {prefix}{line}", err=True)
-    raise typer.Exit(exit_code_for(exc))
-
-
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"casebridge {__version__}")
@@ -81,27 +72,20 @@ for _module in COMMAND_MODULES:
 
 
 def main() -> None:
-    """Console entry point: run the app, turning casebridge errors into exit codes."""
+    """Console entry point: run the app, turning casebridge errors into exit codes.
+
+    typer (standalone mode) handles usage errors itself (exit 2) and exits through SystemExit;
+    everything else that escapes a command is mapped here, in one place.
+    """
     try:
-        app(standalone_mode=False)
+        app()
     except CasebridgeError as exc:
-        try:
-            fail(exc)
-        except typer.Exit as done:
-            sys.exit(done.exit_code)
-    except typer.Exit as done:
-        sys.exit(done.exit_code)
-    except typer.Abort:
-        typer.echo("casebridge: aborted", err=True)
-        sys.exit(EXIT_FAILURE)
+        for line in exc.lines():
+            typer.echo(f"casebridge: {line}", err=True)
+        sys.exit(exit_code_for(exc))
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:  # noqa: BLE001 - last resort: never show a traceback to a user
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(EXIT_BAD_INPUT if isinstance(exc, click.UsageError) else exc.exit_code)
         typer.echo(
             f"casebridge: internal error ({type(exc).__name__}); this is a bug, please report it",
             err=True,

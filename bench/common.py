@@ -43,5 +43,5 @@ def percentiles(samples_s: list[float]) -> tuple[float, float]:
     """(p50, p99) in milliseconds of a list of durations in seconds."""
     ordered = sorted(samples_s)
     p50 = statistics.median(ordered)
-    p99 = ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
     return p50 * 1000, p99 * 1000

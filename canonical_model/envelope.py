@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import AwareDatetime, Field, model_validator
 
@@ -26,7 +26,7 @@ from casebridge.canonical_model.vocabulary import (
     ReferralStatusField,
 )
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION: Final = "1.0"
 
 
 class ConferenceInfo(CanonicalModel):
@@ -96,7 +96,9 @@ class TransferEnvelope(CanonicalModel):
             if self.status is None:
                 raise ValueError("status: a status_update needs a status")
             if self.correlation_id is None:
-                raise ValueError("correlation_id: a status_update must name the referral it answers")
+                raise ValueError(
+                    "correlation_id: a status_update must name the referral it answers"
+                )
         elif self.status is not None:
             raise ValueError("status: only a status_update carries a status")
         return self

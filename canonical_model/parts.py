@@ -141,7 +141,9 @@ _FIXED_CATEGORY: dict[str, frozenset[Category]] = {
 class Part(CanonicalModel):
     """One categorised unit of personal data in an envelope."""
 
-    id: NonEmptyStr = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="Unique in its envelope.")
+    id: NonEmptyStr = Field(
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="Unique in its envelope."
+    )
     category: CategoryField
     entrusted_by: Grantor | None = Field(
         default=None, description="Who entrusted it (§65 SGB VIII); required for 'entrusted'."

@@ -163,7 +163,9 @@ class Grantor(CanonicalModel):
     @model_validator(mode="after")
     def _other_needs_name(self) -> Grantor:
         if self.relation == "other" and self.name is None:
-            raise ValueError("a person who is neither the client nor a parent/guardian needs a name")
+            raise ValueError(
+                "a person who is neither the client nor a parent/guardian needs a name"
+            )
         return self
 
 

@@ -134,7 +134,7 @@ class ConflictError(CasebridgeError):
 
 
 class AuditError(CasebridgeError):
-    """Raised for audit-trail failures other than a broken chain (which is a result, not an error)."""
+    """Raised for audit-trail failures (a broken chain is a verification result, not this)."""
 
     code = "audit_error"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+
 import typer
 
 from casebridge import __version__

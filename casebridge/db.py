@@ -1,0 +1,286 @@
+"""The one database layer: engine, sessions, and migration on first use.
+
+The store is chosen by ``CASEBRIDGE_DATABASE_URL`` (see :mod:`casebridge.settings`): a SQLite
+file in the data directory by default, PostgreSQL (``postgresql+psycopg://``) in production. The
+schema is owned by Alembic; :func:`get_database` upgrades it to the newest revision the first time
+a process touches a database, so a fresh install or an upgraded wheel just works.
+
+Every package that needs tables declares them on :class:`Base` and adds an Alembic revision to
+its own versions folder listed in :data:`VERSION_LOCATIONS`; all revisions form one linear
+history recorded in one ``alembic_version`` table.
+
+SQLite notes: pysqlite's own transaction handling is switched off so that SQLAlchemy emits
+``BEGIN`` itself; a connection with the execution option ``sqlite_immediate=True`` begins with
+``BEGIN IMMEDIATE`` (take the write lock at once), which is how writers that read-then-write (the
+audit chain) serialise across processes. WAL journal and ``synchronous=FULL`` make commits durable
+while readers keep reading.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.resources
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Dialect,
+    Engine,
+    MetaData,
+    String,
+    TypeDecorator,
+    create_engine,
+    event,
+    make_url,
+    text,
+)
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from casebridge.errors import ConfigError
+from casebridge.logging import get_logger
+from casebridge.settings import get_settings
+
+log = get_logger(__name__)
+
+#: Constraint names are fixed so that later Alembic revisions can refer to them by name.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+#: (package, folder) of every Alembic versions folder; folders that do not exist are skipped, so
+#: a package (e.g. routing) can ship ``migrations/`` later with a revision on top of ours.
+VERSION_LOCATIONS: tuple[tuple[str, str], ...] = (
+    ("casebridge", "migrations/versions"),
+    ("casebridge.routing", "migrations"),
+)
+
+
+UTC_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def utc_text(value: datetime) -> str:
+    """An aware datetime as fixed-width UTC text: sorts like time, same on every backend."""
+    if value.tzinfo is None:
+        raise ValueError("a naive datetime has no defined instant")
+    return value.astimezone(UTC).strftime(UTC_FORMAT)
+
+
+def parse_utc_text(value: str) -> datetime:
+    """The inverse of :func:`utc_text`."""
+    return datetime.strptime(value, UTC_FORMAT).replace(tzinfo=UTC)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """An aware datetime stored as :func:`utc_text` (SQLite has no time zones; PostgreSQL's
+    ``timestamptz`` would render in the session zone, which would change audit hashes)."""
+
+    impl = String(27)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> str | None:
+        return None if value is None else utc_text(value)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else parse_utc_text(value)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every casebridge table (one MetaData, fixed constraint names)."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy emit BEGIN (see _on_sqlite_begin) instead of pysqlite's implicit one.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _on_sqlite_begin(conn: Connection) -> None:
+    immediate = conn.get_execution_options().get("sqlite_immediate", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def create_db_engine(url: str) -> Engine:
+    """A SQLAlchemy engine for ``url`` with casebridge's connection set-up."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError("CASEBRIDGE_DATABASE_URL is not a valid database URL") from None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _on_sqlite_connect)
+        event.listen(engine, "begin", _on_sqlite_begin)
+        return engine
+    if backend == "postgresql":
+        return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    raise ConfigError(
+        f"CASEBRIDGE_DATABASE_URL: unsupported backend '{backend}' (use sqlite or postgresql)"
+    )
+
+
+def _lock_key(name: str) -> int:
+    """A signed 64-bit advisory-lock key for ``name`` (stable across processes)."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+@contextmanager
+def write_lock(conn: Connection, name: str) -> Iterator[None]:
+    """Serialise writers named ``name`` across processes for the current transaction.
+
+    PostgreSQL: a transaction-scoped advisory lock (namespaced by the current schema, so parallel
+    test schemas do not wait for each other). SQLite: the connection must have begun with
+    ``BEGIN IMMEDIATE`` (execution option ``sqlite_immediate``), which already holds the
+    database's only write lock.
+    """
+    if conn.dialect.name == "postgresql":
+        schema = conn.execute(text("SELECT current_schema()")).scalar_one()
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(f"{schema}:{name}")})
+    elif not conn.get_execution_options().get("sqlite_immediate", False):
+        raise RuntimeError("write_lock on SQLite needs a connection begun with BEGIN IMMEDIATE")
+    yield
+
+
+def _version_locations() -> list[str]:
+    found = []
+    for package, folder in VERSION_LOCATIONS:
+        try:
+            path = importlib.resources.files(package).joinpath(folder)
+        except ModuleNotFoundError:
+            continue
+        if path.is_dir():
+            found.append(str(path))
+    return found
+
+
+def alembic_config(conn: Connection | None = None) -> Any:
+    """An Alembic Config built in code (works from an installed wheel; no alembic.ini)."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", "casebridge:migrations")
+    # Alembic splits version_locations on this separator; paths may contain spaces.
+    cfg.set_main_option("path_separator", "os")
+    cfg.set_main_option("version_locations", os.pathsep.join(_version_locations()))
+    if conn is not None:
+        cfg.attributes["connection"] = conn
+    return cfg
+
+
+def migrate(engine: Engine, revision: str = "heads") -> None:
+    """Upgrade the schema to ``revision`` under a cross-process lock (safe on first use)."""
+    from alembic import command
+
+    with engine.connect() as raw:
+        conn = raw.execution_options(sqlite_immediate=True)
+        with conn.begin():
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key("migrate")})
+            command.upgrade(alembic_config(conn), revision)
+
+
+def current_revisions(engine: Engine) -> set[str]:
+    """The revisions the database is at (empty for a new database)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return set(MigrationContext.configure(conn).get_current_heads())
+
+
+def head_revisions() -> set[str]:
+    """The newest revisions the installed code knows."""
+    from alembic.script import ScriptDirectory
+
+    return set(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
+class Database:
+    """An engine plus its session factory; the handle every store class receives."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
+
+    @contextmanager
+    def session(self, *, immediate: bool = False) -> Iterator[Session]:
+        """A session in one transaction: committed on success, rolled back on error.
+
+        ``immediate`` takes SQLite's write lock at BEGIN (read-then-write without lost updates).
+        """
+        with self.engine.connect() as raw:
+            conn = raw.execution_options(sqlite_immediate=True) if immediate else raw
+            with Session(bind=conn, expire_on_commit=False) as session, conn.begin():
+                yield session
+                session.flush()
+
+    @contextmanager
+    def connection(self, *, immediate: bool = False) -> Iterator[Connection]:
+        """A Core connection in one transaction (for bulk reads and appends)."""
+        with self.engine.connect() as raw:
+            conn = raw.execution_options(sqlite_immediate=True) if immediate else raw
+            with conn.begin():
+                yield conn
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision."""
+        migrate(self.engine)
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+
+_databases: dict[str, Database] = {}
+_lock = threading.Lock()
+
+
+def get_database(url: str | None = None, *, migrate_schema: bool = True) -> Database:
+    """The process-wide :class:`Database` for ``url`` (default: from settings), migrated once."""
+    url = url or get_settings().effective_database_url
+    with _lock:
+        db = _databases.get(url)
+        if db is None:
+            db = Database(create_db_engine(url))
+            if migrate_schema:
+                try:
+                    if current_revisions(db.engine) != head_revisions():
+                        db.migrate()
+                except OperationalError as exc:
+                    raise ConfigError(
+                        f"cannot open the database ({type(exc.orig).__name__}); "
+                        "check CASEBRIDGE_DATABASE_URL"
+                    ) from None
+            _databases[url] = db
+        return db
+
+
+def reset_databases() -> None:
+    """Dispose every cached :class:`Database` (tests, and after a fork)."""
+    with _lock:
+        for db in _databases.values():
+            db.dispose()
+        _databases.clear()

@@ -1,0 +1,1 @@
+"""Alembic migrations of the casebridge store (run by :func:`casebridge.db.migrate`)."""

@@ -41,10 +41,13 @@ def normalise_name(text: str) -> str:
     "Yılmaz, Ayşe" and "Yilmaz, Ayse" normalise to the same string. The form is never shown or
     stored as the name; names are kept as written.
     """
-    folded = unicodedata.normalize("NFC", text).casefold().translate(_TRANSLITERATION)
-    stripped = "".join(
-        ch for ch in unicodedata.normalize("NFKD", folded) if not unicodedata.combining(ch)
-    )
+    # Compatibility forms first (𝕊 → S), then case, then transliteration, then diacritics; the
+    # final casefold catches letters that only appear once diacritics are gone.
+    folded = unicodedata.normalize("NFKC", text).casefold().translate(_TRANSLITERATION)
+    decomposed = unicodedata.normalize("NFKD", folded)
+    stripped = unicodedata.normalize(
+        "NFKC", "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    ).casefold().translate(_TRANSLITERATION)
     spaced = _SEPARATORS.sub(" ", stripped)
     return _COMMA.sub(", ", spaced).strip(" ,")
 

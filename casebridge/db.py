@@ -143,23 +143,6 @@ def _lock_key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
-@contextmanager
-def write_lock(conn: Connection, name: str) -> Iterator[None]:
-    """Serialise writers named ``name`` across processes for the current transaction.
-
-    PostgreSQL: a transaction-scoped advisory lock (namespaced by the current schema, so parallel
-    test schemas do not wait for each other). SQLite: the connection must have begun with
-    ``BEGIN IMMEDIATE`` (execution option ``sqlite_immediate``), which already holds the
-    database's only write lock.
-    """
-    if conn.dialect.name == "postgresql":
-        schema = conn.execute(text("SELECT current_schema()")).scalar_one()
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(f"{schema}:{name}")})
-    elif not conn.get_execution_options().get("sqlite_immediate", False):
-        raise RuntimeError("write_lock on SQLite needs a connection begun with BEGIN IMMEDIATE")
-    yield
-
-
 def _version_locations() -> list[str]:
     found = []
     for package, folder in VERSION_LOCATIONS:

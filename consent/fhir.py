@@ -34,7 +34,6 @@ import re
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.consent import Consent
@@ -57,11 +56,9 @@ from casebridge.canonical_model import (
     PersonRelation,
     Purpose,
 )
+from casebridge.consent.engine import LOCAL_ZONE
 from casebridge.errors import ConsentError, ConsentImportError, InputTooLarge, Problem
 from casebridge.settings import get_settings
-
-#: The zone dates without a time of day are read in (FHIR leaves it to the receiver).
-LOCAL_ZONE = ZoneInfo("Europe/Berlin")
 
 SCOPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/consentscope"
 SCOPE_CODE = "patient-privacy"

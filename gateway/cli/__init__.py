@@ -32,6 +32,10 @@ app = typer.Typer(
 COMMAND_MODULES = [
     "casebridge.gateway.cli.schema",
     "casebridge.gateway.cli.demo",
+    "casebridge.gateway.cli.consent",
+    "casebridge.gateway.cli.clients",
+    "casebridge.gateway.cli.decide",
+    "casebridge.gateway.cli.audit",
 ]
 
 EXIT_OK = 0

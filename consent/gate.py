@@ -1,0 +1,144 @@
+"""The consent gate: the one place every transfer passes.
+
+``ConsentGate.check`` resolves the message's client in the registry, loads that client's
+consents, lets the pure engine decide, appends one audit entry per recipient, and only then hands
+out the minimised envelope for each recipient that may receive anything. Routing calls it when a
+message comes in and again at delivery (``check_recipient``), so a withdrawal in between blocks a
+queued message (rule 6). If the audit append fails, nothing is released: the exception
+propagates and no envelope leaves the gate.
+
+``evaluate`` is the same decision without the audit entry; it serves dry runs only
+(``casebridge decide``) and must never be used to let data go.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from casebridge.canonical_model import TransferEnvelope
+from casebridge.consent.audit import AuditEntry, AuditTrail
+from casebridge.consent.decision import MessageDecisions
+from casebridge.consent.policy import TransferPolicy
+from casebridge.consent.registry import Resolution, ResolvedClient, resolve_envelope
+from casebridge.consent.store import states_for_client
+from casebridge.db import Database
+from casebridge.errors import InputError
+from casebridge.logging import get_logger
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """A decision with the client it was taken for (no audit entry yet)."""
+
+    decisions: MessageDecisions
+    client: ResolvedClient
+
+
+@dataclass(frozen=True, slots=True)
+class GateResult:
+    """What passed the gate: the decisions, the released envelopes and their audit entries."""
+
+    decisions: MessageDecisions
+    #: recipient → minimised envelope addressed to that recipient only; blocked ones are absent.
+    released: dict[str, TransferEnvelope]
+    client_id: str | None
+    audit: tuple[AuditEntry, ...] = field(default=())
+
+    @property
+    def audit_seqs(self) -> tuple[int, ...]:
+        """Sequence numbers of the audit entries written for this check."""
+        return tuple(e.seq for e in self.audit)
+
+
+class ConsentGate:
+    """Decide, audit, then release — in that order, for every transfer."""
+
+    def __init__(self, db: Database, *, minor_age: int = 15) -> None:
+        self.db = db
+        self.minor_age = minor_age
+        self.audit = AuditTrail(db)
+
+    def evaluate(
+        self,
+        envelope: TransferEnvelope,
+        *,
+        at: datetime,
+        policies: Mapping[str, TransferPolicy] | None = None,
+    ) -> Evaluation:
+        """Decide for every recipient without recording anything (dry run only)."""
+        from casebridge.consent.engine import ClientFacts, decide
+
+        if at.tzinfo is None:
+            raise InputError("at: the decision time needs a UTC offset")
+        with self.db.session() as session:
+            client = resolve_envelope(session, envelope)
+            states = (
+                states_for_client(session, client.client_id)
+                if client.client_id is not None
+                else []
+            )
+        facts = (
+            ClientFacts(client.client_id, birth_date=client.birth_date)
+            if client.resolution == Resolution.RESOLVED and client.client_id is not None
+            else None
+        )
+        decisions = decide(
+            envelope, client=facts, consents=states, at=at, policies=policies,
+            minor_age=self.minor_age,
+        )
+        return Evaluation(decisions, client)
+
+    def check(
+        self,
+        envelope: TransferEnvelope,
+        *,
+        at: datetime,
+        stage: str,
+        policies: Mapping[str, TransferPolicy] | None = None,
+    ) -> GateResult:
+        """Decide for every recipient, append one audit entry each, then release."""
+        from casebridge.consent.engine import release
+
+        evaluation = self.evaluate(envelope, at=at, policies=policies)
+        entries = self.audit.append_decisions(
+            envelope, evaluation.decisions, stage=stage, at=at,
+            client_id=evaluation.client.client_id,
+        )
+        released: dict[str, TransferEnvelope] = {}
+        for decision in evaluation.decisions.decisions:
+            copy = release(envelope, decision)
+            if copy is not None:
+                released[decision.recipient] = copy
+        log.info(
+            "consent gate",
+            message_id=envelope.message_id,
+            stage=stage,
+            outcome=[str(d.outcome) for d in evaluation.decisions.decisions],
+            recipients=sorted(released),
+            seq=[e.seq for e in entries],
+        )
+        return GateResult(
+            evaluation.decisions, released, evaluation.client.client_id, tuple(entries)
+        )
+
+    def check_recipient(
+        self,
+        envelope: TransferEnvelope,
+        recipient: str,
+        *,
+        at: datetime,
+        stage: str = "delivery",
+        policies: Mapping[str, TransferPolicy] | None = None,
+    ) -> GateResult:
+        """Re-check one recipient (delivery time): the envelope addressed to it alone."""
+        try:
+            single = envelope.for_recipient(recipient)
+        except ValueError:
+            raise InputError(
+                f"recipient '{recipient}' is not a recipient of message '{envelope.message_id}'"
+            ) from None
+        return self.check(single, at=at, stage=stage, policies=policies)

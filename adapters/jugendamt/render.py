@@ -1,0 +1,310 @@
+"""Canonical envelope (from any source system) → ``jugendamt-fallakte/3`` export.
+
+Each part goes to its native field when the parser would read exactly that part back from it
+(checked by running the slot parser on what was written). Every other part -- categories the
+format has no field for (contact, benefits, health, ...), a second identity, a note with an
+author -- is carried as a note: a readable line marked with its category, then
+``[casebridge-teil] {json}`` holding the complete canonical part, which the parser restores.
+So nothing is dropped, and special categories keep their category on the way back. The child
+(``fall.kind``) is always written for the reader; if the identity needs more than the format
+holds (other agencies' ids, sex, a birth name), the full identity rides along in a note that
+says it replaces ``/fall/kind``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from casebridge.adapters.jugendamt import codes, parse
+from casebridge.canonical_model import (
+    CaseFileData,
+    ChildProtectionData,
+    Grantor,
+    HouseholdData,
+    IdentityData,
+    MessageType,
+    Note,
+    Part,
+    Statement,
+    SupportPlanData,
+    TransferEnvelope,
+)
+from casebridge.canonical_model.parts import PartContent
+from casebridge.errors import RenderError
+
+Json = dict[str, Any]
+_CONTENT: dict[str, type[BaseModel]] = {
+    "identity": IdentityData, "statement": Statement, "case_file": CaseFileData,
+    "household": HouseholdData, "support_plan": SupportPlanData,
+    "child_protection": ChildProtectionData, "note": Note,
+}
+
+
+def _survives(content: PartContent, parse_back: Callable[[], Json]) -> bool:
+    try:
+        back = _CONTENT[content.kind].model_validate(parse_back())
+    except (ValidationError, parse._Bad, KeyError, TypeError, AttributeError):
+        return False  # what was written cannot be read back: carry the part instead
+    return back == content
+
+
+def _drop_none(obj: Json) -> Json:
+    return {k: v for k, v in obj.items() if v is not None and v != []}
+
+
+def _names(name: Any) -> Json:
+    if name is None:
+        return {}
+    return _drop_none({"vorname": " ".join(name.given) or None, "nachname": name.family})
+
+
+def _kind(identity: IdentityData) -> Json:
+    return _drop_none({**_names(identity.name),
+                       "geburtsdatum": identity.birth_date.isoformat()
+                       if identity.birth_date else None})
+
+
+def _guardians(data: HouseholdData) -> list[Json]:
+    out = []
+    for m in data.members:
+        g = _drop_none({**_names(m.person.name),
+                        "geburtsdatum": m.person.birth_date.isoformat()
+                        if m.person.birth_date else None,
+                        "rolle": m.role_label})
+        if m.person.addresses:
+            a = m.person.addresses[0]
+            g["anschrift"] = _drop_none({"strasse": a.street, "plz": a.postal_code, "ort": a.city})
+        out.append(g)
+    return out
+
+
+def _plan(data: SupportPlanData) -> Json:
+    plan = data.plan
+    return _drop_none({
+        "stand": plan.as_of.isoformat() if plan.as_of else None,
+        "ziele": [_drop_none({"nr": g.number, "text": g.text}) | {"teilziele": list(g.sub_goals)}
+                  for g in plan.goals],
+        "massnahmen": [_drop_none({"ziel": m.goal, "text": m.text,
+                                   "verantwortlich": m.responsible,
+                                   "bis": m.due.isoformat() if m.due else None})
+                       for m in plan.measures],
+    })
+
+
+def _protection(data: ChildProtectionData) -> Json:
+    return _drop_none({"gefaehrdungseinschaetzung": data.endangerment_assessed,
+                       "datum": data.assessed_on.isoformat() if data.assessed_on else None,
+                       "text": data.text})
+
+
+def _entruster_word(part: Part) -> str | None:
+    by = part.entrusted_by
+    if by is None:
+        return None
+    if by.relation == "other" and by.name is not None:
+        return by.name.display()
+    return codes.ENTRUSTER_WORD.get(by.relation, "sorgeberechtigte")
+
+
+def _summary(part: Part) -> str:
+    c = part.content
+    if isinstance(c, Statement):
+        text = f"{c.label}: {c.text}" if c.label else c.text
+    elif isinstance(c, Note):
+        text = c.text
+    elif isinstance(c, IdentityData):
+        text = f"Identität: {c.name.display()}" if c.name else "Identität"
+    elif isinstance(c, CaseFileData):
+        text = f"Akte {c.case_file.local_case_id} ({c.case_file.agency})"
+    else:
+        text = {"contact": "Kontaktdaten", "household": "Haushalt", "benefit": "Leistung",
+                "support_plan": "Hilfe-/Kooperationsplan",
+                "child_protection": "Kinderschutz"}[c.kind]
+    short = text if len(text) <= 300 else text[:297] + "..."
+    return f"[casebridge: {part.category}] {short}"
+
+
+def _carried_note(part: Part, replaces: str | None = None) -> Json:
+    payload: Json = {"teil": part.model_dump(mode="json", exclude_none=True)}
+    if replaces:
+        payload["ersetzt"] = replaces
+    text = f"{_summary(part)}\n{codes.CARRIED_MARKER}" + json.dumps(
+        payload, ensure_ascii=False, separators=(",", ":"))
+    return {"datum": None, "text": text, "anvertraut_von": _entruster_word(part)}
+
+
+class _Export:
+    """Collects the native document and the part ids that differ from the defaults."""
+
+    def __init__(self, envelope: TransferEnvelope) -> None:
+        self.envelope = envelope
+        self.agency = envelope.sender
+        self.fall: Json = {}
+        self.notes: list[Json] = []
+        self.ids: Json = {}
+
+    def place(self, where: str, part: Part, default_id: str) -> None:
+        if part.id != default_id:
+            self.ids[where] = part.id
+
+
+def _first(parts: list[Part], test: Callable[[Part], bool]) -> Part | None:
+    return next((p for p in parts if test(p)), None)
+
+
+def render_doc(envelope: TransferEnvelope) -> Json:
+    """The export document as a dict (see module docstring for where each part goes)."""
+    zweck = codes.PURPOSE_TO_ZWECK.get(envelope.purpose)
+    if zweck is None:
+        raise RenderError(
+            f"purpose '{envelope.purpose}' has no 'zweck' in jugendamt-fallakte/3 "
+            "(only referral, case_conference, joint_planning, child_protection)")
+    if envelope.message_type == MessageType.STATUS_UPDATE:
+        raise RenderError("the youth office accepts case exports only, not status updates")
+    out = _Export(envelope)
+    parts = list(envelope.parts)
+    placed: set[str] = set()
+    sender = envelope.sender
+
+    identity = _first(parts, lambda p: isinstance(p.content, IdentityData))
+    if identity is None or not isinstance(identity.content, IdentityData) or (
+            identity.content.name is None):
+        raise RenderError("a youth-office export needs the client's identity with a name "
+                          "(fall.kind)")
+    id_content = identity.content
+    fn_identity = next((i.value for i in id_content.identifiers
+                        if i.system == codes.fallnummer_system(sender)), None)
+    case_part = _first(parts, lambda p: isinstance(p.content, CaseFileData)
+                       and p.category == "support_plan")
+    fallnummer = fn_identity
+    if case_part is not None and isinstance(case_part.content, CaseFileData):
+        cf = case_part.content.case_file
+        fallnummer = fallnummer or cf.local_case_id
+        fall_fields = _drop_none({"fallnummer": fallnummer, "hilfeart": cf.help_type,
+                                  "beginn": cf.opened_on.isoformat() if cf.opened_on else None})
+        if _survives(case_part.content, lambda: parse.parse_case_file(fall_fields, sender) or {}):
+            out.fall.update(fall_fields)
+            out.place("/fall", case_part, codes.SLOT_IDS["/fall"])
+            placed.add(case_part.id)
+    if fallnummer and "fallnummer" not in out.fall and fallnummer == fn_identity:
+        out.fall["fallnummer"] = fallnummer
+    kind = _kind(id_content)
+    out.fall["kind"] = kind
+    written_fn = out.fall.get("fallnummer")
+    if _survives(id_content, lambda: parse.parse_kind(kind, written_fn, sender, "/fall/kind")):
+        out.place("/fall/kind", identity, codes.SLOT_IDS["/fall/kind"])
+        identity_note = None
+    else:
+        identity_note = _carried_note(identity, replaces=codes.KIND_POINTER)
+    placed.add(identity.id)
+
+    school = _first(parts, lambda p: p.category == "education" and isinstance(p.content, Statement)
+                    and p.content.label == codes.SCHOOL_LABEL)
+    if school is not None and isinstance(school.content, Statement):
+        text = school.content.text
+        if _survives(school.content, lambda: parse.parse_school(text)):
+            kind["schule"] = text
+            out.place("/fall/kind/schule", school, codes.SLOT_IDS["/fall/kind/schule"])
+            placed.add(school.id)
+    _slot(out, parts, placed, "/fall/sorgeberechtigte", "household", HouseholdData,
+          _guardians, lambda v: parse.parse_guardians(v, "/"))
+    _slot(out, parts, placed, "/fall/hilfeplan", "support_plan", SupportPlanData,
+          _plan, lambda v: parse.parse_plan(v, "/"))
+    _slot(out, parts, placed, "/fall/kinderschutz", "child_protection", ChildProtectionData,
+          _protection, lambda v: parse.parse_protection(v, "/"))
+
+    if identity_note is not None:
+        out.notes.append(identity_note)
+    for part in parts:
+        if part.id in placed:
+            continue
+        note = _native_note(part)
+        index = len(out.notes)
+        if note is None:
+            out.notes.append(_carried_note(part))
+        else:
+            out.notes.append(note)
+            out.place(f"/fall/notizen/{index}", part, codes.note_id(index))
+    if out.notes:
+        out.fall["notizen"] = out.notes
+    return {
+        "schema": codes.SCHEMA_TAG,
+        "exportiert": envelope.created_at.isoformat(),
+        "dienststelle": sender,
+        "empfaenger": list(envelope.recipients),
+        "zweck": zweck,
+        "fall": _ordered(out.fall),
+        "casebridge": _extension(envelope, zweck, out.ids),
+    }
+
+
+def _slot(out: _Export, parts: list[Part], placed: set[str], where: str, category: str,
+          shape: type[BaseModel], write: Callable[[Any], Any],
+          read: Callable[[Any], Json]) -> None:
+    part = _first(parts, lambda p: p.category == category and isinstance(p.content, shape))
+    if part is None:
+        return
+    value = write(part.content)
+    if _survives(part.content, lambda: read(value)):
+        out.fall[where.rsplit("/", 1)[1]] = value
+        out.place(where, part, codes.SLOT_IDS[where])
+        placed.add(part.id)
+
+
+def _native_note(part: Part) -> Json | None:
+    content = part.content
+    if not isinstance(content, Note) or part.category not in ("case_notes", "entrusted"):
+        return None
+    note = {"datum": content.written_on.isoformat() if content.written_on else None,
+            "text": content.text, "anvertraut_von": _entruster_word(part)}
+    try:
+        category, by, back = parse.parse_note(note, "/")
+        if parse.carried_part(content.text, "/") is not None:
+            return None
+    except parse._Bad:
+        return None
+    same = (category == part.category and Note.model_validate(back) == content
+            and (by is None) == (part.entrusted_by is None)
+            and (by is None or part.entrusted_by == Grantor.model_validate(by)))
+    return note if same else None
+
+
+_FALL_ORDER = ["fallnummer", "hilfeart", "beginn", "kind", "sorgeberechtigte", "hilfeplan",
+               "notizen", "kinderschutz"]
+
+
+def _ordered(fall: Json) -> Json:
+    return {k: fall[k] for k in _FALL_ORDER if k in fall}
+
+
+def _extension(envelope: TransferEnvelope, zweck: str, ids: Json) -> Json:
+    ext: Json = {"nachricht_id": envelope.message_id}
+    if envelope.correlation_id:
+        ext["bezug"] = envelope.correlation_id
+    if envelope.message_type != codes.DEFAULT_MESSAGE_TYPE[zweck]:
+        ext["nachrichtentyp"] = str(envelope.message_type)
+    if envelope.service:
+        ext["leistung"] = envelope.service
+    if envelope.conference:
+        ext["konferenz"] = _drop_none({
+            "termin": envelope.conference.scheduled_at.isoformat()
+            if envelope.conference.scheduled_at else None,
+            "ort": envelope.conference.location})
+    if envelope.statutory:
+        ext["rechtsgrundlage"] = {"code": envelope.statutory.legal_basis,
+                                  "begruendung": envelope.statutory.justification}
+    if envelope.reason_part_ids:
+        ext["anlass_teile"] = list(envelope.reason_part_ids)
+    if ids:
+        ext["teil_ids"] = ids
+    return ext
+
+
+def render_bytes(envelope: TransferEnvelope) -> bytes:
+    """The export as UTF-8 JSON bytes."""
+    doc = render_doc(envelope)
+    return json.dumps(doc, ensure_ascii=False, indent=2).encode("utf-8")

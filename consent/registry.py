@@ -90,7 +90,7 @@ def _owners(session: Session, identifiers: Iterable[Identifier]) -> dict[tuple[s
         or_(*(and_(ClientIdentifierRow.system == s, ClientIdentifierRow.value == v)
               for s, v in pairs))
     )
-    return {(s, v): c for s, v, c in session.execute(stmt).tuples()}
+    return {(s, v): c for s, v, c in session.execute(stmt)}
 
 
 def resolve(session: Session, identifiers: list[Identifier]) -> ResolvedClient:

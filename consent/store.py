@@ -294,7 +294,7 @@ def _load(session: Session, where: Iterable[Any]) -> list[ConsentRecord]:
         .order_by(ConsentRow.recorded_at, ConsentRow.consent_id)
     )
     records = []
-    for row, wd in session.execute(stmt).tuples():
+    for row, wd in session.execute(stmt):
         directive = _parse_directive(row.directive_json)
         withdrawal = (
             None if wd is None else ConsentWithdrawal(consent_id=row.consent_id, at=wd.at, by=wd.by)
@@ -316,7 +316,7 @@ def states_for_client(session: Session, client_id: str) -> list[ConsentState]:
     )
     return [
         ConsentState(_parse_directive(text), withdrawn_at=at)
-        for text, at in session.execute(stmt).tuples()
+        for text, at in session.execute(stmt)
     ]
 
 

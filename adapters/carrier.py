@@ -1,0 +1,168 @@
+"""Carriers: canonical data a native format has no element for, kept recoverable in a note.
+
+A native format rarely holds everything another agency sends (the job centre has no element for
+a social-office case file, the social office none for a support plan). Dropping such data would
+be silent loss, so an XML adapter writes it into the format's free-text note element (``Vermerk``)
+as a *carrier*: one line ``casebridge-carrier/1 {json}``. A human reader sees the data; the same
+adapter reading the message back restores it exactly. Two kinds exist:
+
+- ``part``: one canonical part (category, entrusted_by, content) the format cannot express.
+  With ``view: true`` the native elements (e.g. ``Kunde``/``Person``) show a readable view of the
+  part and the carrier holds the complete part, which takes precedence when the message is read.
+- ``header``: envelope fields the format cannot express or would alter (e.g. a status the format
+  only knows coarser, a conference location, a statutory claim).
+
+A carrier is never a consent and never widens anything: the parts it restores keep the category
+they had, and the consent engine decides on them like on any other part.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from lxml import etree
+from pydantic import ValidationError
+
+from casebridge.adapters.xml import at, line, text_of
+from casebridge.canonical_model import Category, Note, Part
+from casebridge.canonical_model.validation import problems_from
+from casebridge.errors import MappingError, Problem
+
+PREFIX = "casebridge-carrier/1 "
+
+#: Envelope fields a header carrier may set; anything else in it is refused.
+HEADER_FIELDS = frozenset(
+    {"message_type", "correlation_id", "created_at", "service", "conference", "status",
+     "statutory"}
+)
+
+
+def is_carrier(text: str) -> bool:
+    """Whether a note's text is a carrier."""
+    return text.lstrip().startswith(PREFIX)
+
+
+def encode_part(part: Part, *, view: bool = False) -> str:
+    """The carrier text of one part."""
+    body = {"carrier": "part", "view": view, "part": part.model_dump(mode="json", exclude_none=True)}
+    return PREFIX + json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+
+def encode_header(fields: dict[str, Any]) -> str:
+    """The carrier text of envelope fields (already JSON-compatible)."""
+    body = {"carrier": "header", "fields": fields}
+    return PREFIX + json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+
+def decode(text: str, location: str) -> tuple[str, Any, bool]:
+    """``("part", Part, view)`` or ``("header", fields, False)``; MappingError if malformed."""
+    try:
+        body = json.loads(text.lstrip()[len(PREFIX):])
+    except ValueError:
+        raise _bad(location, "the carrier note is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise _bad(location, "the carrier note is not a JSON object")
+    kind = body.get("carrier")
+    if kind == "part":
+        try:
+            part = Part.model_validate_json(json.dumps(body.get("part")))
+        except ValidationError as exc:
+            raise MappingError(
+                f"{location}: invalid carrier part",
+                problems=[Problem(location, f"carrier part {p}") for p in problems_from(exc)],
+            ) from None
+        return "part", part, body.get("view") is True
+    if kind == "header":
+        fields = body.get("fields")
+        if not isinstance(fields, dict) or not set(fields) <= HEADER_FIELDS:
+            raise _bad(location, "the header carrier names fields it may not set")
+        return "header", fields, False
+    raise _bad(location, "unknown carrier kind")
+
+
+def _bad(location: str, message: str) -> MappingError:
+    return MappingError(f"{location}: {message}", problems=[Problem(location, message)])
+
+
+def build_envelope(fields: dict[str, Any], header: dict[str, Any] | None, location: str) -> Any:
+    """The envelope from native ``fields`` with a header carrier's fields laid over them.
+
+    Validation errors become a MappingError naming the canonical field, never its value.
+    """
+    from casebridge.canonical_model import TransferEnvelope
+
+    try:
+        envelope = TransferEnvelope(**fields)
+        if header:
+            merged = envelope.model_dump(mode="json") | header
+            envelope = TransferEnvelope.model_validate_json(json.dumps(merged))
+    except ValidationError as exc:
+        raise MappingError(
+            f"{location}: message does not fit the canonical model",
+            problems=[Problem(location, str(p)) for p in problems_from(exc)],
+        ) from None
+    return envelope
+
+
+def _header_view(envelope: Any, mode: str) -> dict[str, Any]:
+    data: dict[str, Any] = envelope.model_dump(mode=mode, include=set(HEADER_FIELDS))
+    if data.get("status"):
+        # The rendered code replaces the sender's own code; status and date are what counts.
+        data["status"] = {k: v for k, v in data["status"].items() if k != "native_status"}
+    return data
+
+
+def header_diff(original: Any, read_back: Any) -> dict[str, Any]:
+    """Header fields of ``original`` (JSON form) that the native rendering did not reproduce.
+
+    Compared as Python values, so a time written in another offset but at the same instant
+    counts as reproduced.
+    """
+    want, got = _header_view(original, "python"), _header_view(read_back, "python")
+    as_json = original.model_dump(mode="json", include=set(HEADER_FIELDS))
+    return {k: as_json[k] for k, v in want.items() if got.get(k) != v}
+
+
+class PartCollector:
+    """Collects parts with unique ids; carriers from Vermerk elements replace native views."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.parts: list[Part] = []
+        self.header: dict[str, Any] = {}
+        self._ids: set[str] = set()
+        self._views: dict[str, str] = {}  # content kind -> id of the part read from a view
+
+    def add(self, pid: str, category: Category, content: Any, source: str, *,
+            view: bool = False) -> None:
+        """Add a part read from native elements (``view``: Kunde/Person, which a carrier may
+        replace)."""
+        pid = self._unique(pid)
+        if view:
+            self._views[content.kind] = pid
+        self.parts.append(Part(id=pid, category=category, source=source, content=content))
+
+    def note(self, el: etree._Element, n: int, path: str) -> None:
+        """A note element (Vermerk): a case note, or a carrier of data the format cannot hold."""
+        text = text_of(el, self.source)
+        if not is_carrier(text):
+            self.add(f"note-{n}", Category.CASE_NOTES, Note(text=text), f"{path}[{n}]")
+            return
+        kind, value, view = decode(text, at(self.source, line(el)))
+        if kind == "header":
+            self.header.update(value)
+            return
+        if view:  # the complete part replaces the native view rendered from it
+            replaced = self._views.pop(value.content.kind, None)
+            if replaced is not None:
+                self.parts = [p for p in self.parts if p.id != replaced]
+                self._ids.discard(replaced)
+        pid = self._unique(value.id)
+        self.parts.append(value if pid == value.id else value.model_copy(update={"id": pid}))
+
+    def _unique(self, pid: str) -> str:
+        while pid in self._ids:
+            pid = f"{pid}-c"
+        self._ids.add(pid)
+        return pid

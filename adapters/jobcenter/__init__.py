@@ -1,0 +1,87 @@
+"""Job centre adapter (``jobcenter``): XML ``Zuweisung`` / ``Rueckmeldung``, UTF-8.
+
+Namespace ``urn:de:jobcenter:schnittstelle:zuweisung:2``; schema ``jobcenter.xsd`` beside this
+file. Every inbound message is checked (size, encoding, no DOCTYPE) and validated against the XSD
+before it is mapped.
+
+Mapping (interface README): ``Kunde`` → identity (Kundennummer and BGNummer become identifiers
+``urn:casebridge:id:{agency}:kundennummer`` / ``:bg-nummer`` of the sending job centre; in a
+``Rueckmeldung`` the number is the receiving job centre's) and contact; ``Bedarfsgemeinschaft`` →
+household; ``Leistung`` → benefits; ``Profil/Schulabschluss|Berufsabschluss`` → education;
+``LetzteTaetigkeit`` → employment; ``Vermittlungshemmnis/@kategorie`` gesundheit/sucht/schulden/
+wohnen/familie/sonstige → health/addiction/debts/housing/household/case_notes;
+``Kooperationsplan`` → support_plan; ``Vermerk`` → case_notes; ``Absender/@sachbearbeitung`` (the
+sending team) → a case_notes statement, so nothing read is lost. ``Zweck/@schluessel`` ZUW/FK/KP →
+referral/case_conference/joint_planning; ``Rueckmeldung/Status`` → a status update
+(``service_delivery``) whose ``BezugNachrichtenID`` is the correlation id.
+
+Documented choices:
+
+- Unknown native elements or attribute values are **rejected** (the XSD is closed): guessing a
+  category for unknown content could put special-category data into an ordinary category.
+- Rendering works for envelopes from any system. A part is written into its native element only
+  if reading that element back yields the same canonical data; anything else (a category the
+  format has no element for, e.g. finances, criminal, entrusted, a case file; a note with an
+  author; a second plan) is written as a *carrier* ``Vermerk`` (``casebridge-carrier/1 {json}``)
+  that this adapter reads back into the identical part. Header fields the format cannot hold
+  (conference time, statutory claim, ``failed`` status, message type) ride in a header carrier.
+  Nothing is dropped; a purpose without Zweck code (service_delivery, benefit_decision,
+  child_protection) or a status update to several recipients raises RenderError.
+- Not carried: ``reason_part_ids`` and ``source_system`` (routing metadata re-derived on read),
+  the interface ``version`` attribute (written as 2.3), statement labels of other formats.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from lxml import etree
+
+from casebridge.adapters import xml
+from casebridge.adapters.base import Adapter
+from casebridge.adapters.jobcenter.read import NS, read_rueckmeldung, read_zuweisung
+from casebridge.adapters.jobcenter.write import build
+from casebridge.canonical_model import AgencyKind, TransferEnvelope
+from casebridge.errors import Problem, RenderError
+
+SCHEMA = Path(__file__).with_name("jobcenter.xsd")
+
+__all__ = ["NS", "SCHEMA", "JobcenterAdapter"]
+
+
+class JobcenterAdapter(Adapter):
+    """The job centre case system's XML interface, both directions."""
+
+    system: ClassVar[str] = "jobcenter"
+    agency_kind: ClassVar[AgencyKind] = AgencyKind.JOBCENTER
+    media_types: ClassVar[tuple[str, ...]] = ("application/xml", "text/xml")
+
+    def parse(self, raw: bytes, *, source: str = "<input>") -> list[TransferEnvelope]:
+        """A Zuweisung or Rueckmeldung → one envelope."""
+        self.check_size(raw, source)
+        root = xml.parse(raw, encoding="utf-8", source=source)
+        kind = xml.check_root(root, NS, ("Zuweisung", "Rueckmeldung"), source)
+        xml.validate(root, xml.load_schema(SCHEMA), source)
+        if kind == "Zuweisung":
+            return [read_zuweisung(root, source)]
+        return [read_rueckmeldung(root, source)]
+
+    def render(self, envelope: TransferEnvelope) -> bytes:
+        """A status update → Rueckmeldung; a referral, conference or planning → Zuweisung."""
+        try:
+            root = build(envelope)
+        except ValueError as exc:  # lxml refuses text that XML 1.0 cannot hold
+            raise RenderError("not representable in XML", problems=[Problem(
+                envelope.message_id, f"text not representable in XML 1.0 ({_reason(exc)})")]) from None
+        schema = xml.load_schema(SCHEMA)
+        if not schema.validate(root):  # a bug, never the sender's fault: say where
+            raise RenderError("rendered Zuweisung/Rueckmeldung violates the XSD", problems=[
+                Problem(f"render:line {e.line}", xml.sanitise(e.message)) for e in schema.error_log])
+        return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8",
+                                    pretty_print=True))
+
+
+def _reason(exc: ValueError) -> str:
+    text = str(exc)
+    return "control characters or NULL bytes" if "XML compatible" in text else "invalid text"

@@ -1,0 +1,203 @@
+"""Social office XML → canonical: each ``Fallmitteilung`` of a file becomes one envelope.
+
+The element readers are also used by :mod:`.write` to check that what it rendered reads back to
+the same canonical data (otherwise the data travels in a carrier instead).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from lxml import etree
+
+from casebridge.adapters import carrier
+from casebridge.adapters.xml import at, bad_value, line, text_of
+from casebridge.canonical_model import (
+    Address,
+    CaseFile,
+    CaseFileData,
+    Category,
+    ConferenceInfo,
+    ContactData,
+    IdentityData,
+    Identifier,
+    MessageType,
+    PersonName,
+    Purpose,
+    Statement,
+    TransferEnvelope,
+    agency_identifier_system,
+)
+
+NS = "urn:de:sozialamt:fallmitteilung:1"
+P = "{" + NS + "}"
+BERLIN = ZoneInfo("Europe/Berlin")
+SYSTEM = "sozialamt"
+
+ANLASS = {
+    "Zuweisung": (Purpose.REFERRAL, MessageType.REFERRAL),
+    "Fallkonferenz": (Purpose.CASE_CONFERENCE, MessageType.CASE_CONFERENCE),
+    "Hilfeplanung": (Purpose.JOINT_PLANNING, MessageType.PLAN_UPDATE),
+}
+BEREICH = {
+    "Wohnen": Category.HOUSING,
+    "Finanzen": Category.FINANCES,
+    "Schulden": Category.DEBTS,
+    "Gesundheit": Category.HEALTH,
+    "Sucht": Category.ADDICTION,
+    "Arbeit": Category.EMPLOYMENT,
+    "Bildung": Category.EDUCATION,
+    "Familie": Category.HOUSEHOLD,
+}
+# Integration assistance (SGB IX) is granted for a disability: such a case file is health data
+# (Art. 9 GDPR); every other case file states which assistance the client receives: benefits.
+_SGB_IX = re.compile(r"\bSGB\s*IX\b")
+_DATE = re.compile(r"^(\d{2})\.(\d{2})\.(\d{4})(?: (\d{2}):(\d{2}))?$")
+
+
+def local(el: etree._Element) -> str:
+    """The element's name without namespace."""
+    tag = el.tag
+    return tag[len(P):] if isinstance(tag, str) and tag.startswith(P) else str(tag)
+
+
+def german_date(el: etree._Element, source: str) -> date:
+    """``DD.MM.YYYY`` → date; MappingError (naming the element) for impossible dates."""
+    match = _DATE.match(text_of(el, source))
+    try:
+        if not match or match.group(4) is not None:
+            raise ValueError
+        return date(int(match.group(3)), int(match.group(2)), int(match.group(1)))
+    except ValueError:
+        raise bad_value(el, source, "not a valid date (DD.MM.YYYY)") from None
+
+
+def german_datetime(el: etree._Element, source: str) -> datetime:
+    """``DD.MM.YYYY HH:MM`` (or a bare date, meaning 00:00) in Europe/Berlin local time."""
+    match = _DATE.match(text_of(el, source))
+    try:
+        if not match:
+            raise ValueError
+        day, month, year, hour, minute = match.groups()
+        return datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0),
+                        tzinfo=BERLIN)
+    except ValueError:
+        raise bad_value(el, source, "not a valid date and time (DD.MM.YYYY HH:MM)") from None
+
+
+def read_name(value: str) -> PersonName:
+    """"Family, Given" as written; without a comma the whole is the family name."""
+    family, comma, given = value.partition(",")
+    if not comma:
+        return PersonName(family=value.strip())
+    return PersonName(family=family.strip() or None, given=given.split())
+
+
+def case_file_category(case_file: CaseFile) -> Category:
+    """health for an SGB IX case (it reveals a disability), benefits otherwise."""
+    return Category.HEALTH if case_file.legal_basis and _SGB_IX.search(case_file.legal_basis) \
+        else Category.BENEFITS
+
+
+def read_akte(akte: etree._Element, sender: str, source: str
+              ) -> tuple[Identifier, tuple[Category, CaseFileData] | None]:
+    """Akte → the Aktenzeichen as identifier and, when it says more than its number, the case
+    file (category per :func:`case_file_category`)."""
+    values = {local(c): text_of(c, source) for c in akte}
+    number = values["Aktenzeichen"]
+    identifier = Identifier(system=agency_identifier_system(sender, "aktenzeichen"), value=number)
+    if "Rechtsgebiet" not in values and "Hilfeart" not in values:
+        return identifier, None
+    case_file = CaseFile(agency=sender, local_case_id=number,
+                         legal_basis=values.get("Rechtsgebiet"), help_type=values.get("Hilfeart"))
+    return identifier, (case_file_category(case_file), CaseFileData(case_file=case_file))
+
+
+def read_person(person: etree._Element | None, identifier: Identifier | None, source: str
+                ) -> tuple[IdentityData | None, ContactData | None]:
+    """Person (Name, GebDatum, Adresse) and the Aktenzeichen → identity and contact."""
+    name = birth = address = None
+    if person is not None:
+        for child in person:
+            tag = local(child)
+            if tag == "Name":
+                name = read_name(text_of(child, source))
+            elif tag == "GebDatum":
+                birth = german_date(child, source)
+            elif tag == "Adresse":
+                address = text_of(child, source)
+    identity = None
+    if name is not None or birth is not None or identifier is not None:
+        identity = IdentityData(identifiers=[identifier] if identifier else [], name=name,
+                                birth_date=birth)
+    contact = ContactData(addresses=[Address(text=address)]) if address else None
+    return identity, contact
+
+
+def read_angabe(el: etree._Element, source: str) -> tuple[Category, Statement]:
+    """Angabe → (category of its Bereich, statement labelled with the Bereich)."""
+    bereich = el.get("bereich", "")
+    if bereich not in BEREICH:
+        raise bad_value(el, source, "unknown Bereich", "bereich")
+    return BEREICH[bereich], Statement(label=bereich, text=text_of(el, source))
+
+
+def read_fallmitteilung(msg: etree._Element, n: int, source: str) -> TransferEnvelope:
+    """One validated Fallmitteilung → one envelope."""
+    path = f"/Fallmitteilungen/Fallmitteilung[{n}]"
+    fields: dict[str, Any] = {"message_id": msg.get("id"), "source_system": SYSTEM,
+                              "recipients": []}
+    parts = carrier.PartCollector(source)
+    identifier = None
+    akte = person = None
+    angaben: list[etree._Element] = []
+    notes: list[etree._Element] = []
+    for el in msg:
+        tag = local(el)
+        if tag == "Zeitpunkt":
+            fields["created_at"] = german_datetime(el, source)
+        elif tag == "Von":
+            fields["sender"] = text_of(el, source)
+        elif tag == "An":
+            fields["recipients"].append(text_of(el, source))
+        elif tag == "Anlass":
+            code = text_of(el, source)
+            if code not in ANLASS:
+                raise bad_value(el, source, "unknown Anlass")
+            fields["purpose"], fields["message_type"] = ANLASS[code]
+        elif tag == "Termin":
+            fields["conference"] = ConferenceInfo(scheduled_at=german_datetime(el, source))
+        elif tag == "Akte":
+            akte = el
+        elif tag == "Person":
+            person = el
+        elif tag == "Angaben":
+            angaben.extend(el)
+        elif tag == "Vermerk":
+            notes.append(el)
+    case_file = None
+    if akte is not None:
+        identifier, case_file = read_akte(akte, fields["sender"], source)
+    identity, contact = read_person(person, identifier, source)
+    if identity is not None:
+        parts.add("identity", Category.IDENTITY, identity, f"{path}/Person", view=True)
+    if contact is not None:
+        parts.add("contact", Category.CONTACT, contact, f"{path}/Person/Adresse", view=True)
+    if case_file is not None:
+        parts.add("case-file", case_file[0], case_file[1], f"{path}/Akte")
+    for k, el in enumerate(angaben, start=1):
+        category, statement = read_angabe(el, source)
+        parts.add(f"angabe-{k}", category, statement, f"{path}/Angaben/Angabe[{k}]")
+    for k, el in enumerate(notes, start=1):
+        parts.note(el, k, f"{path}/Vermerk")
+    fields["parts"] = parts.parts
+    return carrier.build_envelope(fields, parts.header, at(source, line(msg)))
+
+
+def read_file(root: etree._Element, source: str) -> list[TransferEnvelope]:
+    """A validated Fallmitteilungen file → one envelope per Fallmitteilung, in file order."""
+    return [read_fallmitteilung(msg, n, source)
+            for n, msg in enumerate(root.iterchildren(P + "Fallmitteilung"), start=1)]

@@ -1,0 +1,201 @@
+"""Canonical → social office XML: one ``Fallmitteilung`` per envelope, in ISO-8859-1.
+
+Each part is written into its native element only when reading that element back gives the same
+canonical data; otherwise it travels in a carrier ``Vermerk`` (see
+:mod:`casebridge.adapters.carrier`). ``Person`` always shows the client readably; when that view
+is not exact (a sex, a birth name, a job-centre number …) the complete part rides along as a view
+carrier.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from lxml import etree
+
+from casebridge.adapters import carrier
+from casebridge.adapters.sozialamt.read import (
+    ANLASS,
+    BEREICH,
+    BERLIN,
+    NS,
+    P,
+    read_akte,
+    read_angabe,
+    read_fallmitteilung,
+    read_person,
+)
+from casebridge.canonical_model import (
+    Address,
+    CaseFileData,
+    Category,
+    ContactData,
+    IdentityData,
+    MessageType,
+    Part,
+    Statement,
+    TransferEnvelope,
+    agency_identifier_system,
+)
+from casebridge.errors import Problem, RenderError
+
+FORMAT = "1.4"
+_ANLASS_OF = {purpose: code for code, (purpose, _) in ANLASS.items()}
+_BEREICH_OF = {category: code for code, category in BEREICH.items()}
+
+
+def sub(parent: etree._Element, name: str, text: str | None = None) -> etree._Element:
+    """Append ``name`` (in the social office namespace) with text."""
+    el = etree.SubElement(parent, P + name)
+    if text is not None:
+        el.text = text
+    return el
+
+
+def german(moment: datetime) -> str:
+    """``DD.MM.YYYY HH:MM`` in Europe/Berlin local time (the format's resolution)."""
+    return moment.astimezone(BERLIN).strftime("%d.%m.%Y %H:%M")
+
+
+def one_line(address: Address) -> str:
+    """An address as the social office writes it: "Musterstr. 12a, 47053 Duisburg"."""
+    if address.text:
+        return address.text
+    street = " ".join(x for x in (address.street, address.house_number) if x)
+    city = " ".join(x for x in (address.postal_code, address.city) if x)
+    return ", ".join(x for x in (*address.lines, street, city, address.country or "") if x)
+
+
+def display_name(identity: IdentityData) -> str | None:
+    """"Family, Given" (", Given" when only given names are known)."""
+    name = identity.name
+    if name is None:
+        return None
+    given = " ".join(name.given)
+    if not given:
+        return name.family
+    return f"{name.family or ''}, {given}"
+
+
+def _statement_fits(part: Part) -> bool:
+    c = part.content
+    if not isinstance(c, Statement) or part.category not in _BEREICH_OF:
+        return False
+    el = etree.Element(P + "Angabe", bereich=_BEREICH_OF[part.category])
+    el.text = c.text
+    category, back = read_angabe(el, "<render>")
+    # The label is the source format's heading; the Bereich replaces it.
+    return bool(category == part.category and back.model_copy(update={"label": c.label}) == c)
+
+
+def fallmitteilung(envelope: TransferEnvelope, extra_notes: list[str]) -> etree._Element:
+    """The Fallmitteilung element of one envelope (without a header carrier unless given)."""
+    if envelope.message_type == MessageType.STATUS_UPDATE:
+        raise RenderError("status updates have no Fallmitteilung", problems=[Problem(
+            "message_type", "the social office format has no status message (Anlass is "
+            "Zuweisung, Fallkonferenz or Hilfeplanung)")])
+    anlass = _ANLASS_OF.get(envelope.purpose)
+    if anlass is None:
+        raise RenderError(f"purpose {envelope.purpose} has no Anlass", problems=[Problem(
+            "purpose", f"'{envelope.purpose}' has no Anlass in the social office format "
+            "(only referral, case_conference, joint_planning)")])
+    sender = envelope.sender
+    notes: list[str] = []
+    identity_part = next((p for p in envelope.parts if isinstance(p.content, IdentityData)
+                          and p.entrusted_by is None), None)
+    contact_part = next((p for p in envelope.parts if isinstance(p.content, ContactData)
+                         and p.entrusted_by is None), None)
+    identity = identity_part.content if identity_part else None
+    assert identity is None or isinstance(identity, IdentityData)
+
+    # Akte: the sender's own case file if it reads back exactly, else just the Aktenzeichen.
+    akte_values: dict[str, str] | None = None
+    case_part = None
+    for part in envelope.parts:
+        c = part.content
+        if isinstance(c, CaseFileData) and c.case_file.agency == sender and case_part is None:
+            values = {"Aktenzeichen": c.case_file.local_case_id,
+                      "Rechtsgebiet": c.case_file.legal_basis, "Hilfeart": c.case_file.help_type}
+            probe = etree.Element(P + "Akte")
+            for name, value in values.items():
+                if value is not None:
+                    sub(probe, name, value)
+            _, back = read_akte(probe, sender, "<render>")
+            if back == (part.category, c):
+                case_part = part
+                akte_values = {k: v for k, v in values.items() if v is not None}
+    own_akz = agency_identifier_system(sender, "aktenzeichen")
+    if akte_values is None and identity is not None:
+        number = next((i.value for i in identity.identifiers if i.system == own_akz), None)
+        if number is not None:
+            akte_values = {"Aktenzeichen": number}
+
+    msg = etree.Element(P + "Fallmitteilung", id=envelope.message_id)
+    sub(msg, "Zeitpunkt", german(envelope.created_at))
+    sub(msg, "Von", sender)
+    for recipient in envelope.recipients:
+        sub(msg, "An", recipient)
+    sub(msg, "Anlass", anlass)
+    if envelope.conference and envelope.conference.scheduled_at:
+        sub(msg, "Termin", german(envelope.conference.scheduled_at))
+    akte = None
+    if akte_values:
+        akte = sub(msg, "Akte")
+        for name, value in akte_values.items():
+            sub(akte, name, value)
+    name = display_name(identity) if identity else None
+    person = None
+    if name is not None:
+        person = sub(msg, "Person")
+        sub(person, "Name", name)
+        if identity and identity.birth_date:
+            sub(person, "GebDatum", identity.birth_date.strftime("%d.%m.%Y"))
+        if contact_part is not None:
+            assert isinstance(contact_part.content, ContactData)
+            if contact_part.content.addresses:
+                sub(person, "Adresse", one_line(contact_part.content.addresses[0]))
+    identifier = read_akte(akte, sender, "<render>")[0] if akte is not None else None
+    read_identity, read_contact = read_person(person, identifier, "<render>")
+    angaben = []
+    for part in envelope.parts:
+        c = part.content
+        if part is identity_part:
+            if read_identity != c:
+                notes.append(carrier.encode_part(part, view=read_identity is not None))
+        elif part is contact_part:
+            if read_contact != c:
+                notes.append(carrier.encode_part(part, view=read_contact is not None))
+        elif part is case_part:
+            continue
+        elif part.entrusted_by is None and _statement_fits(part):
+            angaben.append(part)
+        elif c.kind == "note" and part.category == Category.CASE_NOTES \
+                and c.written_on is None and c.author is None:
+            notes.append(c.text)
+        else:
+            notes.append(carrier.encode_part(part))
+    if angaben:
+        block = sub(msg, "Angaben")
+        for part in angaben:
+            el = sub(block, "Angabe", part.content.text)  # type: ignore[union-attr]
+            el.set("bereich", _BEREICH_OF[part.category])
+    for text in [*notes, *extra_notes]:
+        sub(msg, "Vermerk", text)
+    return msg
+
+
+def build(envelope: TransferEnvelope) -> etree._Element:
+    """The Fallmitteilung of ``envelope``, with a header carrier if the header needs one."""
+    msg = fallmitteilung(envelope, [])
+    diff = carrier.header_diff(envelope, read_fallmitteilung(msg, 1, "<render>"))
+    if diff:
+        msg = fallmitteilung(envelope, [carrier.encode_header(diff)])
+    return msg
+
+
+def document(messages: list[etree._Element]) -> etree._Element:
+    """The Fallmitteilungen file holding ``messages``."""
+    root = etree.Element(P + "Fallmitteilungen", nsmap={None: NS})  # type: ignore[dict-item]
+    root.set("format", FORMAT)
+    root.extend(messages)
+    return root

@@ -1,0 +1,289 @@
+"""Reading native XML safely: one hardened parser, encoding checks, XSD validation.
+
+Shared by the XML-speaking adapters (jobcenter, sozialamt). The order of the checks matters:
+
+1. the caller bounds the size (``Adapter.check_size``) before anything here runs;
+2. :func:`check_encoding` compares the bytes with the encoding the format prescribes, before the
+   parser decodes them (libxml2 would otherwise guess or replace silently);
+3. :func:`refuse_doctype` rejects any document type declaration by scanning the prolog, so a
+   billion-laughs or XXE payload is refused without the parser ever seeing its entities;
+4. :func:`parse` uses lxml with entity resolution, DTD loading, DTD validation and network access
+   off and ``huge_tree`` off (libxml2's own size/depth limits stay on) -- defence in depth;
+5. :func:`validate` checks the tree against the format's XSD and reports every violation with its
+   line number.
+
+Every error is a :class:`~casebridge.errors.AdapterError` whose problems name ``<source>:line N``
+and never quote the offending value: libxml2 puts values into its messages, :func:`sanitise`
+removes them.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+import threading
+from datetime import date, datetime
+from pathlib import Path
+
+from lxml import etree
+
+from casebridge.errors import MappingError, ParseError, Problem, SchemaError
+
+#: libxml2 reports at most this many problems per message; more would only repeat the first.
+MAX_PROBLEMS = 20
+
+_DECLARATION = re.compile(rb"^<\?xml\s[^>]{0,300}?\?>")
+_ENCODING = re.compile(rb"""encoding\s*=\s*["']([A-Za-z][A-Za-z0-9._-]{0,39})["']""")
+_UTF8_BOM = b"\xef\xbb\xbf"
+_C1_CONTROLS = re.compile(rb"[\x80-\x9f]")
+_NON_ASCII = re.compile(rb"[\x80-\xff]")
+
+
+def at(source: str, line: int | None) -> str:
+    """The location of a problem: file (or ``<input>``) and line."""
+    return f"{source}:line {line}" if line else source
+
+
+def line(el: etree._Element) -> int | None:
+    """The element's source line (None for elements built in memory)."""
+    value = el.sourceline
+    return value if isinstance(value, int) else None
+
+
+def _line_of(raw: bytes, offset: int) -> int:
+    return raw.count(b"\n", 0, offset) + 1
+
+
+def declared_encoding(raw: bytes) -> str | None:
+    """The encoding named in the XML declaration (codec name), or None when there is none."""
+    head = raw[len(_UTF8_BOM):] if raw.startswith(_UTF8_BOM) else raw
+    match = _DECLARATION.match(head)
+    if not match:
+        return None
+    enc = _ENCODING.search(match.group(0))
+    return enc.group(1).decode("ascii") if enc else None
+
+
+def check_encoding(raw: bytes, expected: str, source: str) -> None:
+    """Refuse bytes that are not in the encoding the format prescribes (``utf-8``/``iso8859-1``)."""
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff") or raw[:4] in (b"\x00\x00\xfe\xff", b"\xff\xfe\x00\x00") \
+            or b"\x00" in raw[:4]:
+        raise ParseError(f"{source}: UTF-16/32 input", problems=[Problem(
+            at(source, 1), f"the input is UTF-16 or UTF-32; this format is {_label(expected)}")])
+    if not raw.strip():
+        raise ParseError(f"{source}: empty input", problems=[Problem(at(source, 1), "the input is empty")])
+    name = declared_encoding(raw)
+    if name is None:
+        actual = "utf-8"  # XML's default
+    else:
+        try:
+            actual = codecs.lookup(name).name
+        except LookupError:
+            raise ParseError(f"{source}: unknown encoding", problems=[Problem(
+                at(source, 1), f"the declared encoding '{name}' is unknown")]) from None
+    if actual != expected:
+        shown = name or "none (UTF-8)"
+        raise ParseError(f"{source}: wrong encoding", problems=[Problem(
+            at(source, 1), f"the declared encoding is {shown}; this format requires {_label(expected)}")])
+    if expected == "utf-8":
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ParseError(f"{source}: not UTF-8", problems=[Problem(
+                at(source, _line_of(raw, exc.start)),
+                "the bytes are not valid UTF-8 although UTF-8 is declared")]) from None
+        return
+    if raw.startswith(_UTF8_BOM):
+        raise ParseError(f"{source}: UTF-8 BOM", problems=[Problem(
+            at(source, 1), f"the input starts with a UTF-8 byte order mark; this format is {_label(expected)}")])
+    c1 = _C1_CONTROLS.search(raw)
+    if c1:
+        raise ParseError(f"{source}: not ISO-8859-1", problems=[Problem(
+            at(source, _line_of(raw, c1.start())),
+            "byte in the range 0x80-0x9F (a control character in ISO-8859-1): the file is "
+            "probably UTF-8 or Windows-1252, not the declared ISO-8859-1")])
+    if _NON_ASCII.search(raw) and _is_utf8(raw):
+        first = _NON_ASCII.search(raw)
+        assert first is not None
+        raise ParseError(f"{source}: UTF-8 declared as ISO-8859-1", problems=[Problem(
+            at(source, _line_of(raw, first.start())),
+            "the text is UTF-8 encoded although ISO-8859-1 is declared")])
+
+
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def looks_like_utf8(raw: bytes) -> bool:
+    """Whether Latin-1 bytes would be mistaken for UTF-8 (or hold C1 bytes) by :func:`check_encoding`."""
+    return bool(_C1_CONTROLS.search(raw)) or (bool(_NON_ASCII.search(raw)) and _is_utf8(raw))
+
+
+def _label(codec: str) -> str:
+    return {"utf-8": "UTF-8", "iso8859-1": "ISO-8859-1"}.get(codec, codec)
+
+
+def refuse_doctype(raw: bytes, source: str) -> None:
+    """Reject a document type declaration in the prolog (entities, external DTDs) before parsing.
+
+    Works on the raw bytes of an ASCII-compatible encoding (checked before), skipping the XML
+    declaration, whitespace, comments and processing instructions; it reads only the prolog.
+    """
+    pos = len(_UTF8_BOM) if raw.startswith(_UTF8_BOM) else 0
+    end = len(raw)
+    while pos < end:
+        ch = raw[pos:pos + 1]
+        if ch in b" \t\r\n":
+            pos += 1
+        elif raw.startswith(b"<?", pos):
+            close = raw.find(b"?>", pos + 2)
+            if close < 0:
+                return  # the parser reports the truncation
+            pos = close + 2
+        elif raw.startswith(b"<!--", pos):
+            close = raw.find(b"-->", pos + 4)
+            if close < 0:
+                return
+            pos = close + 3
+        elif raw.startswith(b"<!", pos) and raw[pos + 2:pos + 9].upper() == b"DOCTYPE":
+            raise ParseError(f"{source}: DOCTYPE refused", problems=[Problem(
+                at(source, _line_of(raw, pos)),
+                "document type declarations (DTDs, entities) are not accepted")])
+        else:
+            return
+
+
+_local = threading.local()
+
+
+def _parser() -> etree.XMLParser:
+    # lxml parsers keep state while parsing, so each thread gets its own.
+    parser: etree.XMLParser | None = getattr(_local, "parser", None)
+    if parser is None:
+        parser = etree.XMLParser(
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            dtd_validation=False,
+            huge_tree=False,
+            remove_comments=True,
+            remove_pis=True,
+            collect_ids=False,
+        )
+        _local.parser = parser
+    return parser
+
+
+def parse(raw: bytes, *, encoding: str, source: str) -> etree._Element:
+    """Check encoding and prolog, then parse with the hardened parser; return the root element."""
+    check_encoding(raw, encoding, source)
+    refuse_doctype(raw, source)
+    try:
+        root = etree.fromstring(raw, _parser())
+    except etree.XMLSyntaxError as exc:
+        problems = [Problem(at(source, e.line), sanitise(e.message)) for e in exc.error_log]
+        if not problems:
+            problems = [Problem(at(source, exc.lineno), sanitise(str(exc.msg)))]
+        raise ParseError(f"{source}: not well-formed XML", problems=problems[:MAX_PROBLEMS]) from None
+    if root.getroottree().docinfo.doctype:
+        raise ParseError(f"{source}: DOCTYPE refused", problems=[Problem(
+            at(source, 1), "document type declarations (DTDs, entities) are not accepted")])
+    return root
+
+
+def check_root(root: etree._Element, namespace: str, names: tuple[str, ...], source: str) -> str:
+    """The root's local name if it is one of ``names`` in ``namespace``; SchemaError otherwise."""
+    qname = etree.QName(root)
+    if qname.namespace != namespace:
+        found = f"namespace '{qname.namespace}'" if qname.namespace else "no namespace"
+        raise SchemaError(f"{source}: wrong namespace", problems=[Problem(
+            at(source, line(root)),
+            f"root element '{qname.localname}' is in {found}; expected '{namespace}'")])
+    if qname.localname not in names:
+        raise SchemaError(f"{source}: unexpected root", problems=[Problem(
+            at(source, line(root)),
+            f"root element '{qname.localname}' is not one of {', '.join(names)}")])
+    return qname.localname
+
+
+def load_schema(path: Path) -> etree.XMLSchema:
+    """The compiled XSD at ``path``, compiled once per thread (XMLSchema keeps an error log)."""
+    cache: dict[Path, etree.XMLSchema] | None = getattr(_local, "schemas", None)
+    if cache is None:
+        cache = _local.schemas = {}
+    schema = cache.get(path)
+    if schema is None:
+        schema = cache[path] = etree.XMLSchema(etree.parse(str(path), _parser()))
+    return schema
+
+
+def validate(root: etree._Element, schema: etree.XMLSchema, source: str) -> None:
+    """Validate against the XSD; SchemaError with one problem per violation (line numbers kept)."""
+    if schema.validate(root):
+        return
+    problems = [Problem(at(source, e.line), sanitise(e.message)) for e in schema.error_log]
+    raise SchemaError(f"{source}: schema violation", problems=problems[:MAX_PROBLEMS])
+
+
+# libxml2 messages quote values in a few fixed shapes; names ('{ns}Element') are kept.
+_VALUE_PATTERNS = [
+    (re.compile(r"The value '.*?' (is|has)", re.S), r"The value \1"),
+    (re.compile(r"(Element '[^']*'|attribute '[^']*'): '.*?' is not a valid value", re.S),
+     r"\1: the value is not a valid value"),
+    (re.compile(r"\[facet '(\w+)'\] The value '.*'", re.S), r"[facet '\1'] The value"),
+]
+_NAMESPACE = re.compile(r"\{[^}]*\}")
+_QUOTED = re.compile(r"'([^']*)'")
+_NAMEISH = re.compile(r"^[A-Za-z_][\w.\-:]*$|^[\w:]+( [\w:]+)*$")
+
+
+def sanitise(message: str) -> str:
+    """libxml2's message without quoted values and namespace URIs; element names stay."""
+    text = message.strip()
+    for pattern, repl in _VALUE_PATTERNS:
+        text = pattern.sub(repl, text)
+    text = _NAMESPACE.sub("", text)
+    # Anything else quoted that is not a plain name (patterns, free text) is hidden as well.
+    return _QUOTED.sub(lambda m: m.group(0) if _NAMEISH.match(m.group(1)) else "'…'", text)
+
+
+# --- small reading helpers shared by the XML adapters -----------------------------------------
+
+
+def text_of(el: etree._Element, source: str) -> str:
+    """The element's text, stripped; MappingError (naming the element) when it is blank."""
+    value = (el.text or "").strip()
+    if not value:
+        raise MappingError(f"{source}: empty element", problems=[Problem(
+            at(source, line(el)), f"element '{etree.QName(el).localname}' is empty")])
+    return value
+
+
+def bad_value(el: etree._Element, source: str, what: str, attribute: str | None = None) -> MappingError:
+    """A MappingError for a value that fails a check the XSD cannot express (e.g. 30.02.)."""
+    name = etree.QName(el).localname + (f"/@{attribute}" if attribute else "")
+    return MappingError(f"{source}: invalid value", problems=[Problem(
+        at(source, line(el)), f"'{name}': {what}")])
+
+
+def iso_date(value: str, el: etree._Element, source: str, attribute: str | None = None) -> date:
+    """An ISO ``YYYY-MM-DD`` date, or MappingError naming the element."""
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise bad_value(el, source, "not a valid date (YYYY-MM-DD)", attribute) from None
+
+
+def iso_datetime(value: str, el: etree._Element, source: str, default_tz: object) -> datetime:
+    """An ISO date-time; a time without offset is local time in ``default_tz``."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise bad_value(el, source, "not a valid date-time (ISO 8601)") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=default_tz)  # type: ignore[arg-type]
+    return parsed

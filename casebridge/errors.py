@@ -55,6 +55,12 @@ class ModelValidationError(InputError):
     code = "invalid_canonical_data"
 
 
+class UnsupportedMediaType(InputError):
+    """Raised when a request's Content-Type is not one the target format accepts."""
+
+    code = "unsupported_media_type"
+
+
 class ConfigError(CasebridgeError):
     """Raised when settings or a configuration file (route table, keys) is invalid."""
 

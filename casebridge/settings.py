@@ -48,6 +48,15 @@ class Settings(BaseSettings):
     route_table: Path | None = Field(default=None, description="Route table file (YAML/TOML).")
     max_message_bytes: int = Field(default=DEFAULT_MAX_MESSAGE_BYTES, gt=0)
     minor_age: int = Field(default=15, ge=0, le=21, description="Below it a guardian consents.")
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses of the TLS-terminating proxy whose client-certificate header the "
+        "gateway trusts (JSON list); empty: the header is ignored.",
+    )
+    client_cert_header: str = Field(
+        default="X-Client-Cert-Subject",
+        description="Header in which the trusted proxy passes the verified certificate subject.",
+    )
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

@@ -36,6 +36,8 @@ COMMAND_MODULES = [
     "casebridge.gateway.cli.clients",
     "casebridge.gateway.cli.decide",
     "casebridge.gateway.cli.audit",
+    "casebridge.gateway.cli.keys",
+    "casebridge.gateway.cli.serve",
 ]
 
 EXIT_OK = 0

@@ -1,0 +1,51 @@
+"""The FastAPI application factory of the casebridge gateway.
+
+``create_app(settings)`` builds one app bound to one settings object and its database; nothing is
+read from globals afterwards, so tests create apps on temporary stores. Middleware, outermost
+first: :class:`~casebridge.gateway.observe.ObserveRequests` (access log, HTTP metrics, last-resort
+500 problem), then :class:`~casebridge.gateway.limits.BodySizeLimit` (no route sees a body over
+``max_message_bytes``). Errors become problem documents in :mod:`casebridge.gateway.problems`.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from casebridge import __version__
+from casebridge.db import get_database
+from casebridge.gateway.api import ops
+from casebridge.gateway.limits import BodySizeLimit
+from casebridge.gateway.observe import ObserveRequests
+from casebridge.gateway.problems import install_problem_handlers
+from casebridge.logging import configure_logging
+from casebridge.settings import Settings, get_settings
+
+DESCRIPTION = """\
+casebridge carries referrals, case-conference invitations and support plans between agencies'
+case systems, only with the client's consent, with every decision in a hash-chained audit trail.
+
+Authenticate with an API key (`Authorization: Bearer <key>` or `X-API-Key`), as staff with HTTP
+Basic credentials, or with a client certificate verified by the trusted TLS proxy. Errors are
+RFC 9457 problem documents (`application/problem+json`).
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A gateway app for ``settings`` (default: the process settings)."""
+    settings = settings or get_settings()
+    configure_logging(fmt=settings.log_format, level=settings.log_level)
+    app = FastAPI(
+        title="casebridge gateway",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.database = get_database(settings.effective_database_url)
+    install_problem_handlers(app)
+    for module in (ops,):
+        app.include_router(module.router)
+    # add_middleware wraps: the last added is the outermost.
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_message_bytes)
+    app.add_middleware(ObserveRequests)
+    return app

@@ -1,0 +1,108 @@
+"""Authentication and authorisation of every gateway request.
+
+A caller proves who it is in one of three ways, tried in this order:
+
+1. the client-certificate subject a TLS-terminating proxy verified, passed in
+   ``settings.client_cert_header`` — trusted only when the request comes from an address listed in
+   ``settings.trusted_proxies`` (otherwise the header is ignored, since anybody can send it);
+2. an API key, as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``;
+3. a person's user name and password, as HTTP Basic.
+
+Every look-up reads the database in the request's own session; nothing is cached, so a revoked
+key or a disabled principal is refused on the next request. Authorisation is by role
+(:class:`~casebridge.gateway.principals.Role`), plus party checks in the routes (an agency sees
+only its own outbox and referrals, and posts only as itself).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBasic, HTTPBearer
+from fastapi.security import HTTPBasicCredentials as BasicCredentials
+
+from casebridge.errors import AuthError, Forbidden
+from casebridge.gateway.principals import (
+    Principal,
+    Role,
+    principal_for_cert,
+    principal_for_key,
+    principal_for_password,
+)
+
+# auto_error=False: a missing credential of one kind is not an error while another may follow;
+# the schemes are declared so that OpenAPI documents them.
+bearer_scheme = HTTPBearer(auto_error=False, description="An API key issued by `casebridge keys`.")
+api_key_scheme = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="The same API key, in its own header."
+)
+basic_scheme = HTTPBasic(
+    auto_error=False, realm="casebridge", description="Staff user name and password."
+)
+
+_MAX_CREDENTIAL = 1024  # longer values are not ours; refuse before hashing anything
+
+
+def _trusted_cert_subject(request: Request) -> str | None:
+    settings = request.app.state.settings
+    subject = request.headers.get(settings.client_cert_header)
+    if not subject or not settings.trusted_proxies:
+        return None
+    client = request.client.host if request.client else None
+    return subject if client in settings.trusted_proxies else None
+
+
+def authenticate(
+    request: Request,
+    bearer: HTTPAuthorizationCredentials | None = Depends(bearer_scheme),
+    api_key: str | None = Depends(api_key_scheme),
+    basic: BasicCredentials | None = Depends(basic_scheme),
+) -> Principal:
+    """The authenticated principal of this request; AuthError (401) if there is none.
+
+    A plain ``def``: FastAPI runs it in the thread pool, so database look-ups and the password
+    KDF never block the event loop.
+    """
+    db = request.app.state.database
+    subject = _trusted_cert_subject(request)
+    principal: Principal | None = None
+    with db.session() as session:
+        if subject is not None:
+            principal = principal_for_cert(session, subject=subject)
+        elif bearer is not None or api_key is not None:
+            key = bearer.credentials if bearer is not None else api_key
+            if key and len(key) <= _MAX_CREDENTIAL:
+                principal = principal_for_key(session, key=key)
+        elif basic is not None:
+            if len(basic.username) + len(basic.password) <= _MAX_CREDENTIAL:
+                principal = principal_for_password(
+                    session, name=basic.username, password=basic.password
+                )
+        else:
+            raise AuthError("authentication required: an API key or user credentials")
+    if principal is None:
+        raise AuthError("the credentials are not valid (unknown, revoked or wrong)")
+    request.state.principal = principal
+    return principal
+
+
+def require_roles(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
+    """A dependency admitting only principals with one of ``roles`` (403 otherwise)."""
+    allowed = frozenset(roles)
+    names = ", ".join(sorted(str(r) for r in allowed))
+
+    async def dependency(principal: Principal = Depends(authenticate)) -> Principal:
+        if principal.role not in allowed:
+            raise Forbidden(f"this operation needs the role {names}")
+        return principal
+
+    return dependency
+
+
+async def require_agency(principal: Principal = Depends(authenticate)) -> Principal:
+    """An agency system speaking for its agency (403 for people)."""
+    if not principal.is_agency or principal.agency is None:
+        raise Forbidden("this operation is for agency systems, authenticated as their agency")
+    return principal

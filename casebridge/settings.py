@@ -12,11 +12,17 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from platformdirs import user_data_dir
 from pydantic import Field, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from casebridge.errors import ConfigError
 
@@ -26,6 +32,54 @@ DEFAULT_MAX_MESSAGE_BYTES = 5 * 1024 * 1024
 def default_data_dir() -> Path:
     """Where the embedded database and broker files live unless configured otherwise."""
     return Path(user_data_dir("casebridge", appauthor=False))
+
+
+class SecretFilesSource(PydanticBaseSettingsSource):
+    """``CASEBRIDGE_<NAME>_FILE=/path``: the setting is the content of that file.
+
+    This is how container secrets (compose ``secrets:``, Kubernetes Secret volumes) reach a
+    setting without putting a password in the environment. Setting both ``CASEBRIDGE_<NAME>`` and
+    ``CASEBRIDGE_<NAME>_FILE`` is refused, since it is unclear which one the operator meant.
+    """
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        """Unused: :meth:`__call__` reads every field at once."""
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name, field in self.settings_cls.model_fields.items():
+            variable = f"CASEBRIDGE_{name.upper()}"
+            path = os.environ.get(f"{variable}_FILE")
+            if not path:
+                continue
+            if os.environ.get(variable):
+                raise ConfigError(f"set either {variable} or {variable}_FILE, not both")
+            try:
+                content = Path(path).read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = getattr(exc, "strerror", None) or type(exc).__name__
+                raise ConfigError(f"{variable}_FILE: cannot read the file ({reason})") from None
+            complex_ = self.field_is_complex(field)
+            values[name] = self.prepare_field_value(name, field, content, complex_)
+        return values
+
+
+#: Passwords that come with a product or a tutorial; production refuses them in any URL.
+DEFAULT_PASSWORDS = frozenset({"guest", "postgres", "password", "changeme", "change-me", "admin"})
+
+
+def _url_credential_problems(variable: str, urls: str) -> list[str]:
+    """Default credentials in a URL or a ``;``-separated failover list of URLs."""
+    problems = []
+    for url in filter(None, (part.strip() for part in urls.split(";"))):
+        parts = urlsplit(url)
+        if url.startswith(("amqp://", "amqps://")) and parts.username in (None, "", "guest"):
+            # kombu logs in as guest/guest when the URL names no user.
+            problems.append(f"{variable} uses the default guest credentials")
+        elif parts.password is not None and parts.password.lower() in DEFAULT_PASSWORDS:
+            problems.append(f"{variable} uses a well-known default password")
+    return sorted(set(problems))
 
 
 class Settings(BaseSettings):
@@ -69,11 +123,31 @@ class Settings(BaseSettings):
             problems.append("CASEBRIDGE_DATABASE_URL must name a server database in production")
         if not self.broker_url or not self.broker_url.startswith(("amqp://", "amqps://")):
             problems.append("CASEBRIDGE_BROKER_URL must be an amqp(s):// broker in production")
-        elif "guest:guest@" in self.broker_url:
-            problems.append("CASEBRIDGE_BROKER_URL uses the default guest credentials")
+        else:
+            problems += _url_credential_problems("CASEBRIDGE_BROKER_URL", self.broker_url)
+        if self.database_url:
+            problems += _url_credential_problems("CASEBRIDGE_DATABASE_URL", self.database_url)
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Environment first, then ``CASEBRIDGE_*_FILE`` secrets, then the ``.env`` file."""
+        return (
+            init_settings,
+            env_settings,
+            SecretFilesSource(settings_cls),
+            dotenv_settings,
+            file_secret_settings,
+        )
 
     @property
     def effective_database_url(self) -> str:

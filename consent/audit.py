@@ -353,10 +353,10 @@ class AuditTrail:
             return int(conn.execute(select(func.count()).select_from(_T)).scalar_one())
 
     def _raw_batches(
-        self, *, batch: int, where: Sequence[Any] = ()
+        self, *, batch: int, start: int = 0, where: Sequence[Any] = ()
     ) -> Iterator[list[Sequence[Any]]]:
         # Keyset pagination on the primary key: each batch is one short indexed query.
-        last = 0
+        last = start
         while True:
             with self.db.connection() as conn:
                 rows = conn.execute(
@@ -390,19 +390,37 @@ class AuditTrail:
         self, *, batch: int = 20000, progress: Callable[[int, int], None] | None = None
     ) -> VerifyResult:
         """Verify the whole stored chain, streaming; ``progress(checked, total)`` per batch."""
-        head = self.head()
         verifier = ChainVerifier()
-        encoders = _ROW_ENCODERS
-        # Entries appended while verifying lie beyond the head read above; they are left for the
-        # next run rather than mistaken for an insertion.
-        for rows in self._raw_batches(batch=batch, where=[_T.c.seq <= head[0]]):
-            for row in rows:
-                encoded = list(map(_apply, encoders, row))
-                if not verifier.feed(int(row[_SEQ]), encoded, row[-1], row[_PREV]):
-                    return verifier.finish()
-            if progress is not None:
-                progress(verifier.checked, head[0])
-        return verifier.finish(head)
+        head = self.head()
+        while True:
+            for rows in self._raw_batches(
+                batch=batch, start=verifier.last_seq, where=[_T.c.seq <= head[0]]
+            ):
+                for row in rows:
+                    encoded = list(map(_apply, _ROW_ENCODERS, row))
+                    if not verifier.feed(int(row[_SEQ]), encoded, row[-1], row[_PREV]):
+                        return verifier.finish()
+                if progress is not None:
+                    progress(verifier.checked, head[0])
+            # Appends that committed meanwhile moved the head: verify them too, then stop.
+            newer = self.head()
+            if newer[0] == head[0]:
+                break
+            head = newer
+        result = verifier.finish(head)
+        if result.ok:
+            # An entry beyond the head was never appended through the trail (every append moves
+            # the head in the same transaction); max is read before the head, so a concurrent
+            # legitimate append cannot look like one.
+            with self.db.connection() as conn:
+                top = conn.execute(select(func.max(_T.c.seq))).scalar_one() or 0
+            if top > self.head()[0]:
+                return VerifyResult(
+                    False, result.checked, head[0] + 1,
+                    "an entry lies beyond the chain head (inserted outside casebridge)",
+                    result.last_seq, result.last_hash,
+                )
+        return result
 
     def report(self, client_id: str) -> dict[str, Any]:
         """What went where for one client (Art. 15 GDPR), from the audit trail alone."""

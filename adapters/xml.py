@@ -24,6 +24,7 @@ import re
 import threading
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 from lxml import etree
 
@@ -50,13 +51,18 @@ def line(el: etree._Element) -> int | None:
     return value if isinstance(value, int) else None
 
 
+def entries(log: Any) -> list[Any]:
+    """The entries of an lxml error log (the stubs do not declare it iterable)."""
+    return list(log)
+
+
 def _line_of(raw: bytes, offset: int) -> int:
     return raw.count(b"\n", 0, offset) + 1
 
 
 def declared_encoding(raw: bytes) -> str | None:
     """The encoding named in the XML declaration (codec name), or None when there is none."""
-    head = raw[len(_UTF8_BOM):] if raw.startswith(_UTF8_BOM) else raw
+    head = raw[len(_UTF8_BOM) :] if raw.startswith(_UTF8_BOM) else raw
     match = _DECLARATION.match(head)
     if not match:
         return None
@@ -66,12 +72,24 @@ def declared_encoding(raw: bytes) -> str | None:
 
 def check_encoding(raw: bytes, expected: str, source: str) -> None:
     """Refuse bytes that are not in the encoding the format prescribes (``utf-8``/``iso8859-1``)."""
-    if raw[:2] in (b"\xff\xfe", b"\xfe\xff") or raw[:4] in (b"\x00\x00\xfe\xff", b"\xff\xfe\x00\x00") \
-            or b"\x00" in raw[:4]:
-        raise ParseError(f"{source}: UTF-16/32 input", problems=[Problem(
-            at(source, 1), f"the input is UTF-16 or UTF-32; this format is {_label(expected)}")])
+    if (
+        raw[:2] in (b"\xff\xfe", b"\xfe\xff")
+        or raw[:4] in (b"\x00\x00\xfe\xff", b"\xff\xfe\x00\x00")
+        or b"\x00" in raw[:4]
+    ):
+        raise ParseError(
+            f"{source}: UTF-16/32 input",
+            problems=[
+                Problem(
+                    at(source, 1),
+                    f"the input is UTF-16 or UTF-32; this format is {_label(expected)}",
+                )
+            ],
+        )
     if not raw.strip():
-        raise ParseError(f"{source}: empty input", problems=[Problem(at(source, 1), "the input is empty")])
+        raise ParseError(
+            f"{source}: empty input", problems=[Problem(at(source, 1), "the input is empty")]
+        )
     name = declared_encoding(raw)
     if name is None:
         actual = "utf-8"  # XML's default
@@ -79,35 +97,70 @@ def check_encoding(raw: bytes, expected: str, source: str) -> None:
         try:
             actual = codecs.lookup(name).name
         except LookupError:
-            raise ParseError(f"{source}: unknown encoding", problems=[Problem(
-                at(source, 1), f"the declared encoding '{name}' is unknown")]) from None
+            raise ParseError(
+                f"{source}: unknown encoding",
+                problems=[Problem(at(source, 1), f"the declared encoding '{name}' is unknown")],
+            ) from None
     if actual != expected:
         shown = name or "none (UTF-8)"
-        raise ParseError(f"{source}: wrong encoding", problems=[Problem(
-            at(source, 1), f"the declared encoding is {shown}; this format requires {_label(expected)}")])
+        raise ParseError(
+            f"{source}: wrong encoding",
+            problems=[
+                Problem(
+                    at(source, 1),
+                    f"the declared encoding is {shown}; this format requires {_label(expected)}",
+                )
+            ],
+        )
     if expected == "utf-8":
         try:
             raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise ParseError(f"{source}: not UTF-8", problems=[Problem(
-                at(source, _line_of(raw, exc.start)),
-                "the bytes are not valid UTF-8 although UTF-8 is declared")]) from None
+            raise ParseError(
+                f"{source}: not UTF-8",
+                problems=[
+                    Problem(
+                        at(source, _line_of(raw, exc.start)),
+                        "the bytes are not valid UTF-8 although UTF-8 is declared",
+                    )
+                ],
+            ) from None
         return
     if raw.startswith(_UTF8_BOM):
-        raise ParseError(f"{source}: UTF-8 BOM", problems=[Problem(
-            at(source, 1), f"the input starts with a UTF-8 byte order mark; this format is {_label(expected)}")])
+        raise ParseError(
+            f"{source}: UTF-8 BOM",
+            problems=[
+                Problem(
+                    at(source, 1),
+                    "the input starts with a UTF-8 byte order mark; this format is "
+                    + _label(expected),
+                )
+            ],
+        )
     c1 = _C1_CONTROLS.search(raw)
     if c1:
-        raise ParseError(f"{source}: not ISO-8859-1", problems=[Problem(
-            at(source, _line_of(raw, c1.start())),
-            "byte in the range 0x80-0x9F (a control character in ISO-8859-1): the file is "
-            "probably UTF-8 or Windows-1252, not the declared ISO-8859-1")])
+        raise ParseError(
+            f"{source}: not ISO-8859-1",
+            problems=[
+                Problem(
+                    at(source, _line_of(raw, c1.start())),
+                    "byte in the range 0x80-0x9F (a control character in ISO-8859-1): the file is "
+                    "probably UTF-8 or Windows-1252, not the declared ISO-8859-1",
+                )
+            ],
+        )
     if _NON_ASCII.search(raw) and _is_utf8(raw):
         first = _NON_ASCII.search(raw)
         assert first is not None
-        raise ParseError(f"{source}: UTF-8 declared as ISO-8859-1", problems=[Problem(
-            at(source, _line_of(raw, first.start())),
-            "the text is UTF-8 encoded although ISO-8859-1 is declared")])
+        raise ParseError(
+            f"{source}: UTF-8 declared as ISO-8859-1",
+            problems=[
+                Problem(
+                    at(source, _line_of(raw, first.start())),
+                    "the text is UTF-8 encoded although ISO-8859-1 is declared",
+                )
+            ],
+        )
 
 
 def _is_utf8(raw: bytes) -> bool:
@@ -119,7 +172,7 @@ def _is_utf8(raw: bytes) -> bool:
 
 
 def looks_like_utf8(raw: bytes) -> bool:
-    """Whether Latin-1 bytes would be mistaken for UTF-8 (or hold C1 bytes) by :func:`check_encoding`."""
+    """Whether :func:`check_encoding` would refuse these Latin-1 bytes as mislabelled UTF-8."""
     return bool(_C1_CONTROLS.search(raw)) or (bool(_NON_ASCII.search(raw)) and _is_utf8(raw))
 
 
@@ -136,7 +189,7 @@ def refuse_doctype(raw: bytes, source: str) -> None:
     pos = len(_UTF8_BOM) if raw.startswith(_UTF8_BOM) else 0
     end = len(raw)
     while pos < end:
-        ch = raw[pos:pos + 1]
+        ch = raw[pos : pos + 1]
         if ch in b" \t\r\n":
             pos += 1
         elif raw.startswith(b"<?", pos):
@@ -149,10 +202,16 @@ def refuse_doctype(raw: bytes, source: str) -> None:
             if close < 0:
                 return
             pos = close + 3
-        elif raw.startswith(b"<!", pos) and raw[pos + 2:pos + 9].upper() == b"DOCTYPE":
-            raise ParseError(f"{source}: DOCTYPE refused", problems=[Problem(
-                at(source, _line_of(raw, pos)),
-                "document type declarations (DTDs, entities) are not accepted")])
+        elif raw.startswith(b"<!", pos) and raw[pos + 2 : pos + 9].upper() == b"DOCTYPE":
+            raise ParseError(
+                f"{source}: DOCTYPE refused",
+                problems=[
+                    Problem(
+                        at(source, _line_of(raw, pos)),
+                        "document type declarations (DTDs, entities) are not accepted",
+                    )
+                ],
+            )
         else:
             return
 
@@ -185,13 +244,23 @@ def parse(raw: bytes, *, encoding: str, source: str) -> etree._Element:
     try:
         root = etree.fromstring(raw, _parser())
     except etree.XMLSyntaxError as exc:
-        problems = [Problem(at(source, e.line), sanitise(e.message)) for e in exc.error_log]
+        problems = [
+            Problem(at(source, e.line), sanitise(e.message)) for e in entries(exc.error_log)
+        ]
         if not problems:
             problems = [Problem(at(source, exc.lineno), sanitise(str(exc.msg)))]
-        raise ParseError(f"{source}: not well-formed XML", problems=problems[:MAX_PROBLEMS]) from None
-    if root.getroottree().docinfo.doctype:
-        raise ParseError(f"{source}: DOCTYPE refused", problems=[Problem(
-            at(source, 1), "document type declarations (DTDs, entities) are not accepted")])
+        raise ParseError(
+            f"{source}: not well-formed XML", problems=problems[:MAX_PROBLEMS]
+        ) from None
+    if root.getroottree().docinfo.doctype:  # type: ignore[union-attr]
+        raise ParseError(
+            f"{source}: DOCTYPE refused",
+            problems=[
+                Problem(
+                    at(source, 1), "document type declarations (DTDs, entities) are not accepted"
+                )
+            ],
+        )
     return root
 
 
@@ -200,13 +269,25 @@ def check_root(root: etree._Element, namespace: str, names: tuple[str, ...], sou
     qname = etree.QName(root)
     if qname.namespace != namespace:
         found = f"namespace '{qname.namespace}'" if qname.namespace else "no namespace"
-        raise SchemaError(f"{source}: wrong namespace", problems=[Problem(
-            at(source, line(root)),
-            f"root element '{qname.localname}' is in {found}; expected '{namespace}'")])
+        raise SchemaError(
+            f"{source}: wrong namespace",
+            problems=[
+                Problem(
+                    at(source, line(root)),
+                    f"root element '{qname.localname}' is in {found}; expected '{namespace}'",
+                )
+            ],
+        )
     if qname.localname not in names:
-        raise SchemaError(f"{source}: unexpected root", problems=[Problem(
-            at(source, line(root)),
-            f"root element '{qname.localname}' is not one of {', '.join(names)}")])
+        raise SchemaError(
+            f"{source}: unexpected root",
+            problems=[
+                Problem(
+                    at(source, line(root)),
+                    f"root element '{qname.localname}' is not one of {', '.join(names)}",
+                )
+            ],
+        )
     return qname.localname
 
 
@@ -225,20 +306,22 @@ def validate(root: etree._Element, schema: etree.XMLSchema, source: str) -> None
     """Validate against the XSD; SchemaError with one problem per violation (line numbers kept)."""
     if schema.validate(root):
         return
-    problems = [Problem(at(source, e.line), sanitise(e.message)) for e in schema.error_log]
+    problems = [Problem(at(source, e.line), sanitise(e.message)) for e in entries(schema.error_log)]
     raise SchemaError(f"{source}: schema violation", problems=problems[:MAX_PROBLEMS])
 
 
 # libxml2 messages quote values in a few fixed shapes; names ('{ns}Element') are kept.
 _VALUE_PATTERNS = [
     (re.compile(r"The value '.*?' (is|has)", re.S), r"The value \1"),
-    (re.compile(r"(Element '[^']*'|attribute '[^']*'): '.*?' is not a valid value", re.S),
-     r"\1: the value is not a valid value"),
+    (
+        re.compile(r"(Element '[^']*'|attribute '[^']*'): '.*?' is not a valid value", re.S),
+        r"\1: the value is not a valid value",
+    ),
     (re.compile(r"\[facet '(\w+)'\] The value '.*'", re.S), r"[facet '\1'] The value"),
 ]
-_NAMESPACE = re.compile(r"\{[^}]*\}")
+_NAMESPACE = re.compile(r"\{[A-Za-z][A-Za-z0-9+.-]*:[^}'\s]*\}")
 _QUOTED = re.compile(r"'([^']*)'")
-_NAMEISH = re.compile(r"^[A-Za-z_][\w.\-:]*$|^[\w:]+( [\w:]+)*$")
+_NAMEISH = re.compile(r"^[A-Za-z_][\w.\-:]*$|^[\w:]+( [\w:]+)*$|^[^\w\s]{1,2}$")
 
 
 def sanitise(message: str) -> str:
@@ -258,16 +341,23 @@ def text_of(el: etree._Element, source: str) -> str:
     """The element's text, stripped; MappingError (naming the element) when it is blank."""
     value = (el.text or "").strip()
     if not value:
-        raise MappingError(f"{source}: empty element", problems=[Problem(
-            at(source, line(el)), f"element '{etree.QName(el).localname}' is empty")])
+        raise MappingError(
+            f"{source}: empty element",
+            problems=[
+                Problem(at(source, line(el)), f"element '{etree.QName(el).localname}' is empty")
+            ],
+        )
     return value
 
 
-def bad_value(el: etree._Element, source: str, what: str, attribute: str | None = None) -> MappingError:
+def bad_value(
+    el: etree._Element, source: str, what: str, attribute: str | None = None
+) -> MappingError:
     """A MappingError for a value that fails a check the XSD cannot express (e.g. 30.02.)."""
     name = etree.QName(el).localname + (f"/@{attribute}" if attribute else "")
-    return MappingError(f"{source}: invalid value", problems=[Problem(
-        at(source, line(el)), f"'{name}': {what}")])
+    return MappingError(
+        f"{source}: invalid value", problems=[Problem(at(source, line(el)), f"'{name}': {what}")]
+    )
 
 
 def iso_date(value: str, el: etree._Element, source: str, attribute: str | None = None) -> date:

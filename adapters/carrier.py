@@ -33,8 +33,7 @@ PREFIX = "casebridge-carrier/1 "
 
 #: Envelope fields a header carrier may set; anything else in it is refused.
 HEADER_FIELDS = frozenset(
-    {"message_type", "correlation_id", "created_at", "service", "conference", "status",
-     "statutory"}
+    {"message_type", "correlation_id", "created_at", "service", "conference", "status", "statutory"}
 )
 
 
@@ -45,7 +44,11 @@ def is_carrier(text: str) -> bool:
 
 def encode_part(part: Part, *, view: bool = False) -> str:
     """The carrier text of one part."""
-    body = {"carrier": "part", "view": view, "part": part.model_dump(mode="json", exclude_none=True)}
+    body = {
+        "carrier": "part",
+        "view": view,
+        "part": part.model_dump(mode="json", exclude_none=True),
+    }
     return PREFIX + json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -58,7 +61,7 @@ def encode_header(fields: dict[str, Any]) -> str:
 def decode(text: str, location: str) -> tuple[str, Any, bool]:
     """``("part", Part, view)`` or ``("header", fields, False)``; MappingError if malformed."""
     try:
-        body = json.loads(text.lstrip()[len(PREFIX):])
+        body = json.loads(text.lstrip()[len(PREFIX) :])
     except ValueError:
         raise _bad(location, "the carrier note is not valid JSON") from None
     if not isinstance(body, dict):
@@ -134,8 +137,9 @@ class PartCollector:
         self._ids: set[str] = set()
         self._views: dict[str, str] = {}  # content kind -> id of the part read from a view
 
-    def add(self, pid: str, category: Category, content: Any, source: str, *,
-            view: bool = False) -> None:
+    def add(
+        self, pid: str, category: Category, content: Any, source: str, *, view: bool = False
+    ) -> None:
         """Add a part read from native elements (``view``: Kunde/Person, which a carrier may
         replace)."""
         pid = self._unique(pid)

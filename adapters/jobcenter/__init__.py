@@ -72,14 +72,26 @@ class JobcenterAdapter(Adapter):
         try:
             root = build(envelope)
         except ValueError as exc:  # lxml refuses text that XML 1.0 cannot hold
-            raise RenderError("not representable in XML", problems=[Problem(
-                envelope.message_id, f"text not representable in XML 1.0 ({_reason(exc)})")]) from None
+            raise RenderError(
+                "not representable in XML",
+                problems=[
+                    Problem(
+                        envelope.message_id, f"text not representable in XML 1.0 ({_reason(exc)})"
+                    )
+                ],
+            ) from None
         schema = xml.load_schema(SCHEMA)
         if not schema.validate(root):  # a bug, never the sender's fault: say where
-            raise RenderError("rendered Zuweisung/Rueckmeldung violates the XSD", problems=[
-                Problem(f"render:line {e.line}", xml.sanitise(e.message)) for e in schema.error_log])
-        return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8",
-                                    pretty_print=True))
+            raise RenderError(
+                "rendered Zuweisung/Rueckmeldung violates the XSD",
+                problems=[
+                    Problem(f"render:line {e.line}", xml.sanitise(e.message))
+                    for e in xml.entries(schema.error_log)
+                ],
+            )
+        return bytes(
+            etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+        )
 
 
 def _reason(exc: ValueError) -> str:

@@ -7,13 +7,14 @@ the same canonical data (otherwise the data travels in a carrier instead).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from lxml import etree
 
 from casebridge.adapters import carrier
-from casebridge.adapters.xml import at, bad_value, line, iso_date, iso_datetime, text_of
+from casebridge.adapters.xml import at, bad_value, iso_date, iso_datetime, line, text_of
 from casebridge.canonical_model import (
     Address,
     BenefitData,
@@ -24,11 +25,10 @@ from casebridge.canonical_model import (
     HouseholdData,
     HouseholdMember,
     HouseholdRole,
-    IdentityData,
     Identifier,
+    IdentityData,
     Measure,
     MessageType,
-    Part,
     Person,
     PersonName,
     Purpose,
@@ -72,10 +72,14 @@ HEMMNIS = {
 SEX = {"w": Sex.FEMALE, "m": Sex.MALE, "d": Sex.DIVERSE, "x": Sex.UNKNOWN}
 KONTAKT = {"telefon": "phone", "email": "email", "fax": "fax", "sonstige": "other"}
 ROLLE = {
-    "kind": HouseholdRole.CHILD, "partner": HouseholdRole.PARTNER,
-    "partnerin": HouseholdRole.PARTNER, "mutter": HouseholdRole.MOTHER,
-    "vater": HouseholdRole.FATHER, "elternteil": HouseholdRole.PARENT,
-    "geschwister": HouseholdRole.SIBLING, "vormund": HouseholdRole.LEGAL_GUARDIAN,
+    "kind": HouseholdRole.CHILD,
+    "partner": HouseholdRole.PARTNER,
+    "partnerin": HouseholdRole.PARTNER,
+    "mutter": HouseholdRole.MOTHER,
+    "vater": HouseholdRole.FATHER,
+    "elternteil": HouseholdRole.PARENT,
+    "geschwister": HouseholdRole.SIBLING,
+    "vormund": HouseholdRole.LEGAL_GUARDIAN,
 }
 #: Profil elements that hold one statement each, and their category and label.
 PROFIL = {
@@ -98,7 +102,7 @@ class Context:
 def local(el: etree._Element) -> str:
     """The element's name without namespace."""
     tag = el.tag
-    return tag[len(P):] if isinstance(tag, str) and tag.startswith(P) else str(tag)
+    return tag[len(P) :] if isinstance(tag, str) and tag.startswith(P) else str(tag)
 
 
 def _child(el: etree._Element, name: str) -> etree._Element | None:
@@ -121,8 +125,14 @@ def read_name(el: etree._Element, ctx: Context, *, birth_name: bool = True) -> P
     born = _opt_text(_child(el, "Geburtsname"), ctx) if birth_name else None
     if not given and family is None:
         if born is not None:
-            raise MappingError(f"{ctx.source}: name", problems=[Problem(
-                at(ctx.source, line(el)), "a Geburtsname needs a Vorname or Familienname")])
+            raise MappingError(
+                f"{ctx.source}: name",
+                problems=[
+                    Problem(
+                        at(ctx.source, line(el)), "a Geburtsname needs a Vorname or Familienname"
+                    )
+                ],
+            )
         return None
     return PersonName(family=family, given=given, birth_name=born)
 
@@ -135,13 +145,19 @@ def _date_child(el: etree._Element, name: str, ctx: Context) -> Any:
 def read_identity(kunde: etree._Element, ctx: Context) -> IdentityData | None:
     """Kundennummer, BGNummer and Person → the identity part's content."""
     identifiers = []
-    for name, kind in (("Kundennummer", "kundennummer"), ("BGNummer", "bg-nummer")):
-        child = _child(kunde, name)
+    for element, kind in (("Kundennummer", "kundennummer"), ("BGNummer", "bg-nummer")):
+        child = _child(kunde, element)
         if child is not None:
-            identifiers.append(Identifier(
-                system=agency_identifier_system(ctx.id_agency, kind), value=text_of(child, ctx.source)))
+            identifiers.append(
+                Identifier(
+                    system=agency_identifier_system(ctx.id_agency, kind),
+                    value=text_of(child, ctx.source),
+                )
+            )
     person = _child(kunde, "Person")
-    name = birth = sex = None
+    name: PersonName | None = None
+    birth: date | None = None
+    sex: Sex | None = None
     if person is not None:
         name = read_name(person, ctx)
         birth = _date_child(person, "Geburtsdatum", ctx)
@@ -158,17 +174,24 @@ def read_contact(kunde: etree._Element, ctx: Context) -> ContactData | None:
     telecom = []
     for child in kunde.iterchildren(P + "Anschrift", P + "Kontakt"):
         if child.tag == P + "Kontakt":
-            telecom.append(ContactPoint(system=KONTAKT[child.get("art", "")],
-                                        value=text_of(child, ctx.source)))
+            telecom.append(
+                ContactPoint(system=KONTAKT[child.get("art", "")], value=text_of(child, ctx.source))
+            )
             continue
         fields = {
             key: _opt_text(_child(child, name), ctx)
-            for key, name in (("street", "Strasse"), ("house_number", "Hausnummer"),
-                              ("postal_code", "PLZ"), ("city", "Ort"))
+            for key, name in (
+                ("street", "Strasse"),
+                ("house_number", "Hausnummer"),
+                ("postal_code", "PLZ"),
+                ("city", "Ort"),
+            )
         }
         if not any(fields.values()):
-            raise MappingError(f"{ctx.source}: empty address", problems=[Problem(
-                at(ctx.source, line(child)), "element 'Anschrift' is empty")])
+            raise MappingError(
+                f"{ctx.source}: empty address",
+                problems=[Problem(at(ctx.source, line(child)), "element 'Anschrift' is empty")],
+            )
         addresses.append(Address(**fields))
     if not addresses and not telecom:
         return None
@@ -184,9 +207,13 @@ def read_household(bg: etree._Element, ctx: Context) -> HouseholdData:
             raise bad_value(m, ctx.source, "the role is empty", "rolle")
         name = read_name(m, ctx, birth_name=False)
         birth = _date_child(m, "Geburtsdatum", ctx)
-        members.append(HouseholdMember(
-            role=ROLLE.get(label.casefold(), HouseholdRole.OTHER), role_label=label,
-            person=Person(name=name, birth_date=birth)))
+        members.append(
+            HouseholdMember(
+                role=ROLLE.get(label.casefold(), HouseholdRole.OTHER),
+                role_label=label,
+                person=Person(name=name, birth_date=birth),
+            )
+        )
     return HouseholdData(members=members)
 
 
@@ -194,8 +221,9 @@ def read_benefit(el: etree._Element, ctx: Context) -> BenefitData:
     """Leistung → benefit type and the date it is granted until."""
     art = _child(el, "Art")
     assert art is not None  # required by the XSD
-    return BenefitData(benefit_type=text_of(art, ctx.source),
-                       granted_until=_date_child(el, "BewilligtBis", ctx))
+    return BenefitData(
+        benefit_type=text_of(art, ctx.source), granted_until=_date_child(el, "BewilligtBis", ctx)
+    )
 
 
 def read_period(el: etree._Element, attribute: str, ctx: Context) -> str | None:
@@ -225,8 +253,11 @@ def read_statement(el: etree._Element, ctx: Context) -> tuple[Category, Statemen
         return HEMMNIS[code], Statement(label=code, text=text)
     if name == "LetzteTaetigkeit":
         return Category.EMPLOYMENT, Statement(
-            label=name, text=text, period_start=read_period(el, "von", ctx),
-            period_end=read_period(el, "bis", ctx))
+            label=name,
+            text=text,
+            period_start=read_period(el, "von", ctx),
+            period_end=read_period(el, "bis", ctx),
+        )
     return PROFIL[name], Statement(label=name, text=text)
 
 
@@ -246,13 +277,19 @@ def read_plan(el: etree._Element, ctx: Context) -> SupportPlan:
             goals.append(Goal(number=_positive(child, "nr"), text=text))
         else:
             due = child.get("bis")
-            measures.append(Measure(
-                goal=_positive(child, "ziel"), text=text,
-                responsible=(child.get("verantwortlich") or "").strip() or None,
-                due=None if due is None else iso_date(due, child, ctx.source, "bis")))
+            measures.append(
+                Measure(
+                    goal=_positive(child, "ziel"),
+                    text=text,
+                    responsible=(child.get("verantwortlich") or "").strip() or None,
+                    due=None if due is None else iso_date(due, child, ctx.source, "bis"),
+                )
+            )
     return SupportPlan(
         as_of=None if created is None else iso_date(created, el, ctx.source, "erstelltAm"),
-        goals=goals, measures=measures)
+        goals=goals,
+        measures=measures,
+    )
 
 
 def _kopf(root: etree._Element, ctx: Context) -> tuple[etree._Element, dict[str, Any]]:
@@ -266,7 +303,9 @@ def _kopf(root: etree._Element, ctx: Context) -> tuple[etree._Element, dict[str,
         elif name == "BezugNachrichtenID":
             fields["correlation_id"] = text_of(child, ctx.source)
         elif name == "ErstelltAm":
-            fields["created_at"] = iso_datetime(text_of(child, ctx.source), child, ctx.source, BERLIN)
+            fields["created_at"] = iso_datetime(
+                text_of(child, ctx.source), child, ctx.source, BERLIN
+            )
         elif name == "Absender":
             fields["sender"] = child.get("dienststelle")
         elif name == "Empfaenger":
@@ -292,8 +331,12 @@ def read_zuweisung(root: etree._Element, source: str) -> TransferEnvelope:
     parts = carrier.PartCollector(source)
     team = (absender.get("sachbearbeitung") or "").strip()
     if team:
-        parts.add("sachbearbeitung", Category.CASE_NOTES, Statement(label=SACHBEARBEITUNG, text=team),
-                  "/Zuweisung/Kopf/Absender/@sachbearbeitung")
+        parts.add(
+            "sachbearbeitung",
+            Category.CASE_NOTES,
+            Statement(label=SACHBEARBEITUNG, text=team),
+            "/Zuweisung/Kopf/Absender/@sachbearbeitung",
+        )
     counters: dict[str, int] = {}
     for el in root.iterchildren():
         name = local(el)
@@ -301,28 +344,40 @@ def read_zuweisung(root: etree._Element, source: str) -> TransferEnvelope:
         if name == "Kunde":
             identity = read_identity(el, ctx)
             if identity is not None:
-                parts.add("identity", Category.IDENTITY, identity, "/Zuweisung/Kunde",
-                          view=True)
+                parts.add("identity", Category.IDENTITY, identity, "/Zuweisung/Kunde", view=True)
             contact = read_contact(el, ctx)
             if contact is not None:
                 parts.add("contact", Category.CONTACT, contact, "/Zuweisung/Kunde", view=True)
         elif name == "Bedarfsgemeinschaft":
-            parts.add("household", Category.HOUSEHOLD, read_household(el, ctx),
-                      "/Zuweisung/Bedarfsgemeinschaft")
+            parts.add(
+                "household",
+                Category.HOUSEHOLD,
+                read_household(el, ctx),
+                "/Zuweisung/Bedarfsgemeinschaft",
+            )
         elif name == "Leistung":
-            parts.add(f"benefit-{n}", Category.BENEFITS, read_benefit(el, ctx),
-                      f"/Zuweisung/Leistung[{n}]")
+            parts.add(
+                f"benefit-{n}",
+                Category.BENEFITS,
+                read_benefit(el, ctx),
+                f"/Zuweisung/Leistung[{n}]",
+            )
         elif name == "Profil":
             inner: dict[str, int] = {}
             for item in el.iterchildren():
                 iname = local(item)
                 k = inner[iname] = inner.get(iname, 0) + 1
                 category, statement = read_statement(item, ctx)
-                parts.add(f"{iname.lower()}-{k}", category, statement,
-                          f"/Zuweisung/Profil/{iname}[{k}]")
+                parts.add(
+                    f"{iname.lower()}-{k}", category, statement, f"/Zuweisung/Profil/{iname}[{k}]"
+                )
         elif name == "Kooperationsplan":
-            parts.add("plan", Category.SUPPORT_PLAN, SupportPlanData(plan=read_plan(el, ctx)),
-                      "/Zuweisung/Kooperationsplan")
+            parts.add(
+                "plan",
+                Category.SUPPORT_PLAN,
+                SupportPlanData(plan=read_plan(el, ctx)),
+                "/Zuweisung/Kooperationsplan",
+            )
         elif name == "Vermerk":
             parts.note(el, n, "/Zuweisung/Vermerk")
     fields["parts"] = parts.parts
@@ -349,13 +404,25 @@ def read_rueckmeldung(root: etree._Element, source: str) -> TransferEnvelope:
     code = text_of(status_el, source)
     if code not in STATUS:
         raise bad_value(status_el, source, "unknown status")
-    fields["status"] = StatusInfo(status=STATUS[code], native_status=code,
-                                  effective_on=_date_child(root, "Datum", ctx))
+    fields["status"] = StatusInfo(
+        status=STATUS[code], native_status=code, effective_on=_date_child(root, "Datum", ctx)
+    )
     number = _child(root, "Kundennummer")
     if number is not None:
-        parts.add("identity", Category.IDENTITY, IdentityData(identifiers=[Identifier(
-            system=agency_identifier_system(ctx.id_agency, "kundennummer"),
-            value=text_of(number, source))]), "/Rueckmeldung/Kundennummer", view=True)
+        parts.add(
+            "identity",
+            Category.IDENTITY,
+            IdentityData(
+                identifiers=[
+                    Identifier(
+                        system=agency_identifier_system(ctx.id_agency, "kundennummer"),
+                        value=text_of(number, source),
+                    )
+                ]
+            ),
+            "/Rueckmeldung/Kundennummer",
+            view=True,
+        )
     for n, el in enumerate(root.iterchildren(P + "Vermerk"), start=1):
         parts.note(el, n, "/Rueckmeldung/Vermerk")
     fields["parts"] = parts.parts

@@ -19,12 +19,12 @@ from casebridge.adapters.jobcenter.read import (
     HEMMNIS,
     KONTAKT,
     NS,
-    P,
     SACHBEARBEITUNG,
     SEX,
     STATUS,
     ZWECK,
     Context,
+    P,
     read_benefit,
     read_contact,
     read_household,
@@ -40,8 +40,8 @@ from casebridge.canonical_model import (
     Category,
     ContactData,
     HouseholdData,
-    IdentityData,
     Identifier,
+    IdentityData,
     MessageType,
     Part,
     PersonName,
@@ -62,8 +62,13 @@ _HEMMNIS_OF = {category: code for code, category in HEMMNIS.items()}
 _SEX_OF = {sex: code for code, sex in SEX.items()}
 _KONTAKT_OF = {system: art for art, system in KONTAKT.items()}
 _ROLLE_OF = {
-    "child": "Kind", "partner": "Partner", "mother": "Mutter", "father": "Vater",
-    "parent": "Elternteil", "sibling": "Geschwister", "legal_guardian": "Vormund",
+    "child": "Kind",
+    "partner": "Partner",
+    "mother": "Mutter",
+    "father": "Vater",
+    "parent": "Elternteil",
+    "sibling": "Geschwister",
+    "legal_guardian": "Vormund",
     "other": "Sonstige",
 }
 # "Musterstraße 12a, 47053 Duisburg": how agencies write an address on one line.
@@ -125,15 +130,23 @@ def write_identity(kunde: etree._Element, identity: IdentityData, agencies: list
 
 
 def _address_fields(address: Address) -> dict[str, str | None]:
-    fields = {"Strasse": address.street, "Hausnummer": address.house_number,
-              "PLZ": address.postal_code, "Ort": address.city}
+    fields = {
+        "Strasse": address.street,
+        "Hausnummer": address.house_number,
+        "PLZ": address.postal_code,
+        "Ort": address.city,
+    }
     if any(fields.values()):
         return fields
     line = address.text or ", ".join(address.lines)
     match = _ONE_LINE_ADDRESS.match(line)
     if match:
-        return {"Strasse": match["street"], "Hausnummer": match["no"], "PLZ": match["plz"],
-                "Ort": match["city"]}
+        return {
+            "Strasse": match["street"],
+            "Hausnummer": match["no"],
+            "PLZ": match["plz"],
+            "Ort": match["city"],
+        }
     return {"Strasse": line, "Hausnummer": None, "PLZ": None, "Ort": None}
 
 
@@ -170,19 +183,27 @@ def write_benefit(parent: etree._Element, benefit: BenefitData) -> etree._Elemen
 
 def write_plan(parent: etree._Element, plan: SupportPlan) -> etree._Element:
     """Kooperationsplan: goals, then steps."""
-    el = sub(parent, "Kooperationsplan",
-             erstelltAm=plan.as_of.isoformat() if plan.as_of else None)
+    el = sub(parent, "Kooperationsplan", erstelltAm=plan.as_of.isoformat() if plan.as_of else None)
     for goal in plan.goals:
         sub(el, "Ziel", goal.text, nr=None if goal.number is None else str(goal.number))
     for m in plan.measures:
-        sub(el, "Schritt", m.text, ziel=None if m.goal is None else str(m.goal),
-            verantwortlich=m.responsible, bis=m.due.isoformat() if m.due else None)
+        sub(
+            el,
+            "Schritt",
+            m.text,
+            ziel=None if m.goal is None else str(m.goal),
+            verantwortlich=m.responsible,
+            bis=m.due.isoformat() if m.due else None,
+        )
     return el
 
 
 def _without_label(statement: Any) -> Any:
-    return statement.model_copy(update={"label": None}) if isinstance(statement, Statement) \
+    return (
+        statement.model_copy(update={"label": None})
+        if isinstance(statement, Statement)
         else statement
+    )
 
 
 class _Layout:
@@ -197,15 +218,19 @@ class _Layout:
         self.household: HouseholdData | None = None
         self.benefits: list[BenefitData] = []
         self.profil: dict[str, list[tuple[Category, Statement]]] = {
-            "Schulabschluss": [], "Berufsabschluss": [], "LetzteTaetigkeit": [],
-            "Vermittlungshemmnis": []}
+            "Schulabschluss": [],
+            "Berufsabschluss": [],
+            "LetzteTaetigkeit": [],
+            "Vermittlungshemmnis": [],
+        }
         self.plan: SupportPlan | None = None
         self.notes: list[str] = []
         for part in envelope.parts:
             self._place(part)
 
-    def _exact(self, build: Callable[[etree._Element], Any],
-               read: Callable[[Any], Any], want: Any) -> bool:
+    def _exact(
+        self, build: Callable[[etree._Element], Any], read: Callable[[Any], Any], want: Any
+    ) -> bool:
         el = build(_scratch())
         return bool(read(el) == want)
 
@@ -232,26 +257,42 @@ class _Layout:
             if read_contact(kunde, ctx) != c:
                 self.notes.append(carrier.encode_part(part, view=True))
             return True
-        if isinstance(c, HouseholdData) and self.household is None and self._exact(
-                lambda s: write_household(s, c), lambda el: read_household(el, ctx), c):
+        if (
+            isinstance(c, HouseholdData)
+            and self.household is None
+            and self._exact(lambda s: write_household(s, c), lambda el: read_household(el, ctx), c)
+        ):
             self.household = c
             return True
         if isinstance(c, BenefitData) and self._exact(
-                lambda s: write_benefit(s, c), lambda el: read_benefit(el, ctx), c):
+            lambda s: write_benefit(s, c), lambda el: read_benefit(el, ctx), c
+        ):
             self.benefits.append(c)
             return True
-        if c.kind == "support_plan" and self.plan is None and self._exact(
-                lambda s: write_plan(s, c.plan), lambda el: read_plan(el, ctx), c.plan):
+        if (
+            c.kind == "support_plan"
+            and self.plan is None
+            and self._exact(lambda s: write_plan(s, c.plan), lambda el: read_plan(el, ctx), c.plan)
+        ):
             self.plan = c.plan
             return True
-        if c.kind == "note" and cat == Category.CASE_NOTES and c.written_on is None \
-                and c.author is None:
+        if (
+            c.kind == "note"
+            and cat == Category.CASE_NOTES
+            and c.written_on is None
+            and c.author is None
+        ):
             self.notes.append(c.text)
             return True
         if not isinstance(c, Statement):
             return False
-        if cat == Category.CASE_NOTES and c.label == SACHBEARBEITUNG and self.team is None \
-                and c.period_start is None and c.period_end is None:
+        if (
+            cat == Category.CASE_NOTES
+            and c.label == SACHBEARBEITUNG
+            and self.team is None
+            and c.period_start is None
+            and c.period_end is None
+        ):
             self.team = c.text
             return True
         return self._statement(cat, c)
@@ -261,8 +302,9 @@ class _Layout:
             name = c.label
             if name != "LetzteTaetigkeit" and self.profil[name]:
                 return False
-            attrs = {"von": c.period_start, "bis": c.period_end} if name == "LetzteTaetigkeit" \
-                else {}
+            attrs = (
+                {"von": c.period_start, "bis": c.period_end} if name == "LetzteTaetigkeit" else {}
+            )
         elif cat in _HEMMNIS_OF:
             name, attrs = "Vermittlungshemmnis", {"kategorie": _HEMMNIS_OF[cat]}
         else:
@@ -278,9 +320,16 @@ class _Layout:
 def _zuweisung(envelope: TransferEnvelope, extra_notes: list[str]) -> etree._Element:
     code = _ZWECK_OF.get(envelope.purpose)
     if code is None:
-        raise RenderError(f"purpose {envelope.purpose} has no Zweck code", problems=[Problem(
-            "purpose", f"'{envelope.purpose}' has no Zweck code in the job centre format "
-            "(only referral, case_conference, joint_planning)")])
+        raise RenderError(
+            f"purpose {envelope.purpose} has no Zweck code",
+            problems=[
+                Problem(
+                    "purpose",
+                    f"'{envelope.purpose}' has no Zweck code in the job centre format "
+                    "(only referral, case_conference, joint_planning)",
+                )
+            ],
+        )
     ctx = Context("<render>", envelope.sender)
     layout = _Layout(envelope, ctx, [envelope.sender, *envelope.recipients])
     root = etree.Element(P + "Zuweisung", nsmap={"jc": NS})
@@ -308,8 +357,13 @@ def _zuweisung(envelope: TransferEnvelope, extra_notes: list[str]) -> etree._Ele
         for name, items in layout.profil.items():
             for category, statement in items:
                 if name == "LetzteTaetigkeit":
-                    sub(profil, name, statement.text, von=statement.period_start,
-                        bis=statement.period_end)
+                    sub(
+                        profil,
+                        name,
+                        statement.text,
+                        von=statement.period_start,
+                        bis=statement.period_end,
+                    )
                 elif name == "Vermittlungshemmnis":
                     sub(profil, name, statement.text, kategorie=_HEMMNIS_OF[category])
                 else:
@@ -324,12 +378,23 @@ def _zuweisung(envelope: TransferEnvelope, extra_notes: list[str]) -> etree._Ele
 def _rueckmeldung(envelope: TransferEnvelope, extra_notes: list[str]) -> etree._Element:
     assert envelope.status is not None and envelope.correlation_id is not None  # model invariant
     if len(envelope.recipients) != 1:
-        raise RenderError("a Rueckmeldung has one Empfaenger", problems=[Problem(
-            "recipients", "a Rueckmeldung names exactly one Empfaenger; render one per recipient")])
+        raise RenderError(
+            "a Rueckmeldung has one Empfaenger",
+            problems=[
+                Problem(
+                    "recipients",
+                    "a Rueckmeldung names exactly one Empfaenger; render one per recipient",
+                )
+            ],
+        )
     code = _STATUS_OF.get(envelope.status.status)
     if code is None:
-        raise RenderError("status has no Rueckmeldung code", problems=[Problem(
-            "status.status", f"'{envelope.status.status}' has no Rueckmeldung status")])
+        raise RenderError(
+            "status has no Rueckmeldung code",
+            problems=[
+                Problem("status.status", f"'{envelope.status.status}' has no Rueckmeldung status")
+            ],
+        )
     recipient = envelope.recipients[0]
     ctx = Context("<render>", recipient)
     root = etree.Element(P + "Rueckmeldung", nsmap={"jc": NS})
@@ -349,13 +414,23 @@ def _rueckmeldung(envelope: TransferEnvelope, extra_notes: list[str]) -> etree._
             if number is not None:
                 sub(root, "Kundennummer", number)
                 number_written = True
-                exact = IdentityData(identifiers=[Identifier(
-                    system=agency_identifier_system(ctx.id_agency, "kundennummer"), value=number)])
+                exact = IdentityData(
+                    identifiers=[
+                        Identifier(
+                            system=agency_identifier_system(ctx.id_agency, "kundennummer"),
+                            value=number,
+                        )
+                    ]
+                )
                 if exact != c:
                     notes.append(carrier.encode_part(part, view=True))
                 continue
-        if c.kind == "note" and part.category == Category.CASE_NOTES and c.written_on is None \
-                and c.author is None:
+        if (
+            c.kind == "note"
+            and part.category == Category.CASE_NOTES
+            and c.written_on is None
+            and c.author is None
+        ):
             notes.append(c.text)
         else:
             notes.append(carrier.encode_part(part))

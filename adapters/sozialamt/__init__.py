@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, cast
 
 from lxml import etree
 
@@ -79,18 +79,27 @@ class SozialamtAdapter(Adapter):
         try:
             root = document([build(e) for e in envelopes])
         except ValueError as exc:  # lxml refuses text that XML 1.0 cannot hold
-            raise RenderError("not representable in XML", problems=[Problem(
-                "parts", f"text not representable in XML 1.0 ({_reason(exc)})")]) from None
+            raise RenderError(
+                "not representable in XML",
+                problems=[Problem("parts", f"text not representable in XML 1.0 ({_reason(exc)})")],
+            ) from None
         schema = xml.load_schema(SCHEMA)
         if not schema.validate(root):  # a bug, never the sender's fault: say where
-            raise RenderError("rendered Fallmitteilungen violates the XSD", problems=[
-                Problem("render", xml.sanitise(e.message)) for e in schema.error_log])
-        out = bytes(etree.tostring(root, xml_declaration=True, encoding="ISO-8859-1",
-                                   pretty_print=True))
+            raise RenderError(
+                "rendered Fallmitteilungen violates the XSD",
+                problems=[
+                    Problem("render", xml.sanitise(e.message))
+                    for e in xml.entries(schema.error_log)
+                ],
+            )
+        out = cast(
+            bytes,
+            etree.tostring(root, xml_declaration=True, encoding="ISO-8859-1", pretty_print=True),
+        )
         if xml.looks_like_utf8(out):
             # Rare Latin-1 text that is also valid UTF-8 (or holds C1 controls) would be refused
             # as mislabelled by our own reader: write every non-ASCII character as a reference.
-            out = _DECLARATION + bytes(etree.tostring(root, encoding="us-ascii", pretty_print=True))
+            out = _DECLARATION + etree.tostring(root, encoding="us-ascii", pretty_print=True)
         return out
 
 

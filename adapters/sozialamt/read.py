@@ -22,8 +22,8 @@ from casebridge.canonical_model import (
     Category,
     ConferenceInfo,
     ContactData,
-    IdentityData,
     Identifier,
+    IdentityData,
     MessageType,
     PersonName,
     Purpose,
@@ -61,7 +61,7 @@ _DATE = re.compile(r"^(\d{2})\.(\d{2})\.(\d{4})(?: (\d{2}):(\d{2}))?$")
 def local(el: etree._Element) -> str:
     """The element's name without namespace."""
     tag = el.tag
-    return tag[len(P):] if isinstance(tag, str) and tag.startswith(P) else str(tag)
+    return tag[len(P) :] if isinstance(tag, str) and tag.startswith(P) else str(tag)
 
 
 def german_date(el: etree._Element, source: str) -> date:
@@ -82,14 +82,15 @@ def german_datetime(el: etree._Element, source: str) -> datetime:
         if not match:
             raise ValueError
         day, month, year, hour, minute = match.groups()
-        return datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0),
-                        tzinfo=BERLIN)
+        return datetime(
+            int(year), int(month), int(day), int(hour or 0), int(minute or 0), tzinfo=BERLIN
+        )
     except ValueError:
         raise bad_value(el, source, "not a valid date and time (DD.MM.YYYY HH:MM)") from None
 
 
 def read_name(value: str) -> PersonName:
-    """"Family, Given" as written; without a comma the whole is the family name."""
+    """ "Family, Given" as written; without a comma the whole is the family name."""
     family, comma, given = value.partition(",")
     if not comma:
         return PersonName(family=value.strip())
@@ -98,12 +99,16 @@ def read_name(value: str) -> PersonName:
 
 def case_file_category(case_file: CaseFile) -> Category:
     """health for an SGB IX case (it reveals a disability), benefits otherwise."""
-    return Category.HEALTH if case_file.legal_basis and _SGB_IX.search(case_file.legal_basis) \
+    return (
+        Category.HEALTH
+        if case_file.legal_basis and _SGB_IX.search(case_file.legal_basis)
         else Category.BENEFITS
+    )
 
 
-def read_akte(akte: etree._Element, sender: str, source: str
-              ) -> tuple[Identifier, tuple[Category, CaseFileData] | None]:
+def read_akte(
+    akte: etree._Element, sender: str, source: str
+) -> tuple[Identifier, tuple[Category, CaseFileData] | None]:
     """Akte → the Aktenzeichen as identifier and, when it says more than its number, the case
     file (category per :func:`case_file_category`)."""
     values = {local(c): text_of(c, source) for c in akte}
@@ -111,13 +116,18 @@ def read_akte(akte: etree._Element, sender: str, source: str
     identifier = Identifier(system=agency_identifier_system(sender, "aktenzeichen"), value=number)
     if "Rechtsgebiet" not in values and "Hilfeart" not in values:
         return identifier, None
-    case_file = CaseFile(agency=sender, local_case_id=number,
-                         legal_basis=values.get("Rechtsgebiet"), help_type=values.get("Hilfeart"))
+    case_file = CaseFile(
+        agency=sender,
+        local_case_id=number,
+        legal_basis=values.get("Rechtsgebiet"),
+        help_type=values.get("Hilfeart"),
+    )
     return identifier, (case_file_category(case_file), CaseFileData(case_file=case_file))
 
 
-def read_person(person: etree._Element | None, identifier: Identifier | None, source: str
-                ) -> tuple[IdentityData | None, ContactData | None]:
+def read_person(
+    person: etree._Element | None, identifier: Identifier | None, source: str
+) -> tuple[IdentityData | None, ContactData | None]:
     """Person (Name, GebDatum, Adresse) and the Aktenzeichen → identity and contact."""
     name = birth = address = None
     if person is not None:
@@ -131,8 +141,9 @@ def read_person(person: etree._Element | None, identifier: Identifier | None, so
                 address = text_of(child, source)
     identity = None
     if name is not None or birth is not None or identifier is not None:
-        identity = IdentityData(identifiers=[identifier] if identifier else [], name=name,
-                                birth_date=birth)
+        identity = IdentityData(
+            identifiers=[identifier] if identifier else [], name=name, birth_date=birth
+        )
     contact = ContactData(addresses=[Address(text=address)]) if address else None
     return identity, contact
 
@@ -148,8 +159,11 @@ def read_angabe(el: etree._Element, source: str) -> tuple[Category, Statement]:
 def read_fallmitteilung(msg: etree._Element, n: int, source: str) -> TransferEnvelope:
     """One validated Fallmitteilung → one envelope."""
     path = f"/Fallmitteilungen/Fallmitteilung[{n}]"
-    fields: dict[str, Any] = {"message_id": msg.get("id"), "source_system": SYSTEM,
-                              "recipients": []}
+    fields: dict[str, Any] = {
+        "message_id": msg.get("id"),
+        "source_system": SYSTEM,
+        "recipients": [],
+    }
     parts = carrier.PartCollector(source)
     identifier = None
     akte = person = None
@@ -199,5 +213,7 @@ def read_fallmitteilung(msg: etree._Element, n: int, source: str) -> TransferEnv
 
 def read_file(root: etree._Element, source: str) -> list[TransferEnvelope]:
     """A validated Fallmitteilungen file → one envelope per Fallmitteilung, in file order."""
-    return [read_fallmitteilung(msg, n, source)
-            for n, msg in enumerate(root.iterchildren(P + "Fallmitteilung"), start=1)]
+    return [
+        read_fallmitteilung(msg, n, source)
+        for n, msg in enumerate(root.iterchildren(P + "Fallmitteilung"), start=1)
+    ]

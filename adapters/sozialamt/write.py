@@ -67,7 +67,7 @@ def one_line(address: Address) -> str:
 
 
 def display_name(identity: IdentityData) -> str | None:
-    """"Family, Given" (", Given" when only given names are known)."""
+    """ "Family, Given" (", Given" when only given names are known)."""
     name = identity.name
     if name is None:
         return None
@@ -91,20 +91,46 @@ def _statement_fits(part: Part) -> bool:
 def fallmitteilung(envelope: TransferEnvelope, extra_notes: list[str]) -> etree._Element:
     """The Fallmitteilung element of one envelope (without a header carrier unless given)."""
     if envelope.message_type == MessageType.STATUS_UPDATE:
-        raise RenderError("status updates have no Fallmitteilung", problems=[Problem(
-            "message_type", "the social office format has no status message (Anlass is "
-            "Zuweisung, Fallkonferenz or Hilfeplanung)")])
+        raise RenderError(
+            "status updates have no Fallmitteilung",
+            problems=[
+                Problem(
+                    "message_type",
+                    "the social office format has no status message (Anlass is "
+                    "Zuweisung, Fallkonferenz or Hilfeplanung)",
+                )
+            ],
+        )
     anlass = _ANLASS_OF.get(envelope.purpose)
     if anlass is None:
-        raise RenderError(f"purpose {envelope.purpose} has no Anlass", problems=[Problem(
-            "purpose", f"'{envelope.purpose}' has no Anlass in the social office format "
-            "(only referral, case_conference, joint_planning)")])
+        raise RenderError(
+            f"purpose {envelope.purpose} has no Anlass",
+            problems=[
+                Problem(
+                    "purpose",
+                    f"'{envelope.purpose}' has no Anlass in the social office format "
+                    "(only referral, case_conference, joint_planning)",
+                )
+            ],
+        )
     sender = envelope.sender
     notes: list[str] = []
-    identity_part = next((p for p in envelope.parts if isinstance(p.content, IdentityData)
-                          and p.entrusted_by is None), None)
-    contact_part = next((p for p in envelope.parts if isinstance(p.content, ContactData)
-                         and p.entrusted_by is None), None)
+    identity_part = next(
+        (
+            p
+            for p in envelope.parts
+            if isinstance(p.content, IdentityData) and p.entrusted_by is None
+        ),
+        None,
+    )
+    contact_part = next(
+        (
+            p
+            for p in envelope.parts
+            if isinstance(p.content, ContactData) and p.entrusted_by is None
+        ),
+        None,
+    )
     identity = identity_part.content if identity_part else None
     assert identity is None or isinstance(identity, IdentityData)
 
@@ -114,12 +140,15 @@ def fallmitteilung(envelope: TransferEnvelope, extra_notes: list[str]) -> etree.
     for part in envelope.parts:
         c = part.content
         if isinstance(c, CaseFileData) and c.case_file.agency == sender and case_part is None:
-            values = {"Aktenzeichen": c.case_file.local_case_id,
-                      "Rechtsgebiet": c.case_file.legal_basis, "Hilfeart": c.case_file.help_type}
+            values = {
+                "Aktenzeichen": c.case_file.local_case_id,
+                "Rechtsgebiet": c.case_file.legal_basis,
+                "Hilfeart": c.case_file.help_type,
+            }
             probe = etree.Element(P + "Akte")
-            for name, value in values.items():
+            for element, value in values.items():
                 if value is not None:
-                    sub(probe, name, value)
+                    sub(probe, element, value)
             _, back = read_akte(probe, sender, "<render>")
             if back == (part.category, c):
                 case_part = part
@@ -141,8 +170,8 @@ def fallmitteilung(envelope: TransferEnvelope, extra_notes: list[str]) -> etree.
     akte = None
     if akte_values:
         akte = sub(msg, "Akte")
-        for name, value in akte_values.items():
-            sub(akte, name, value)
+        for element, value in akte_values.items():
+            sub(akte, element, value)
     name = display_name(identity) if identity else None
     person = None
     if name is not None:
@@ -169,15 +198,19 @@ def fallmitteilung(envelope: TransferEnvelope, extra_notes: list[str]) -> etree.
             continue
         elif part.entrusted_by is None and _statement_fits(part):
             angaben.append(part)
-        elif c.kind == "note" and part.category == Category.CASE_NOTES \
-                and c.written_on is None and c.author is None:
+        elif (
+            c.kind == "note"
+            and part.category == Category.CASE_NOTES
+            and c.written_on is None
+            and c.author is None
+        ):
             notes.append(c.text)
         else:
             notes.append(carrier.encode_part(part))
     if angaben:
         block = sub(msg, "Angaben")
         for part in angaben:
-            el = sub(block, "Angabe", part.content.text)  # type: ignore[union-attr]
+            el = sub(block, "Angabe", part.content.text)
             el.set("bereich", _BEREICH_OF[part.category])
     for text in [*notes, *extra_notes]:
         sub(msg, "Vermerk", text)

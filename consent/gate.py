@@ -116,7 +116,6 @@ class ConsentGate:
         log.info(
             "consent gate",
             message_id=envelope.message_id,
-            stage=stage,
             outcome=[str(d.outcome) for d in evaluation.decisions.decisions],
             recipients=sorted(released),
             seq=[e.seq for e in entries],

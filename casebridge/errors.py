@@ -184,6 +184,18 @@ class PermanentDeliveryError(DeliveryError):
     code = "delivery_permanent"
 
 
+class RecipientRefused(PermanentDeliveryError):
+    """Raised when a recipient endpoint answered 4xx; keeps its status and answer excerpt."""
+
+    code = "delivery_refused"
+
+    def __init__(self, status_code: int, answer: str) -> None:
+        super().__init__(f"HTTP {status_code}: the recipient refused the message")
+        self.status_code = status_code
+        #: The recipient's own words (bounded); stored with the dead letter, never logged.
+        self.answer = answer
+
+
 # --- access -----------------------------------------------------------------------------------
 
 

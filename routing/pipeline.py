@@ -1,0 +1,262 @@
+"""The inbound pipeline: native bytes → envelopes → route check → consent gate → broker.
+
+:meth:`Router.submit` is what the gateway calls for every message an agency posts. For each
+envelope the adapter produced it checks the route (NoRoute at the door), passes the envelope
+through :class:`~casebridge.consent.gate.ConsentGate` (decided and audited per recipient), and
+publishes one persistent message per *released* recipient -- the minimised envelope the gate
+handed out, never the original. It returns only after the broker confirmed every publish, so a
+returned :class:`Accepted` means "nothing of this will be lost".
+
+If publishing fails half-way the call raises BrokerUnavailable; the sender retries, and recipients
+already queued receive a duplicate that the worker recognises by its delivery id.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from kombu import Connection, Producer
+from sqlalchemy import select
+
+from casebridge.adapters import get_adapter
+from casebridge.canonical_model import MessageType, TransferEnvelope
+from casebridge.consent.gate import ConsentGate, GateResult
+from casebridge.db import Database
+from casebridge.errors import Forbidden, NoRoute
+from casebridge.logging import get_logger
+from casebridge.routing.routes import RecipientRoute, RouteTable
+from casebridge.routing.status import apply_status_update, record_referral
+from casebridge.routing.store import DeliveryRow, delivery_id
+from casebridge.routing.topology import Topology, broker_errors
+
+log = get_logger(__name__)
+
+CONTENT_TYPE = "application/vnd.casebridge.envelope+json"
+#: Retries of one publish across a lost connection (kombu reconnects and republishes).
+PUBLISH_RETRY = {"max_retries": 5, "interval_start": 0.2, "interval_step": 0.5,
+                 "interval_max": 2.0}
+
+
+def encode_envelope(envelope: TransferEnvelope) -> bytes:
+    """The message body: the envelope's canonical JSON (sorted keys, UTF-8)."""
+    return json.dumps(
+        envelope.model_dump(mode="json"), sort_keys=True, separators=(",", ":"),
+        ensure_ascii=False,
+    ).encode()
+
+
+def decode_envelope(body: bytes) -> TransferEnvelope:
+    """The inverse of :func:`encode_envelope` (validates the canonical model)."""
+    return TransferEnvelope.model_validate_json(body, strict=False)
+
+
+class Publisher:
+    """Publishes routed messages, persistent and broker-confirmed, on one connection."""
+
+    def __init__(self, connection: Connection, topology: Topology) -> None:
+        self.connection = connection
+        self.topology = topology
+        with broker_errors("connecting to the broker", connection):
+            topology.declare(connection)
+            self.producer = Producer(connection.default_channel, exchange=topology.exchange)
+
+    def publish(
+        self, envelope: TransferEnvelope, recipient: str, *, headers: Mapping[str, Any],
+        dead: bool = False,
+    ) -> None:
+        """Publish ``envelope`` for ``recipient``; returns once the broker confirmed it."""
+        topo = self.topology
+        exchange = topo.dead_exchange if dead else topo.exchange
+        key = topo.dead_routing_key(recipient) if dead else topo.routing_key(recipient)
+        declare = [topo.dead_queue] if dead else [topo.queue(recipient)]
+        with broker_errors("publishing", self.connection):
+            self.producer.publish(
+                encode_envelope(envelope),
+                exchange=exchange,
+                routing_key=key,
+                content_type=CONTENT_TYPE,
+                content_encoding="binary",
+                delivery_mode=2,
+                headers=dict(headers),
+                message_id=str(headers.get("delivery_id", envelope.message_id)),
+                declare=declare,
+                retry=True,
+                retry_policy=PUBLISH_RETRY,
+            )
+
+    def publish_raw(
+        self, body: bytes, *, recipient: str, headers: Mapping[str, Any], dead: bool,
+        content_type: str = CONTENT_TYPE,
+    ) -> None:
+        """Publish bytes that are not (or no longer) a valid envelope -- dead letters only."""
+        if not dead:
+            raise ValueError("only dead letters may bypass the envelope path")
+        topo = self.topology
+        with broker_errors("publishing a dead letter", self.connection):
+            self.producer.publish(
+                body, exchange=topo.dead_exchange, routing_key=topo.dead_routing_key(recipient),
+                content_type=content_type, content_encoding="binary", delivery_mode=2,
+                headers=dict(headers), declare=[topo.dead_queue], retry=True,
+                retry_policy=PUBLISH_RETRY,
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientOutcome:
+    """What happened to one recipient of one inbound message."""
+
+    recipient: str
+    outcome: str
+    queued: bool
+    delivery_id: str | None
+    released: list[str]
+    withheld: list[dict[str, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """The result of routing one envelope: per recipient, queued or withheld and why."""
+
+    message_id: str
+    sender: str
+    message_type: str
+    correlation_id: str | None
+    recipients: list[RecipientOutcome]
+    audit_seqs: tuple[int, ...]
+    status_effect: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_report(self) -> dict[str, Any]:
+        """JSON-ready form for the gateway's answer to the sender (no payload)."""
+        return {
+            "message_id": self.message_id,
+            "sender": self.sender,
+            "message_type": self.message_type,
+            "correlation_id": self.correlation_id,
+            "status_effect": self.status_effect,
+            "recipients": [
+                {"recipient": r.recipient, "outcome": r.outcome, "queued": r.queued,
+                 "delivery_id": r.delivery_id, "released": r.released, "withheld": r.withheld}
+                for r in self.recipients
+            ],
+        }
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Router:
+    """Inbound routing: the one path from an agency's bytes to the recipients' queues."""
+
+    def __init__(
+        self, *, routes: RouteTable, db: Database, gate: ConsentGate, publisher: Publisher,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self.routes = routes
+        self.db = db
+        self.gate = gate
+        self.publisher = publisher
+        self.clock = clock
+
+    def parse(
+        self, raw: bytes, *, system: str, sender: str | None = None, source: str = "<input>",
+    ) -> list[tuple[TransferEnvelope, dict[str, RecipientRoute]]]:
+        """Parse and route-check every message of ``raw`` before any of it is decided."""
+        envelopes = get_adapter(system).parse(raw, source=source)
+        checked = []
+        for envelope in envelopes:
+            if sender is not None and envelope.sender != sender:
+                raise Forbidden(
+                    f"message {envelope.message_id} names sender '{envelope.sender}' but was "
+                    f"posted by '{sender}'; an agency may only send as itself"
+                )
+            agency = self.routes.agency(envelope.sender)
+            if agency.system != system:
+                raise NoRoute(
+                    f"message {envelope.message_id}: sender '{envelope.sender}' uses system "
+                    f"'{agency.system}', not '{system}'"
+                )
+            checked.append((envelope, self.routes.check(envelope)))
+        return checked
+
+    def submit(
+        self, raw: bytes, *, system: str, sender: str | None = None, source: str = "<input>",
+    ) -> list[Accepted]:
+        """Route every message of ``raw`` (one native file); see the module docstring."""
+        return [self.route(env, hits) for env, hits in self.parse(
+            raw, system=system, sender=sender, source=source)]
+
+    def route(
+        self, envelope: TransferEnvelope, hits: dict[str, RecipientRoute] | None = None,
+    ) -> Accepted:
+        """Gate and publish one envelope whose route was checked (or is checked now)."""
+        hits = hits if hits is not None else self.routes.check(envelope)
+        at = self.clock()
+        result = self.gate.check(
+            envelope, at=at, stage="inbound", policies=self.routes.policies(hits)
+        )
+        queued = self._publish_released(envelope, result, at=at)
+        effect = self._record(envelope, queued, hits, at=at)
+        return _accepted(envelope, result, queued, effect)
+
+    def _publish_released(
+        self, envelope: TransferEnvelope, result: GateResult, *, at: datetime
+    ) -> dict[str, str]:
+        queued: dict[str, str] = {}
+        for recipient, released in result.released.items():
+            did = delivery_id(envelope.sender, envelope.message_id, recipient)
+            self.publisher.publish(
+                released, recipient,
+                headers={"delivery_id": did, "message_id": envelope.message_id,
+                         "sender": envelope.sender, "recipient": recipient, "attempt": 1,
+                         "queued_at": at.isoformat()},
+            )
+            queued[recipient] = did
+        return queued
+
+    def _record(
+        self, envelope: TransferEnvelope, queued: dict[str, str],
+        hits: dict[str, RecipientRoute], *, at: datetime,
+    ) -> str | None:
+        with self.db.session(immediate=True) as session:
+            known = set(session.scalars(
+                select(DeliveryRow.delivery_id).where(
+                    DeliveryRow.delivery_id.in_(list(queued.values())))
+            ))
+            for recipient, did in queued.items():
+                if did not in known:
+                    session.add(DeliveryRow(
+                        delivery_id=did, message_id=envelope.message_id,
+                        sender=envelope.sender, recipient=recipient,
+                        message_type=str(envelope.message_type), state="queued", attempts=0,
+                        queued_at=at, updated_at=at,
+                    ))
+            days = min((hits[r].response_days for r in queued), default=0)
+            record_referral(session, envelope, sorted(queued), at=at, response_days=days)
+            if envelope.message_type == MessageType.STATUS_UPDATE:
+                return apply_status_update(session, envelope, at=at) if queued else "withheld"
+        return None
+
+
+def _accepted(
+    envelope: TransferEnvelope, result: GateResult, queued: dict[str, str], effect: str | None
+) -> Accepted:
+    outcomes = []
+    for d in result.decisions.decisions:
+        report = d.as_report()
+        outcomes.append(RecipientOutcome(
+            recipient=d.recipient, outcome=report["outcome"], queued=d.recipient in queued,
+            delivery_id=queued.get(d.recipient), released=report["released"],
+            withheld=report["withheld"],
+        ))
+    log.info("message routed", message_id=envelope.message_id, sender=envelope.sender,
+             recipients=sorted(queued), count=len(queued))
+    return Accepted(
+        envelope.message_id, envelope.sender, str(envelope.message_type),
+        envelope.correlation_id, outcomes, result.audit_seqs, effect,
+    )

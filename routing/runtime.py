@@ -1,0 +1,92 @@
+"""Wiring: one :class:`Routing` object builds routers, workers, outbox and status views.
+
+The CLI, the gateway and the demo all assemble routing the same way from the settings (database,
+broker URL, route table), so there is one place that decides which gate a router uses -- the
+consent gate of the same database, always.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from casebridge.consent.gate import ConsentGate
+from casebridge.db import Database, get_database
+from casebridge.routing.delivery import Outbox, PushClient
+from casebridge.routing.pipeline import Publisher, Router
+from casebridge.routing.routes import RouteTable, configured_route_table
+from casebridge.routing.status import ReferralStatusService
+from casebridge.routing.topology import DEFAULT_PREFIX, Topology, connect, release, topology_for
+from casebridge.routing.worker import DeliveryService, Worker
+from casebridge.settings import Settings, get_settings
+
+
+@dataclass
+class Routing:
+    """Everything routing needs, built once per process."""
+
+    routes: RouteTable
+    db: Database
+    url: str
+    prefix: str = DEFAULT_PREFIX
+    minor_age: int = 15
+    topology: Topology = field(init=False)
+    gate: ConsentGate = field(init=False)
+    _publishers: list[Publisher] = field(default_factory=list, init=False)
+
+    def __post_init__(self) -> None:
+        self.topology = topology_for(self.routes.agencies, self.url, prefix=self.prefix)
+        self.gate = ConsentGate(self.db, minor_age=self.minor_age)
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings | None = None, *, routes: RouteTable | None = None,
+        prefix: str = DEFAULT_PREFIX,
+    ) -> Routing:
+        """Routing on the configured database, broker and route table."""
+        settings = settings or get_settings()
+        return cls(
+            routes=routes or configured_route_table(),
+            db=get_database(settings.effective_database_url),
+            url=settings.effective_broker_url,
+            prefix=prefix,
+            minor_age=settings.minor_age,
+        )
+
+    def publisher(self) -> Publisher:
+        """A publisher on a new broker connection (closed by :meth:`close`)."""
+        publisher = Publisher(connect(self.url), self.topology)
+        self._publishers.append(publisher)
+        return publisher
+
+    def router(self) -> Router:
+        """The inbound pipeline (the gateway's entry point)."""
+        return Router(routes=self.routes, db=self.db, gate=self.gate, publisher=self.publisher())
+
+    def delivery_service(self, push: PushClient | None = None) -> DeliveryService:
+        """The delivery-time path without a broker loop."""
+        return DeliveryService(routes=self.routes, db=self.db, gate=self.gate, push=push)
+
+    def worker(
+        self, agencies: list[str] | None = None, *, push: PushClient | None = None,
+        prefetch: int = 16,
+    ) -> Worker:
+        """A worker for ``agencies`` (default: all)."""
+        for agency in agencies or []:
+            self.routes.agency(agency)
+        return Worker(url=self.url, topology=self.topology,
+                      service=self.delivery_service(push), agencies=agencies,
+                      prefetch=prefetch)
+
+    def outbox(self) -> Outbox:
+        """The pull agencies' outboxes."""
+        return Outbox(self.db)
+
+    def referrals(self) -> ReferralStatusService:
+        """Referral status and overdue referrals."""
+        return ReferralStatusService(self.db)
+
+    def close(self) -> None:
+        """Release every broker connection this object opened."""
+        for publisher in self._publishers:
+            release(publisher.connection)
+        self._publishers.clear()

@@ -1,0 +1,106 @@
+"""Routing's tables: deliveries (idempotency), referrals and their status, the pull outbox.
+
+- ``routing_deliveries``: one row per message per recipient, keyed by the delivery id. A row in
+  state ``delivered`` is the idempotency record: a redelivered broker message whose delivery id is
+  already delivered is acknowledged without delivering again. For the pull outbox the outbox row
+  and the ``delivered`` state are written in one transaction.
+- ``routing_referrals`` / ``routing_referral_status``: a referral's lifecycle as the status
+  updates that answered it reported it, and when an answer is due (closed loop).
+- ``routing_outbox``: messages waiting for a pull agency; the body is dropped when acknowledged.
+
+No payload is kept except the rendered body in the outbox until the agency fetched it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from casebridge.db import Base, UtcDateTime
+
+
+def delivery_id(sender: str, message_id: str, recipient: str) -> str:
+    """The stable id of one message for one recipient (idempotency key, dead-letter id)."""
+    digest = hashlib.sha256(f"{sender}\x1f{message_id}\x1f{recipient}".encode()).hexdigest()
+    return f"d-{digest[:24]}"
+
+
+class DeliveryRow(Base):
+    """One message for one recipient and what became of it."""
+
+    __tablename__ = "routing_deliveries"
+    __table_args__ = (
+        Index("ix_routing_deliveries_message", "message_id", "sender"),
+        Index("ix_routing_deliveries_state", "state", "recipient"),
+    )
+
+    delivery_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(128))
+    sender: Mapped[str] = mapped_column(String(64))
+    recipient: Mapped[str] = mapped_column(String(64))
+    message_type: Mapped[str] = mapped_column(String(32))
+    #: queued | delivered | blocked | dead
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    queued_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    #: reason code of a block or dead letter, e.g. ``withdrawn``, ``retries_exhausted``
+    reason: Mapped[str | None] = mapped_column(String(64))
+    #: metadata only: HTTP status, the recipient's answer (truncated), never payload
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class ReferralRow(Base):
+    """A referral sent through casebridge and where it stands."""
+
+    __tablename__ = "routing_referrals"
+    __table_args__ = (Index("ix_routing_referrals_open", "status", "due_at"),)
+
+    referral_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    sender: Mapped[str] = mapped_column(String(64))
+    recipients: Mapped[str] = mapped_column(Text)  # JSON list of the recipients it went to
+    purpose: Mapped[str] = mapped_column(String(32))
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    due_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    response_days: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class ReferralStatusRow(Base):
+    """One status change of a referral, in the order casebridge received them."""
+
+    __tablename__ = "routing_referral_status"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    referral_id: Mapped[str] = mapped_column(
+        ForeignKey("routing_referrals.referral_id"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    reported_by: Mapped[str] = mapped_column(String(64))
+    message_id: Mapped[str | None] = mapped_column(String(128))
+    #: applied | ignored (a move the lifecycle forbids, e.g. backwards; kept for the record)
+    effect: Mapped[str] = mapped_column(String(16))
+
+
+class OutboxRow(Base):
+    """A rendered message waiting for a pull agency."""
+
+    __tablename__ = "routing_outbox"
+    __table_args__ = (Index("ix_routing_outbox_pending", "agency", "acked_at", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    agency: Mapped[str] = mapped_column(String(64))
+    delivery_id: Mapped[str] = mapped_column(String(40), unique=True)
+    message_id: Mapped[str] = mapped_column(String(128))
+    sender: Mapped[str] = mapped_column(String(64))
+    message_type: Mapped[str] = mapped_column(String(32))
+    media_type: Mapped[str] = mapped_column(String(128))
+    body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    acked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

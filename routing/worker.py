@@ -1,0 +1,330 @@
+"""Workers: consume an agency's queue, re-check consent, render, deliver, then acknowledge.
+
+:class:`DeliveryService` decides the fate of one broker message and has no broker code:
+
+1. decode the envelope (undecodable → dead letter ``undecodable``);
+2. if its delivery id is already ``delivered`` or ``blocked``, it is a redelivery: done;
+3. **pass the consent gate again** (stage ``delivery``): a consent withdrawn while the message
+   waited blocks it now, and the gate audits that;
+4. render the recipient's native format with its adapter (cannot render → ``render_failed``);
+5. push it (retried) or put it in the agency's outbox, and mark it delivered.
+
+:class:`Worker` is the kombu loop around it: bounded prefetch, manual ack only after step 5 (or
+after a dead letter was confirmed by the broker), reconnect when the broker goes away. A message
+whose processing failed for a transient reason (database or broker unavailable) is requeued.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from kombu import Consumer
+from kombu.message import Message
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from casebridge.adapters import get_adapter
+from casebridge.canonical_model import TransferEnvelope
+from casebridge.consent.gate import ConsentGate
+from casebridge.db import Database
+from casebridge.errors import (
+    AdapterError,
+    BrokerUnavailable,
+    CasebridgeError,
+    RecipientRefused,
+    RetryableDeliveryError,
+)
+from casebridge.logging import get_logger
+from casebridge.routing.delivery import Outbox, PushClient
+from casebridge.routing.pipeline import Publisher, decode_envelope
+from casebridge.routing.routes import PushDelivery, RouteTable
+from casebridge.routing.store import DeliveryRow, delivery_id
+from casebridge.routing.topology import Topology, broker_errors, connect, release
+
+log = get_logger(__name__)
+
+DONE_STATES = frozenset({"delivered", "blocked"})
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What became of one message: delivered, duplicate, blocked or dead (with a reason)."""
+
+    kind: str
+    delivery_id: str | None = None
+    recipient: str | None = None
+    reason: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+    envelope: TransferEnvelope | None = None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class DeliveryService:
+    """The delivery-time path of one message (no broker code; see the module docstring)."""
+
+    def __init__(
+        self, *, routes: RouteTable, db: Database, gate: ConsentGate,
+        push: PushClient | None = None, clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self.routes = routes
+        self.db = db
+        self.gate = gate
+        self.push = push or PushClient()
+        self.clock = clock
+
+    def _state(self, did: str) -> str | None:
+        with self.db.session() as session:
+            return session.scalar(select(DeliveryRow.state).where(DeliveryRow.delivery_id == did))
+
+    def _mark(self, envelope: TransferEnvelope, did: str, state: str, *, session: Any = None,
+              reason: str | None = None, detail: dict[str, Any] | None = None,
+              attempts: int = 0) -> None:
+        now = self.clock()
+
+        def write(s: Any) -> None:
+            row = s.get(DeliveryRow, did)
+            if row is None:
+                row = DeliveryRow(
+                    delivery_id=did, message_id=envelope.message_id, sender=envelope.sender,
+                    recipient=envelope.recipients[0], message_type=str(envelope.message_type),
+                    state=state, attempts=0, queued_at=None, updated_at=now,
+                )
+                s.add(row)
+            row.state = state
+            row.attempts = (row.attempts or 0) + attempts
+            row.updated_at = now
+            row.reason = reason
+            row.detail = json.dumps(detail, ensure_ascii=False) if detail else None
+
+        if session is not None:
+            write(session)
+        else:
+            with self.db.session(immediate=True) as s:
+                write(s)
+
+    def process(self, body: bytes) -> Verdict:
+        """Decide, render and deliver one message body; never raises for a message's fault."""
+        try:
+            envelope = decode_envelope(body)
+        except (ValidationError, ValueError):
+            return Verdict("dead", reason="undecodable")
+        if len(envelope.recipients) != 1:
+            return Verdict("dead", reason="not_single_recipient", envelope=envelope)
+        recipient = envelope.recipients[0]
+        did = delivery_id(envelope.sender, envelope.message_id, recipient)
+        base: dict[str, Any] = {"delivery_id": did, "recipient": recipient, "envelope": envelope}
+        if self._state(did) in DONE_STATES:
+            log.info("redelivery recognised", message_id=envelope.message_id,
+                     recipient=recipient)
+            return Verdict("duplicate", **base)
+        hit = self.routes.route_for(
+            envelope.sender, recipient, envelope.purpose, envelope.message_type
+        )
+        if hit is None:
+            self._mark(envelope, did, "dead", reason="no_route")
+            return Verdict("dead", reason="no_route", **base)
+        result = self.gate.check_recipient(
+            envelope, recipient, at=self.clock(), stage="delivery",
+            policies={recipient: hit.policy},
+        )
+        released = result.released.get(recipient)
+        if released is None:
+            reasons = sorted({str(w.reason) for d in result.decisions.decisions
+                              for w in d.withheld})
+            reason = "withdrawn" if "withdrawn" in reasons else (reasons[0] if reasons else "block")
+            self._mark(envelope, did, "blocked", reason=reason,
+                       detail={"withheld_reasons": reasons})
+            log.info("blocked at delivery", message_id=envelope.message_id,
+                     recipient=recipient, reason=reason)
+            return Verdict("blocked", reason=reason, detail={"withheld_reasons": reasons}, **base)
+        return self._deliver(released, did, base)
+
+    def _deliver(self, released: TransferEnvelope, did: str, base: dict[str, Any]) -> Verdict:
+        recipient = released.recipients[0]
+        agency = self.routes.agency(recipient)
+        adapter = get_adapter(agency.system)
+        try:
+            native = adapter.render(released)
+            media_type = adapter.media_type(released)
+        except AdapterError as exc:
+            detail = {"error": exc.code, "problems": exc.lines()[:5]}
+            self._mark(released, did, "dead", reason="render_failed", detail=detail)
+            return Verdict("dead", reason="render_failed", detail=detail, **base)
+        if isinstance(agency.delivery, PushDelivery):
+            return self._push(agency.delivery, released, native, media_type, did, base)
+        try:
+            with self.db.session(immediate=True) as session:
+                Outbox.put(
+                    session, agency=recipient, delivery_id=did, message_id=released.message_id,
+                    sender=released.sender, message_type=str(released.message_type),
+                    media_type=media_type, body=native, at=self.clock(),
+                )
+                self._mark(released, did, "delivered", session=session, attempts=1)
+        except IntegrityError:
+            return Verdict("duplicate", **base)
+        return Verdict("delivered", detail={"mode": "pull"}, **base)
+
+    def _push(self, target: PushDelivery, released: TransferEnvelope, native: bytes,
+              media_type: str, did: str, base: dict[str, Any]) -> Verdict:
+        retry = self.routes.retry_policy(self.routes.agency(released.recipients[0]))
+        try:
+            result = self.push.push(
+                target, native, media_type=media_type, delivery_id=did,
+                message_id=released.message_id, sender=released.sender, retry=retry,
+            )
+        except RecipientRefused as exc:
+            detail = {"status_code": exc.status_code, "answer": exc.answer}
+            self._mark(released, did, "dead", reason="refused", detail=detail)
+            return Verdict("dead", reason="refused", detail=detail, **base)
+        except RetryableDeliveryError as exc:
+            detail = {"last_error": exc.message, "attempts": retry.max_attempts}
+            self._mark(released, did, "dead", reason="retries_exhausted", detail=detail,
+                       attempts=retry.max_attempts)
+            return Verdict("dead", reason="retries_exhausted", detail=detail, **base)
+        self._mark(released, did, "delivered", attempts=result.attempts)
+        return Verdict("delivered", detail={"mode": "push", "status_code": result.status_code,
+                                            "attempts": result.attempts}, **base)
+
+
+class Worker:
+    """Consumes agencies' queues and hands each message to a :class:`DeliveryService`."""
+
+    def __init__(
+        self, *, url: str, topology: Topology, service: DeliveryService,
+        agencies: Iterable[str] | None = None, prefetch: int = 16,
+        on_verdict: Callable[[Verdict], None] | None = None,
+    ) -> None:
+        self.url = url
+        self.topology = topology
+        self.service = service
+        self.agencies = list(agencies) if agencies else list(topology.agencies)
+        self.prefetch = prefetch
+        self.on_verdict = on_verdict
+        self.stop_event = threading.Event()
+        self.counts: dict[str, int] = {}
+        self._dead_publisher: Publisher | None = None
+        self._last_message = time.monotonic()
+
+    def stop(self) -> None:
+        """Ask the loop to stop after the current message."""
+        self.stop_event.set()
+
+    def _dead(self) -> Publisher:
+        if self._dead_publisher is None:
+            self._dead_publisher = Publisher(connect(self.url), self.topology)
+        return self._dead_publisher
+
+    def _dead_letter(self, message: Message, verdict: Verdict) -> None:
+        headers = dict(message.headers or {})
+        headers.update({
+            "dead_reason": verdict.reason or "unknown",
+            "dead_detail": json.dumps(verdict.detail, ensure_ascii=False)[:4000],
+            "dead_at": _now().isoformat(),
+        })
+        recipient = verdict.recipient or str(headers.get("recipient", "unknown"))
+        if verdict.delivery_id:
+            headers["delivery_id"] = verdict.delivery_id
+        self._dead().publish_raw(message.body, recipient=recipient, headers=headers, dead=True,
+                                 content_type=message.content_type or "application/octet-stream")
+        audit_event(self.service.gate, "dead_letter", verdict)
+
+    def handle(self, message: Message) -> None:
+        """Process one message and ack, dead-letter or requeue it."""
+        self._last_message = time.monotonic()
+        try:
+            verdict = self.service.process(message.body)
+        except (OperationalError, BrokerUnavailable) as exc:
+            # The store or broker is unavailable: not the message's fault; try again later.
+            log.warning("transient failure, requeued", exc_type=type(exc).__name__)
+            message.requeue()
+            time.sleep(0.5)
+            return
+        except CasebridgeError as exc:
+            verdict = Verdict("dead", reason=f"error:{exc.code}")
+        except Exception as exc:  # noqa: BLE001 - a bug must not loop a message forever
+            log.error("unexpected error while delivering", exc_type=type(exc).__name__)
+            verdict = Verdict("dead", reason=f"internal_error:{type(exc).__name__}")
+        if verdict.kind == "dead":
+            try:
+                self._dead_letter(message, verdict)
+            except BrokerUnavailable:
+                message.requeue()
+                return
+        message.ack()
+        self.counts[verdict.kind] = self.counts.get(verdict.kind, 0) + 1
+        if self.on_verdict is not None:
+            self.on_verdict(verdict)
+
+    def run(self, *, idle_timeout: float | None = None, max_messages: int | None = None) -> None:
+        """Consume until stopped, ``idle_timeout`` seconds pass without a message, or
+        ``max_messages`` were handled; reconnects when the broker connection is lost."""
+        self._last_message = time.monotonic()
+        handled_at_start = sum(self.counts.values())
+        while not self.stop_event.is_set():
+            connection = connect(self.url)
+            try:
+                connection.ensure_connection(max_retries=3, interval_start=0.5)
+                self.topology.declare(connection)
+                queues = [self.topology.queue(a) for a in self.agencies]
+                with Consumer(connection.default_channel, queues=queues,
+                              on_message=self.handle, prefetch_count=self.prefetch,
+                              accept=None):
+                    while not self.stop_event.is_set():
+                        if max_messages is not None and (
+                            sum(self.counts.values()) - handled_at_start >= max_messages
+                        ):
+                            return
+                        try:
+                            connection.drain_events(timeout=0.25)
+                        except TimeoutError:
+                            if idle_timeout is not None and (
+                                time.monotonic() - self._last_message > idle_timeout
+                            ):
+                                return
+            except (BrokerUnavailable, *connection.connection_errors,
+                    *connection.channel_errors) as exc:
+                log.warning("broker connection lost; reconnecting", exc_type=type(exc).__name__)
+                time.sleep(1.0)
+                if idle_timeout is not None and (
+                    time.monotonic() - self._last_message > idle_timeout + 30
+                ):
+                    raise BrokerUnavailable("the broker stayed unreachable") from exc
+            finally:
+                release(connection)
+
+    def close(self) -> None:
+        """Release the dead-letter connection and HTTP pool."""
+        if self._dead_publisher is not None:
+            release(self._dead_publisher.connection)
+            self._dead_publisher = None
+        self.service.push.close()
+
+
+def audit_event(gate: ConsentGate, kind: str, verdict: Verdict) -> None:
+    """Append a routing event (dead letter, replay) to the audit chain; metadata only."""
+    env = verdict.envelope
+    gate.audit.append_event(
+        kind, at=_now(), stage="delivery",
+        sender=env.sender if env else None, recipient=verdict.recipient,
+        purpose=str(env.purpose) if env else None,
+        message_id=env.message_id if env else None,
+        outcome=verdict.reason,
+        details={"delivery_id": verdict.delivery_id},
+    )
+
+
+def consume_all(worker: Worker, *, idle_timeout: float = 1.0) -> dict[str, int]:
+    """Run ``worker`` until its queues stay empty for ``idle_timeout`` seconds (demo, tests)."""
+    with broker_errors("consuming"):
+        worker.run(idle_timeout=idle_timeout)
+    return dict(worker.counts)

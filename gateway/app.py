@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from casebridge import __version__
 from casebridge.db import get_database
-from casebridge.gateway.api import ops
+from casebridge.gateway.api import clients, consents, ops
 from casebridge.gateway.limits import BodySizeLimit
 from casebridge.gateway.observe import ObserveRequests
 from casebridge.gateway.problems import install_problem_handlers
@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.database = get_database(settings.effective_database_url)
     install_problem_handlers(app)
-    for module in (ops,):
+    for module in (ops, consents, clients):
         app.include_router(module.router)
     # add_middleware wraps: the last added is the outermost.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_message_bytes)

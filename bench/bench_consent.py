@@ -37,7 +37,9 @@ from casebridge.db import Database, create_db_engine, utc_text
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 KUNDENNUMMER = "urn:casebridge:id:jobcenter-duisburg:kundennummer"
 AT = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
-_EXAMPLE = Path(__file__).resolve().parent.parent / "canonical_model/examples/referral-envelope.json"
+_EXAMPLE = (
+    Path(__file__).resolve().parent.parent / "canonical_model/examples/referral-envelope.json"
+)
 
 
 def _template(consent_id: str, number: str, recipient: str) -> dict[str, Any]:
@@ -48,7 +50,8 @@ def _template(consent_id: str, number: str, recipient: str) -> dict[str, Any]:
         "recorded_by": "jobcenter-duisburg", "given_at": datetime(2026, 11, 5, tzinfo=UTC),
         "form": "written", "evidence": {"title": "Blatt 1", "content_type": "application/pdf"},
         "disclosers": ["jobcenter-duisburg"], "recipients": [recipient],
-        "purposes": ["referral"], "categories": ["identity", "contact", "addiction", "support_plan"],
+        "purposes": ["referral"],
+        "categories": ["identity", "contact", "addiction", "support_plan"],
     }, strict=False).model_dump(mode="json")
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import jsonschema_rs
 
 from casebridge.adapters.json_input import at, pointer
-from casebridge.errors import Problem, SchemaError
+from casebridge.errors import ParseError, Problem, SchemaError
 
 SCHEMA_FILE = "fallakte-3.schema.json"
 
@@ -76,11 +76,15 @@ def _describe(kind: Any) -> str:
 def validate(data: Any, source: str) -> None:
     """Raise SchemaError listing every violation (JSON pointer + rule) if ``data`` is invalid."""
     validator = _validator()
-    if validator.is_valid(data):  # fast path; error collection only for bad input
-        return
-    problems = []
-    for err in validator.iter_errors(data):
-        problems.append(Problem(at(source, pointer(err.instance_path)), _describe(err.kind)))
+    try:
+        if validator.is_valid(data):  # fast path; error collection only for bad input
+            return
+        errors = list(validator.iter_errors(data))
+    except ValueError:  # jsonschema-rs refuses input nested beyond its recursion limit
+        raise ParseError(f"{source}: JSON nested too deeply",
+                         problems=[Problem(source, "JSON is nested too deeply")]) from None
+    problems = [Problem(at(source, pointer(err.instance_path)), _describe(err.kind))
+                for err in errors]
     problems.sort(key=lambda p: p.location)
     raise SchemaError(
         f"{source}: not a valid jugendamt-fallakte/3 export ({len(problems)} problem(s))",

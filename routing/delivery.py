@@ -97,7 +97,7 @@ class PushClient:
         retrying = Retrying(
             stop=stop_after_attempt(retry.max_attempts),
             wait=wait_exponential_jitter(
-                initial=retry.initial_backoff, max=retry.max_backoff, jitter=retry.jitter
+                multiplier=retry.initial_backoff, max=retry.max_backoff, jitter=retry.jitter
             ),
             retry=retry_if_exception_type(RetryableDeliveryError),
             reraise=True,

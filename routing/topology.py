@@ -144,21 +144,25 @@ def topology_for(agencies: Iterable[str], url: str, *, prefix: str = DEFAULT_PRE
     return Topology(tuple(sorted(agencies)), prefix=prefix, quorum=transport_kind(url) == "amqp")
 
 
-def connect(url: str, *, heartbeat: int = 0) -> Connection:
-    """A kombu connection with casebridge's transport options (confirms on amqp)."""
+def connect(url: str, *, heartbeat: int = 0, lease_seconds: float | None = None) -> Connection:
+    """A kombu connection with casebridge's transport options (confirms on amqp; the leased
+    SQLAlchemy transport of :mod:`casebridge.routing.embedded` for ``sqla+…``)."""
     kind = transport_kind(url)
-    options: dict[str, Any] = {}
-    if kind == "amqp":
-        options["confirm_publish"] = True
-    elif kind == "sqla":
-        db_path = url.split(":///", 1)[-1]
-        if db_path and db_path != ":memory:":
+    if kind == "sqla":
+        from casebridge.routing.embedded import Transport as EmbeddedTransport
+
+        db_url = url.split("+", 1)[1]
+        db_path = db_url.split(":///", 1)[-1]
+        if db_url.startswith("sqlite") and db_path and db_path != ":memory:":
             Path(db_path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        # Poll the table often enough that the embedded set-up feels immediate.
-        options["polling_interval"] = 0.05
-    return Connection(
-        url, transport_options=options, heartbeat=heartbeat, connect_timeout=5,
-    )
+        options: dict[str, Any] = {}
+        if lease_seconds is not None:
+            options["lease_seconds"] = lease_seconds
+        return Connection(db_url, transport=EmbeddedTransport, transport_options=options)
+    if kind == "amqp":
+        return Connection(url, transport_options={"confirm_publish": True},
+                          heartbeat=heartbeat, connect_timeout=5)
+    return Connection(url)
 
 
 _CLOSE_ERRORS = (OSError, KombuError, AttributeError)

@@ -1,0 +1,135 @@
+"""The embedded broker: kombu's SQLAlchemy transport on a SQLite file, made crash-safe.
+
+Stock kombu marks a message row invisible when a consumer takes it and never touches it again:
+acknowledged and in-flight messages look the same, so a worker killed between taking and
+acknowledging a message loses it. casebridge's single-machine set-up must not lose data, so this
+transport keeps the same tables and adds a lease:
+
+- taking a message marks it invisible and stamps its ``timestamp`` (the lease start);
+- acknowledging (or rejecting without requeue) deletes the row;
+- requeue and shutdown-restore make the row visible again instead of inserting a copy;
+- before every take, rows of that queue invisible for longer than ``lease_seconds`` are made
+  visible again: a crashed worker's messages come back, flagged as redelivered.
+
+A live worker whose delivery outlasts the lease may see its message taken by another worker too;
+the delivery-id check in :mod:`casebridge.routing.worker` keeps that from delivering twice to a
+pull outbox, and push recipients get the same ``Idempotency-Key``. The lease is therefore longer
+than the longest retry schedule by default.
+"""
+
+from __future__ import annotations
+
+import datetime
+from queue import Empty
+from typing import Any
+
+from kombu.transport.sqlalchemy import Channel as SqlaChannel
+from kombu.transport.sqlalchemy import Transport as SqlaTransport
+from kombu.utils.encoding import bytes_to_str
+from kombu.utils.json import loads
+from sqlalchemy import create_engine, event, text
+
+DEFAULT_LEASE_SECONDS = 900.0
+_ROW = "casebridge_row"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+class Channel(SqlaChannel):  # type: ignore[misc]
+    """SQLAlchemy channel with leases (see the module docstring)."""
+
+    def _engine_from_config(self) -> Any:
+        conninfo = self.connection.client
+        url = conninfo.hostname
+        if url.startswith("sqlite"):
+            engine = create_engine(url, connect_args={"timeout": 30})
+            event.listen(engine, "connect", _sqlite_pragmas)
+            return engine
+        return create_engine(url, pool_pre_ping=True)
+
+    @property
+    def lease_seconds(self) -> float:
+        """Seconds after which an unacknowledged message is given to another consumer."""
+        opts = self.connection.client.transport_options
+        return float(opts.get("lease_seconds", DEFAULT_LEASE_SECONDS))
+
+    def _get(self, queue: str) -> Any:
+        obj = self._get_or_create(queue)
+        session = self.session
+        if session.bind.name == "sqlite":
+            session.execute(text("BEGIN IMMEDIATE TRANSACTION"))
+        msg_cls = self.message_cls
+        try:
+            expired = datetime.datetime.now() - datetime.timedelta(seconds=self.lease_seconds)
+            session.query(msg_cls).filter(
+                msg_cls.queue_id == obj.id, msg_cls.visible == False,  # noqa: E712
+                msg_cls.sent_at < expired,
+            ).update({msg_cls.visible: True}, synchronize_session=False)
+            msg = (
+                session.query(msg_cls)
+                .with_for_update()
+                .filter(msg_cls.queue_id == obj.id, msg_cls.visible == True)  # noqa: E712
+                .order_by(msg_cls.sent_at, msg_cls.id)
+                .limit(1)
+                .first()
+            )
+            if msg is None:
+                raise Empty()
+            msg.visible = False  # onupdate stamps the timestamp: the lease starts now
+            payload = loads(bytes_to_str(msg.payload))
+            payload.setdefault("properties", {})[_ROW] = msg.id
+            return payload
+        finally:
+            session.commit()
+
+    def _row_of(self, delivery_tag: Any) -> int | None:
+        try:
+            message = self.qos.get(delivery_tag)
+        except KeyError:
+            return None
+        row = (message.properties or {}).get(_ROW)
+        return int(row) if row is not None else None
+
+    def _delete_row(self, row: int | None) -> None:
+        if row is None:
+            return
+        msg_cls = self.message_cls
+        self.session.query(msg_cls).filter(msg_cls.id == row).delete(synchronize_session=False)
+        self.session.commit()
+
+    def basic_ack(self, delivery_tag: Any, multiple: bool = False) -> None:
+        """Acknowledge: the message is done, its row goes."""
+        row = self._row_of(delivery_tag)
+        super().basic_ack(delivery_tag, multiple=multiple)
+        self._delete_row(row)
+
+    def basic_reject(self, delivery_tag: Any, requeue: bool = False) -> None:
+        """Reject: requeue makes the row visible again; otherwise the row goes."""
+        row = self._row_of(delivery_tag)
+        super().basic_reject(delivery_tag, requeue=requeue)
+        if not requeue:
+            self._delete_row(row)
+
+    def _restore(self, message: Any) -> None:
+        row = (message.properties or {}).get(_ROW)
+        if row is None:
+            super()._restore(message)
+            return
+        msg_cls = self.message_cls
+        self.session.query(msg_cls).filter(msg_cls.id == int(row)).update(
+            {msg_cls.visible: True}, synchronize_session=False
+        )
+        self.session.commit()
+
+
+class Transport(SqlaTransport):  # type: ignore[misc]
+    """kombu transport class of the embedded broker."""
+
+    Channel = Channel
+    polling_interval = 0.05

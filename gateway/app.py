@@ -9,15 +9,21 @@ first: :class:`~casebridge.gateway.observe.ObserveRequests` (access log, HTTP me
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from casebridge import __version__
 from casebridge.db import get_database
-from casebridge.gateway.api import clients, consents, ops
+from casebridge.gateway.api import clients, consents, inbound, ops, outbox, referrals
+from casebridge.gateway.intake import Intake
 from casebridge.gateway.limits import BodySizeLimit
 from casebridge.gateway.observe import ObserveRequests
 from casebridge.gateway.problems import install_problem_handlers
 from casebridge.logging import configure_logging
+from casebridge.routing.routes import load_route_table
+from casebridge.routing.runtime import Routing
 from casebridge.settings import Settings, get_settings
 
 DESCRIPTION = """\
@@ -30,20 +36,45 @@ RFC 9457 problem documents (`application/problem+json`).
 """
 
 
+def _routing(settings: Settings) -> Routing | None:
+    # Without a route table the consent desk and the DPO can still work; the endpoints that
+    # route answer 503 "not configured" (see casebridge.gateway.deps.get_routing).
+    if settings.route_table is None:
+        return None
+    return Routing.from_settings(settings, routes=load_route_table(settings.route_table))
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    if app.state.intake is not None:
+        app.state.intake.close()
+    if app.state.routing is not None:
+        app.state.routing.close()
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A gateway app for ``settings`` (default: the process settings)."""
     settings = settings or get_settings()
-    configure_logging(fmt=settings.log_format, level=settings.log_level)
+    configure_logging(fmt=settings.log_format, level=settings.log_level, force=True)
     app = FastAPI(
         title="casebridge gateway",
         version=__version__,
         description=DESCRIPTION,
         openapi_url="/openapi.json",
+        lifespan=_lifespan,
     )
+    database = get_database(settings.effective_database_url)
     app.state.settings = settings
-    app.state.database = get_database(settings.effective_database_url)
+    app.state.database = database
+    app.state.routing = _routing(settings)
+    app.state.intake = (
+        Intake(database, app.state.routing, max_bytes=settings.max_message_bytes)
+        if app.state.routing is not None
+        else None
+    )
     install_problem_handlers(app)
-    for module in (ops, consents, clients):
+    for module in (ops, inbound, outbox, referrals, consents, clients):
         app.include_router(module.router)
     # add_middleware wraps: the last added is the outermost.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_message_bytes)

@@ -14,8 +14,11 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from casebridge.db import Database
+from casebridge.errors import ConfigError
+from casebridge.gateway.intake import Intake
 from casebridge.gateway.principals import Principal, Role
 from casebridge.gateway.security import authenticate, require_agency, require_roles
+from casebridge.routing.runtime import Routing
 from casebridge.settings import Settings
 
 
@@ -37,9 +40,25 @@ def get_session(db: Annotated[Database, Depends(get_database_dep)]) -> Iterator[
         yield session
 
 
+def get_routing(request: Request) -> Routing:
+    """Routing of the app; ConfigError (503) if no route table is configured."""
+    routing: Routing | None = request.app.state.routing
+    if routing is None:
+        raise ConfigError("no route table is configured (CASEBRIDGE_ROUTE_TABLE)")
+    return routing
+
+
+def get_intake(request: Request, routing: Annotated[Routing, Depends(get_routing)]) -> Intake:
+    """The inbound path of the app."""
+    intake: Intake = request.app.state.intake
+    return intake
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 DatabaseDep = Annotated[Database, Depends(get_database_dep)]
 SessionDep = Annotated[Session, Depends(get_session)]
+RoutingDep = Annotated[Routing, Depends(get_routing)]
+IntakeDep = Annotated[Intake, Depends(get_intake)]
 
 #: Any authenticated caller.
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]

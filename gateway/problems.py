@@ -23,6 +23,7 @@ from casebridge.errors import (
     AuthError,
     BrokerUnavailable,
     CasebridgeError,
+    ConfigError,
     ConflictError,
     DeliveryError,
     Forbidden,
@@ -77,6 +78,7 @@ _STATUS: tuple[tuple[type[CasebridgeError], int, str], ...] = (
     (BrokerUnavailable, 503, "Broker unavailable"),
     (DeliveryError, 502, "Delivery failed"),
     (RoutingError, 503, "Routing unavailable"),
+    (ConfigError, 503, "Service not configured"),
 )
 
 

@@ -17,6 +17,8 @@ only its own outbox and referrals, and posts only as itself).
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
+from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from typing import Any
 
 from fastapi import Depends, Request
@@ -45,13 +47,39 @@ basic_scheme = HTTPBasic(
 _MAX_CREDENTIAL = 1024  # longer values are not ours; refuse before hashing anything
 
 
+@lru_cache(maxsize=16)
+def _proxy_networks(entries: tuple[str, ...]) -> tuple[tuple[IPv4Network | IPv6Network, ...],
+                                                        frozenset[str]]:
+    networks, names = [], set()
+    for entry in entries:
+        try:
+            networks.append(ip_network(entry, strict=False))
+        except ValueError:
+            names.add(entry)  # a host name as the server reports the peer (e.g. a unix socket)
+    return tuple(networks), frozenset(names)
+
+
+def is_trusted_proxy(peer: str | None, trusted: list[str]) -> bool:
+    """Whether the peer address is one of ``trusted`` (addresses or CIDR networks)."""
+    if not peer or not trusted:
+        return False
+    networks, names = _proxy_networks(tuple(trusted))
+    if peer in names:
+        return True
+    try:
+        address = ip_address(peer)
+    except ValueError:
+        return False
+    return any(address in network for network in networks)
+
+
 def _trusted_cert_subject(request: Request) -> str | None:
     settings = request.app.state.settings
     subject = request.headers.get(settings.client_cert_header)
-    if not subject or not settings.trusted_proxies:
+    if not subject:
         return None
-    client = request.client.host if request.client else None
-    return subject if client in settings.trusted_proxies else None
+    peer = request.client.host if request.client else None
+    return subject if is_trusted_proxy(peer, settings.trusted_proxies) else None
 
 
 def authenticate(

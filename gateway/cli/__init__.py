@@ -38,6 +38,7 @@ COMMAND_MODULES = [
     "casebridge.gateway.cli.audit",
     "casebridge.gateway.cli.keys",
     "casebridge.gateway.cli.serve",
+    "casebridge.gateway.cli.db",
     "casebridge.gateway.cli.translate",
 ]
 

@@ -12,13 +12,18 @@ from fastapi.testclient import TestClient
 from casebridge.db import get_database, reset_databases
 from casebridge.gateway.app import create_app
 from casebridge.gateway.principals import PrincipalKind, Role, issue_key, set_password
+from casebridge.routing.routes import demo_route_table_text
+from casebridge.routing.topology import connect, release
 from casebridge.settings import Settings
 
 
 @pytest.fixture
 def gateway_settings(tmp_path: Path) -> Settings:
-    """Settings on a fresh SQLite file and the in-memory broker."""
+    """Settings on a fresh SQLite file, the in-memory broker and the pilot route table."""
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(demo_route_table_text(), encoding="utf-8")
     return Settings(
+        route_table=routes,
         data_dir=tmp_path,
         database_url=f"sqlite:///{tmp_path / 'gateway.db'}",
         broker_url="memory://",
@@ -34,6 +39,15 @@ def client(gateway_settings: Settings) -> Iterator[TestClient]:
     app = create_app(gateway_settings)
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
+    routing = app.state.routing
+    if routing is not None:
+        # kombu's memory transport is process-wide: leave no queued message to the next test.
+        connection = connect(routing.url)
+        try:
+            routing.topology.declare(connection)
+            routing.topology.delete(connection)
+        finally:
+            release(connection)
     reset_databases()
 
 

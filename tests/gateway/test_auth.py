@@ -135,3 +135,15 @@ def test_cert_header_ignored_unless_from_trusted_proxy(
     assert client.get("/metrics", headers=header).status_code == 403
     unknown = {gateway_settings.client_cert_header: "CN=someone-else"}
     assert client.get("/metrics", headers=unknown).status_code == 401
+
+
+def test_trusted_proxy_matches_addresses_and_networks() -> None:
+    from casebridge.gateway.security import is_trusted_proxy
+
+    assert is_trusted_proxy("10.244.3.7", ["10.244.0.0/16"])
+    assert is_trusted_proxy("172.28.0.10", ["172.28.0.10"])
+    assert not is_trusted_proxy("172.28.0.11", ["172.28.0.10"])
+    assert not is_trusted_proxy("10.245.0.1", ["10.244.0.0/16"])
+    assert not is_trusted_proxy("10.244.3.7", [])
+    assert not is_trusted_proxy(None, ["10.244.0.0/16"])
+    assert is_trusted_proxy("::1", ["::1/128"])

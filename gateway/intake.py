@@ -1,0 +1,227 @@
+"""Inbound messages at the gateway: parse, check the sender, route once per message id.
+
+Order of checks for one posted file (nothing is decided or published unless all pass):
+
+1. the adapter of the path's system parses the bytes (its problems become a 400/422);
+2. every message must name the caller's agency as sender — otherwise 403, and a
+   ``forged_sender`` event in the audit trail (the caller, the claimed sender, the message id);
+3. the caller's agency must use this system and every message must be on a route (NoRoute);
+4. per message id, an idempotency claim: a message id the sender already posted is answered with
+   the stored result and not routed again; the same id with different content is a conflict.
+
+Then routing's :class:`~casebridge.routing.pipeline.Router` passes each message through the
+consent gate and publishes it; the answer is given only after the broker confirmed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import queue
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import String, Text, delete
+from sqlalchemy.orm import Mapped, mapped_column
+
+from casebridge.adapters import get_adapter
+from casebridge.canonical_model import TransferEnvelope
+from casebridge.consent.audit import AuditTrail
+from casebridge.db import Base, Database, UtcDateTime
+from casebridge.errors import BrokerUnavailable, ConflictError, Forbidden, NoRoute
+from casebridge.gateway.metrics import DECISIONS, MESSAGES_IN
+from casebridge.gateway.principals import Principal
+from casebridge.logging import get_logger
+from casebridge.routing.pipeline import Accepted, Router
+from casebridge.routing.routes import RecipientRoute
+from casebridge.routing.runtime import Routing
+from casebridge.routing.topology import release
+
+log = get_logger(__name__)
+
+#: A claim older than this whose request never finished (a crashed process) may be taken over.
+STALE_CLAIM = timedelta(minutes=2)
+
+
+class InboundRow(Base):
+    """A message id a sender posted, and the answer it got (the idempotency record)."""
+
+    __tablename__ = "gateway_inbound"
+
+    sender: Mapped[str] = mapped_column(String(64), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    system: Mapped[str] = mapped_column(String(32))
+    envelope_hash: Mapped[str] = mapped_column(String(64))
+    #: pending (being routed) | done
+    state: Mapped[str] = mapped_column(String(16))
+    result_json: Mapped[str | None] = mapped_column(Text)
+    claimed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+@dataclass(frozen=True, slots=True)
+class MessageOutcome:
+    """The answer for one message: routing's report, and whether it is a replay."""
+
+    report: dict[str, Any]
+    replayed: bool
+
+
+def envelope_hash(envelope: TransferEnvelope) -> str:
+    """SHA-256 of the envelope's canonical JSON: equal messages, equal hash."""
+    return hashlib.sha256(envelope.model_dump_json().encode()).hexdigest()
+
+
+class RouterPool:
+    """Routers (each with its own broker connection) lent to one request thread at a time.
+
+    A kombu channel is not thread-safe and the gateway routes in a thread pool, so each request
+    borrows a router; a router whose broker connection failed is dropped, not returned.
+    """
+
+    def __init__(self, routing: Routing, *, size: int = 8) -> None:
+        self.routing = routing
+        self._idle: queue.LifoQueue[Router] = queue.LifoQueue(maxsize=size)
+
+    @contextmanager
+    def router(self) -> Iterator[Router]:
+        """A router for the duration of the block."""
+        try:
+            router = self._idle.get_nowait()
+        except queue.Empty:
+            router = self.routing.router()
+        try:
+            yield router
+        except BrokerUnavailable:
+            release(router.publisher.connection)
+            raise
+        try:
+            self._idle.put_nowait(router)
+        except queue.Full:
+            release(router.publisher.connection)
+
+    def close(self) -> None:
+        """Release every idle router's connection."""
+        while True:
+            try:
+                release(self._idle.get_nowait().publisher.connection)
+            except queue.Empty:
+                return
+
+
+class Intake:
+    """The inbound path of the gateway (see the module docstring)."""
+
+    def __init__(self, db: Database, routing: Routing, *, max_bytes: int) -> None:
+        self.db = db
+        self.routing = routing
+        self.routers = RouterPool(routing)
+        self.audit = AuditTrail(db)
+        self.max_bytes = max_bytes
+
+    def submit(self, raw: bytes, *, system: str, caller: Principal) -> list[MessageOutcome]:
+        """Route every message of one posted file; see the module docstring for the order."""
+        agency = caller.agency
+        assert agency is not None  # only agency principals reach here
+        envelopes = get_adapter(system, max_bytes=self.max_bytes).parse(
+            raw, source=f"inbound/{system}"
+        )
+        for envelope in envelopes:
+            if envelope.sender != agency:
+                self._audit_forgery(envelope, caller, system)
+                raise Forbidden(
+                    f"message {envelope.message_id} names sender '{envelope.sender}', but the "
+                    f"caller is '{agency}': an agency may only send as itself"
+                )
+        own = self.routing.routes.agency(agency)
+        if own.system != system:
+            raise NoRoute(f"agency '{agency}' sends in system '{own.system}', not '{system}'")
+        checked = [(e, self.routing.routes.check(e)) for e in envelopes]
+        return [self._once(envelope, hits, system) for envelope, hits in checked]
+
+    def _audit_forgery(self, envelope: TransferEnvelope, caller: Principal, system: str) -> None:
+        self.audit.append_event(
+            "forged_sender",
+            at=datetime.now(UTC),
+            stage="gateway",
+            sender=envelope.sender,
+            purpose=str(envelope.purpose),
+            message_id=envelope.message_id,
+            outcome="refused",
+            details={"caller": caller.agency, "principal": caller.name, "system": system,
+                     "auth": caller.method, "key_id": caller.key_id},
+        )
+        log.warning("forged sender refused", agency=caller.agency, sender=envelope.sender,
+                    message_id=envelope.message_id)
+
+    def _claim(self, envelope: TransferEnvelope, system: str) -> MessageOutcome | None:
+        """Claim the message id, or the stored outcome if it was already routed."""
+        digest = envelope_hash(envelope)
+        now = datetime.now(UTC)
+        with self.db.session(immediate=True) as session:
+            row = session.get(
+                InboundRow, (envelope.sender, envelope.message_id), with_for_update=True
+            )
+            if row is not None and row.envelope_hash != digest:
+                raise ConflictError(
+                    f"message id '{envelope.message_id}' was already used by "
+                    f"'{envelope.sender}' for a different message"
+                )
+            if row is not None and row.state == "done" and row.result_json is not None:
+                return MessageOutcome(json.loads(row.result_json), replayed=True)
+            if row is not None and now - row.claimed_at < STALE_CLAIM:
+                raise ConflictError(
+                    f"message '{envelope.message_id}' is being processed; retry shortly"
+                )
+            if row is None:
+                session.add(InboundRow(
+                    sender=envelope.sender, message_id=envelope.message_id, system=system,
+                    envelope_hash=digest, state="pending", claimed_at=now,
+                ))
+            else:  # a stale claim of a request that never finished
+                row.claimed_at = now
+        return None
+
+    def _release_claim(self, envelope: TransferEnvelope) -> None:
+        with self.db.session(immediate=True) as session:
+            session.execute(delete(InboundRow).where(
+                InboundRow.sender == envelope.sender,
+                InboundRow.message_id == envelope.message_id,
+                InboundRow.state == "pending",
+            ))
+
+    def _once(
+        self, envelope: TransferEnvelope, hits: dict[str, RecipientRoute], system: str
+    ) -> MessageOutcome:
+        stored = self._claim(envelope, system)
+        if stored is not None:
+            return stored
+        try:
+            with self.routers.router() as router:
+                accepted = router.route(envelope, hits)
+        except BaseException:
+            # Nothing confirmed: the sender may post again and the id must be free for it.
+            self._release_claim(envelope)
+            raise
+        report = accepted.as_report()
+        with self.db.session(immediate=True) as session:
+            row = session.get(InboundRow, (envelope.sender, envelope.message_id))
+            if row is not None:
+                row.state = "done"
+                row.result_json = json.dumps(report, sort_keys=True)
+                row.completed_at = datetime.now(UTC)
+        _count(accepted, system)
+        return MessageOutcome(report, replayed=False)
+
+    def close(self) -> None:
+        """Release broker connections."""
+        self.routers.close()
+
+
+def _count(accepted: Accepted, system: str) -> None:
+    MESSAGES_IN.labels(accepted.sender, system).inc()
+    for recipient in accepted.recipients:
+        DECISIONS.labels(recipient.outcome, "inbound").inc()

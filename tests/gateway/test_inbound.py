@@ -1,0 +1,167 @@
+"""Inbound, outbox and referral status end to end on SQLite and kombu's memory broker."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from casebridge.consent.audit import AuditTrail
+from casebridge.db import get_database
+from casebridge.gateway.principals import Role
+from casebridge.routing.worker import consume_all
+from casebridge.settings import Settings
+from tests.gateway.conftest import Issue
+
+XML = {"Content-Type": "application/xml"}
+REFERRAL_ID = "JC-DU-2026-000123"
+PROVIDER = "suchtberatung-diakonie-du"  # a pull agency in the pilot route table
+
+
+def _post(client: TestClient, system: str, raw: bytes, headers: dict[str, str],
+          content_type: str = "application/xml"):
+    return client.post(f"/v1/inbound/{system}", content=raw,
+                       headers={**headers, "Content-Type": content_type})
+
+
+def _consent(client: TestClient, issue: Issue, sample) -> None:
+    desk = issue("desk.jc", role=Role.CONSENT_DESK).headers
+    r = client.post("/v1/consents", content=sample("consent_self"),
+                    headers={**desk, "Content-Type": "application/fhir+json"})
+    assert r.status_code == 201
+
+
+def test_referral_is_decided_queued_and_answered_with_outcomes(
+    client: TestClient, issue: Issue, sample
+) -> None:
+    _consent(client, issue, sample)
+    jc = issue("jobcenter-duisburg").headers
+    r = _post(client, "jobcenter", sample("zuweisung"), jc)
+    assert r.status_code == 202, r.text
+    body = r.json()
+    assert body["message_ids"] == [REFERRAL_ID]
+    [message] = body["messages"]
+    assert message["replayed"] is False
+    [decision] = message["recipients"]
+    assert decision["recipient"] == PROVIDER
+    assert decision["outcome"] == "partial" and decision["queued"] is True
+    assert {"identity", "contact", "addiction"} <= set(decision["released"])
+    withheld = {w["category"]: w["reason"] for w in decision["withheld"]}
+    assert withheld["health"] == "special_category_not_named"
+    # Categories and reasons only: nothing of the client's data is in the answer.
+    assert "962D123456" not in r.text and "Yılmaz" not in r.text and "Ayşe" not in r.text
+
+
+def test_same_message_id_is_accepted_once(
+    client: TestClient, issue: Issue, sample, gateway_settings: Settings
+) -> None:
+    _consent(client, issue, sample)
+    jc = issue("jobcenter-duisburg").headers
+    first = _post(client, "jobcenter", sample("zuweisung"), jc)
+    assert first.status_code == 202
+    trail = AuditTrail(get_database(gateway_settings.effective_database_url))
+    decisions_before = sum(1 for e in trail.entries() if e.kind == "decision")
+    second = _post(client, "jobcenter", sample("zuweisung"), jc)
+    assert second.status_code == 200
+    assert second.json()["messages"][0]["replayed"] is True
+    first_msgs = [{**m, "replayed": None} for m in first.json()["messages"]]
+    second_msgs = [{**m, "replayed": None} for m in second.json()["messages"]]
+    assert second_msgs == first_msgs
+    # Not decided, audited or published a second time.
+    assert sum(1 for e in trail.entries() if e.kind == "decision") == decisions_before
+    worker = client.app.state.routing.worker([PROVIDER])
+    try:
+        counts = consume_all(worker, idle_timeout=0.3)
+    finally:
+        worker.close()
+    assert counts == {"delivered": 1}
+    # The same id with other content is a conflict, not a silent replay.
+    altered = sample("zuweisung").replace(b"Team 612", b"Team 613")
+    r = _post(client, "jobcenter", altered, jc)
+    assert r.status_code == 409 and r.json()["code"] == "conflict"
+
+
+def test_forged_sender_is_403_and_audited(
+    client: TestClient, issue: Issue, sample, gateway_settings: Settings
+) -> None:
+    jc = issue("jobcenter-duisburg")
+    r = _post(client, "sozialamt", sample("fallmitteilung"), jc.headers)
+    assert r.status_code == 403
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["code"] == "forbidden"
+    trail = AuditTrail(get_database(gateway_settings.effective_database_url))
+    [event] = [e for e in trail.entries() if e.kind == "forged_sender"]
+    assert event.sender == "sozialamt-duisburg"
+    assert event.details["caller"] == "jobcenter-duisburg"
+    assert event.details["key_id"] == jc.key_id
+    assert not [e for e in trail.entries() if e.kind == "decision"]
+    assert trail.verify().ok
+
+
+def test_people_cannot_post_messages(client: TestClient, issue: Issue, sample) -> None:
+    for name, role in (("desk.a", Role.CONSENT_DESK), ("dpo.a", Role.DPO),
+                       ("root.a", Role.ADMIN)):
+        r = _post(client, "jobcenter", sample("zuweisung"), issue(name, role=role).headers)
+        assert r.status_code == 403, name
+    assert _post(client, "jobcenter", sample("zuweisung"), {}).status_code == 401
+
+
+def test_agency_posting_in_another_system_is_refused(
+    client: TestClient, issue: Issue, sample
+) -> None:
+    # The youth office's key posting a job-centre file: the sender inside is not the caller.
+    ja = issue("jugendamt-duisburg").headers
+    assert _post(client, "jobcenter", sample("zuweisung"), ja).status_code == 403
+
+
+def test_outbox_is_per_agency_and_acknowledged_once(
+    client: TestClient, issue: Issue, sample
+) -> None:
+    _consent(client, issue, sample)
+    jc = issue("jobcenter-duisburg").headers
+    provider = issue(PROVIDER).headers
+    assert _post(client, "jobcenter", sample("zuweisung"), jc).status_code == 202
+    worker = client.app.state.routing.worker([PROVIDER])
+    try:
+        consume_all(worker, idle_timeout=0.3)
+    finally:
+        worker.close()
+
+    page = client.get("/v1/outbox", headers=provider).json()
+    [item] = page["items"]
+    assert item["message_id"] == REFERRAL_ID and item["sender"] == "jobcenter-duisburg"
+    assert client.get("/v1/outbox", headers=jc).json()["items"] == []
+
+    fetched = client.get(f"/v1/outbox/{item['item_id']}", headers=provider)
+    assert fetched.status_code == 200
+    assert fetched.headers["content-type"].startswith("application/fhir+json")
+    assert fetched.headers["x-casebridge-message-id"] == REFERRAL_ID
+    assert b'"Bundle"' in fetched.content or b'"resourceType"' in fetched.content
+    # Another agency can neither read nor acknowledge it.
+    assert client.get(f"/v1/outbox/{item['item_id']}", headers=jc).status_code == 404
+    assert client.post(f"/v1/outbox/{item['item_id']}/ack", headers=jc).status_code == 404
+
+    ack = client.post(f"/v1/outbox/{item['item_id']}/ack", headers=provider)
+    assert ack.json() == {"item_id": item["item_id"], "acknowledged": True}
+    again = client.post(f"/v1/outbox/{item['item_id']}/ack", headers=provider)
+    assert again.json()["acknowledged"] is False
+    assert client.get("/v1/outbox", headers=provider).json()["items"] == []
+    assert client.get(f"/v1/outbox/{item['item_id']}", headers=provider).status_code == 404
+    assert client.get("/v1/outbox/99999999", headers=provider).status_code == 404
+    desk = issue("desk.b", role=Role.CONSENT_DESK).headers
+    assert client.get("/v1/outbox", headers=desk).status_code == 403
+
+
+def test_referral_status_only_for_parties(client: TestClient, issue: Issue, sample) -> None:
+    _consent(client, issue, sample)
+    jc = issue("jobcenter-duisburg").headers
+    assert _post(client, "jobcenter", sample("zuweisung"), jc).status_code == 202
+    r = client.get(f"/v1/referrals/{REFERRAL_ID}", headers=jc)
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "requested"
+    assert r.json()["recipients"] == [PROVIDER]
+    assert client.get(f"/v1/referrals/{REFERRAL_ID}",
+                      headers=issue(PROVIDER).headers).status_code == 200
+    outsider = issue("sozialamt-duisburg").headers
+    assert client.get(f"/v1/referrals/{REFERRAL_ID}", headers=outsider).status_code == 404
+    assert client.get("/v1/referrals/NO-SUCH-ID", headers=jc).status_code == 404
+    dpo = issue("dpo.a", role=Role.DPO).headers
+    assert client.get(f"/v1/referrals/{REFERRAL_ID}", headers=dpo).status_code == 403

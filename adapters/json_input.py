@@ -58,7 +58,7 @@ def load_json(raw: bytes, source: str, *, max_depth: int | None = None) -> Any:
     if max_depth is not None and _depth_exceeds(data, max_depth):
         raise ParseError(
             f"{source}: JSON nested too deeply",
-            problems=[Problem(source, f"JSON is nested deeper than {max_depth} levels")],
+            problems=[Problem(source, f"JSON is nested too deeply (over {max_depth} levels)")],
         )
     return data
 

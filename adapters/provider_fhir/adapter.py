@@ -67,7 +67,7 @@ class ProviderFhirAdapter(Adapter):
         """FHIR JSON or XML bytes → one canonical envelope."""
         self.check_size(raw, source)
         first = raw.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
-        if first == b"{":
+        if first in (b"{", b"["):
             resource = self._from_json(raw, source)
         elif first == b"<":
             resource = self._from_xml(raw, source)

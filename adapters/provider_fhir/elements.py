@@ -72,7 +72,8 @@ def one_date(value: Any) -> date | None:
 
 def security(categories: Iterable[Category]) -> list[Json]:
     """``meta.security`` codings announcing the special categories a resource carries."""
-    present = [c for c in codes.LABELLED if c in set(categories)]
+    given = set(categories)
+    present = [c for c in codes.LABELLED if c in given]
     if not present:
         return []
     out: list[Json] = [{"system": codes.CONFIDENTIALITY, "code": "R", "display": "restricted"}]

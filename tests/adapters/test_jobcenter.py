@@ -10,7 +10,6 @@ from lxml import etree
 from casebridge.adapters import get_adapter
 from casebridge.adapters.jobcenter import SCHEMA
 from casebridge.canonical_model import (
-    Category,
     MessageType,
     Note,
     Part,
@@ -60,7 +59,9 @@ def test_zuweisung_categories(sample) -> None:
     contact = cats["contact"][0].content
     assert contact.addresses[0].street == "Musterstraße" and contact.addresses[0].city == "Duisburg"
     assert [(t.system, t.value) for t in contact.telecom] == [
-        ("phone", "0203 555 0142"), ("email", "a.yilmaz@example.org")]
+        ("phone", "0203 555 0142"),
+        ("email", "a.yilmaz@example.org"),
+    ]
     household = cats["household"][0].content
     assert household.members[0].role == "child" and household.members[0].role_label == "Kind"
     assert cats["benefits"][0].content.benefit_type == "Bürgergeld"
@@ -76,7 +77,8 @@ def test_zuweisung_categories(sample) -> None:
     assert plan.measures[0].responsible == "Kundin" and plan.measures[0].due == date(2026, 12, 15)
     notes = cats["case_notes"]
     assert Note(text="Kundin wünscht Termine vormittags (Kind in der Schule).") in [
-        p.content for p in notes]
+        p.content for p in notes
+    ]
     assert any(p.content.text == "Team 612" for p in notes)  # sachbearbeitung kept, not lost
 
 
@@ -89,25 +91,38 @@ def test_normalised_name_matches_the_social_office_spelling(sample) -> None:
     assert jc_name.normalised() == sa_name.normalised()
 
 
-@pytest.mark.parametrize(("code", "purpose", "mtype"), [
-    ("FK", Purpose.CASE_CONFERENCE, MessageType.CASE_CONFERENCE),
-    ("KP", Purpose.JOINT_PLANNING, MessageType.PLAN_UPDATE),
-])
+@pytest.mark.parametrize(
+    ("code", "purpose", "mtype"),
+    [
+        ("FK", Purpose.CASE_CONFERENCE, MessageType.CASE_CONFERENCE),
+        ("KP", Purpose.JOINT_PLANNING, MessageType.PLAN_UPDATE),
+    ],
+)
 def test_zweck_codes(sample, code, purpose, mtype) -> None:
     raw = sample("zuweisung").replace(b'schluessel="ZUW"', f'schluessel="{code}"'.encode())
     (env,) = JC.parse(raw)
     assert (env.purpose, env.message_type) == (purpose, mtype)
 
 
-@pytest.mark.parametrize(("kategorie", "category"), [
-    ("gesundheit", "health"), ("sucht", "addiction"), ("schulden", "debts"),
-    ("wohnen", "housing"), ("familie", "household"), ("sonstige", "case_notes"),
-])
+@pytest.mark.parametrize(
+    ("kategorie", "category"),
+    [
+        ("gesundheit", "health"),
+        ("sucht", "addiction"),
+        ("schulden", "debts"),
+        ("wohnen", "housing"),
+        ("familie", "household"),
+        ("sonstige", "case_notes"),
+    ],
+)
 def test_vermittlungshemmnis_categories(sample, kategorie, category) -> None:
     raw = sample("zuweisung").replace(b'kategorie="schulden"', f'kategorie="{kategorie}"'.encode())
     (env,) = JC.parse(raw)
-    part = next(p for p in env.parts if p.content.kind == "statement"
-                and p.content.text == "Mietschulden ca. 2.400 EUR")
+    part = next(
+        p
+        for p in env.parts
+        if p.content.kind == "statement" and p.content.text == "Mietschulden ca. 2.400 EUR"
+    )
     assert part.category == category and part.content.label == kategorie
 
 
@@ -116,18 +131,27 @@ def test_rueckmeldung(sample) -> None:
     assert env.message_type == MessageType.STATUS_UPDATE
     assert env.purpose == Purpose.SERVICE_DELIVERY
     assert env.correlation_id == "JC-DU-2026-000123"
-    assert env.status == StatusInfo(status=ReferralStatus.IN_PROGRESS,
-                                    effective_on=date(2026, 12, 1), native_status="begonnen")
+    assert env.status == StatusInfo(
+        status=ReferralStatus.IN_PROGRESS, effective_on=date(2026, 12, 1), native_status="begonnen"
+    )
     (identity,) = env.parts
     # The number is the receiving job centre's, not the sending provider's.
     assert identity.content.identifiers[0].system == (
-        "urn:casebridge:id:jobcenter-duisburg:kundennummer")
+        "urn:casebridge:id:jobcenter-duisburg:kundennummer"
+    )
 
 
-@pytest.mark.parametrize(("code", "status"), [
-    ("eingegangen", "received"), ("angenommen", "accepted"), ("abgelehnt", "rejected"),
-    ("begonnen", "in_progress"), ("abgebrochen", "cancelled"), ("beendet", "completed"),
-])
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [
+        ("eingegangen", "received"),
+        ("angenommen", "accepted"),
+        ("abgelehnt", "rejected"),
+        ("begonnen", "in_progress"),
+        ("abgebrochen", "cancelled"),
+        ("beendet", "completed"),
+    ],
+)
 def test_rueckmeldung_status_codes(sample, code, status) -> None:
     (env,) = JC.parse(sample("rueckmeldung").replace(b">begonnen<", f">{code}<".encode()))
     assert env.status is not None and env.status.status == status
@@ -146,9 +170,13 @@ def test_samples_round_trip_exactly_and_validate(sample, name) -> None:
 
 def test_repeated_elements_and_optional_parts_absent(sample) -> None:
     raw = sample("zuweisung")
-    raw = raw.replace(b"  <jc:Vermerk>", b"  <jc:Vermerk>Erster Vermerk</jc:Vermerk>\n  <jc:Vermerk>")
-    raw = raw.replace(b"</jc:Leistung>", b"</jc:Leistung>\n  <jc:Leistung><jc:Art>Mehrbedarf"
-                      b"</jc:Art></jc:Leistung>")
+    raw = raw.replace(
+        b"  <jc:Vermerk>", b"  <jc:Vermerk>Erster Vermerk</jc:Vermerk>\n  <jc:Vermerk>"
+    )
+    raw = raw.replace(
+        b"</jc:Leistung>",
+        b"</jc:Leistung>\n  <jc:Leistung><jc:Art>Mehrbedarf</jc:Art></jc:Leistung>",
+    )
     start, end = raw.index(b"  <jc:Bedarfsgemeinschaft>"), raw.index(b"  <jc:Leistung>")
     raw = raw[:start] + raw[end:]
     (env,) = JC.parse(raw)
@@ -214,8 +242,10 @@ def test_purpose_without_zweck_code_is_refused(sample) -> None:
     (env,) = JC.parse(sample("zuweisung"))
     with pytest.raises(RenderError) as exc:
         JC.render(env.model_copy(update={"purpose": Purpose.CHILD_PROTECTION}))
-    assert exc.value.lines() == ["purpose: 'child_protection' has no Zweck code in the job "
-                                 "centre format (only referral, case_conference, joint_planning)"]
+    assert exc.value.lines() == [
+        "purpose: 'child_protection' has no Zweck code in the job "
+        "centre format (only referral, case_conference, joint_planning)"
+    ]
 
 
 def test_text_xml_cannot_hold_is_a_render_error(sample) -> None:

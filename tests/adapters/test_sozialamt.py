@@ -57,11 +57,15 @@ def test_sample_categories(sample) -> None:
     assert identity.name == PersonName(family="Yilmaz", given=["Ayse"])  # as written
     assert identity.birth_date == date(1988, 4, 12)
     assert [(i.system, i.value) for i in identity.identifiers] == [
-        ("urn:casebridge:id:sozialamt-duisburg:aktenzeichen", "50-31-2026/0457")]
+        ("urn:casebridge:id:sozialamt-duisburg:aktenzeichen", "50-31-2026/0457")
+    ]
     assert cats["contact"][0].content.addresses[0].text == "Musterstr. 12a, 47053 Duisburg"
     case_file = cats["benefits"][0].content.case_file
     assert (case_file.agency, case_file.local_case_id, case_file.legal_basis) == (
-        "sozialamt-duisburg", "50-31-2026/0457", "SGB XII")
+        "sozialamt-duisburg",
+        "50-31-2026/0457",
+        "SGB XII",
+    )
     assert case_file.help_type.startswith("Hilfe zur Überwindung")
     assert cats["housing"][0].content.text.startswith("Räumungsklage")
     assert cats["finances"][0].content.label == "Finanzen"
@@ -72,11 +76,19 @@ def test_sample_categories(sample) -> None:
     assert note.content.kind == "note" and "Einwilligung" in note.content.text
 
 
-@pytest.mark.parametrize(("bereich", "category"), [
-    ("Wohnen", "housing"), ("Finanzen", "finances"), ("Schulden", "debts"),
-    ("Gesundheit", "health"), ("Sucht", "addiction"), ("Arbeit", "employment"),
-    ("Bildung", "education"), ("Familie", "household"),
-])
+@pytest.mark.parametrize(
+    ("bereich", "category"),
+    [
+        ("Wohnen", "housing"),
+        ("Finanzen", "finances"),
+        ("Schulden", "debts"),
+        ("Gesundheit", "health"),
+        ("Sucht", "addiction"),
+        ("Arbeit", "employment"),
+        ("Bildung", "education"),
+        ("Familie", "household"),
+    ],
+)
 def test_angabe_bereiche(sample, bereich, category) -> None:
     raw = sample("fallmitteilung").replace(b'bereich="Wohnen"', f'bereich="{bereich}"'.encode())
     (env,) = SA.parse(raw)
@@ -84,10 +96,13 @@ def test_angabe_bereiche(sample, bereich, category) -> None:
     assert part.category == category and part.content.label == bereich
 
 
-@pytest.mark.parametrize(("anlass", "purpose", "mtype"), [
-    ("Zuweisung", Purpose.REFERRAL, MessageType.REFERRAL),
-    ("Hilfeplanung", Purpose.JOINT_PLANNING, MessageType.PLAN_UPDATE),
-])
+@pytest.mark.parametrize(
+    ("anlass", "purpose", "mtype"),
+    [
+        ("Zuweisung", Purpose.REFERRAL, MessageType.REFERRAL),
+        ("Hilfeplanung", Purpose.JOINT_PLANNING, MessageType.PLAN_UPDATE),
+    ],
+)
 def test_anlass(sample, anlass, purpose, mtype) -> None:
     raw = sample("fallmitteilung").replace(b">Fallkonferenz<", f">{anlass}<".encode())
     (env,) = SA.parse(raw)
@@ -102,11 +117,13 @@ def test_sgb_ix_case_file_is_health(sample) -> None:
 
 def test_file_with_several_messages_and_optional_parts_absent(sample) -> None:
     raw = sample("fallmitteilung")
-    second = (b'  <Fallmitteilung id="SA-2">\n    <Zeitpunkt>01.02.2027</Zeitpunkt>\n'
-              b"    <Von>sozialamt-duisburg</Von>\n    <An>jobcenter-duisburg</An>\n"
-              b"    <Anlass>Zuweisung</Anlass>\n    <Person><Name>M\xfcller</Name></Person>\n"
-              b"    <Vermerk>eins</Vermerk>\n    <Vermerk>zwei</Vermerk>\n"
-              b"  </Fallmitteilung>\n</Fallmitteilungen>")
+    second = (
+        b'  <Fallmitteilung id="SA-2">\n    <Zeitpunkt>01.02.2027</Zeitpunkt>\n'
+        b"    <Von>sozialamt-duisburg</Von>\n    <An>jobcenter-duisburg</An>\n"
+        b"    <Anlass>Zuweisung</Anlass>\n    <Person><Name>M\xfcller</Name></Person>\n"
+        b"    <Vermerk>eins</Vermerk>\n    <Vermerk>zwei</Vermerk>\n"
+        b"  </Fallmitteilung>\n</Fallmitteilungen>"
+    )
     raw = raw.replace(b"</Fallmitteilungen>", second)
     first, env = SA.parse(raw)
     assert first.message_id == "SA-DU-50-2026-0457"
@@ -155,9 +172,18 @@ def test_job_centre_referral_rendered_for_the_social_office(sample) -> None:
 
 def test_latin1_text_that_looks_like_utf8_is_written_as_references(sample) -> None:
     (env,) = SA.parse(sample("fallmitteilung"))
-    tricky = env.model_copy(update={"parts": [
-        p.model_copy(update={"content": p.content.model_copy(update={"text": "Ã¤ \x85 und"})})
-        if p.content.kind == "note" else p for p in env.parts]})
+    tricky = env.model_copy(
+        update={
+            "parts": [
+                p.model_copy(
+                    update={"content": p.content.model_copy(update={"text": "Ã¤ \x85 und"})}
+                )
+                if p.content.kind == "note"
+                else p
+                for p in env.parts
+            ]
+        }
+    )
     out = SA.render(tricky)
     assert out.isascii() and b"&#195;&#164;" in out
     assert SA.parse(out) == [tricky]

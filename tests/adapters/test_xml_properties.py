@@ -24,7 +24,6 @@ from casebridge.canonical_model import (
     BenefitData,
     CaseFile,
     CaseFileData,
-    Category,
     ConferenceInfo,
     ContactData,
     ContactPoint,
@@ -56,20 +55,32 @@ def texts(max_size: int = 60) -> st.SearchStrategy[str]:
     return st.text(XML_CHARS, min_size=1, max_size=max_size).map(str.strip).filter(bool)
 
 
-words = st.text(st.characters(exclude_categories=("Cs", "Cc", "Cn", "Co", "Zs", "Zl", "Zp"),
-                              exclude_characters=",\x85\u180e\u200b"),
-                min_size=1, max_size=15).filter(lambda w: not any(c.isspace() for c in w))
+words = st.text(
+    st.characters(
+        exclude_categories=("Cs", "Cc", "Cn", "Co", "Zs", "Zl", "Zp"),
+        exclude_characters=",\x85\u180e\u200b",
+    ),
+    min_size=1,
+    max_size=15,
+).filter(lambda w: not any(c.isspace() for c in w))
 long_texts = texts(3000)
 agency = st.from_regex(r"[a-z][a-z0-9]{1,10}-[a-z]{2,10}", fullmatch=True)
 message_id = st.from_regex(r"[A-Z]{2}-[A-Z0-9]{2,6}-20[0-9]{2}-[0-9]{4,6}", fullmatch=True)
 dates = st.dates(min_value=date(1920, 1, 1), max_value=date(2040, 12, 31))
-moments = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2040, 1, 1),
-                       timezones=st.sampled_from([UTC, timezone(timedelta(hours=1)), BERLIN]))
+moments = st.datetimes(
+    min_value=datetime(2000, 1, 1),
+    max_value=datetime(2040, 1, 1),
+    timezones=st.sampled_from([UTC, timezone(timedelta(hours=1)), BERLIN]),
+)
 # The social office writes local minutes; real (not skipped-by-DST) Berlin times only.
 minutes = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2040, 1, 1)).map(
-    lambda d: d.replace(second=0, microsecond=0, tzinfo=UTC).astimezone(BERLIN))
-PURPOSES = [("referral", "referral"), ("case_conference", "case_conference"),
-            ("joint_planning", "plan_update")]
+    lambda d: d.replace(second=0, microsecond=0, tzinfo=UTC).astimezone(BERLIN)
+)
+PURPOSES = [
+    ("referral", "referral"),
+    ("case_conference", "case_conference"),
+    ("joint_planning", "plan_update"),
+]
 
 
 def part(pid: str, category: str, content: object) -> Part:
@@ -86,8 +97,11 @@ def essence(env: TransferEnvelope, *, labels: bool = True) -> tuple[object, list
         content = p.content.model_dump(mode="json")
         if not labels and content["kind"] == "statement":
             content.pop("label")
-        parts.append(json.dumps([p.category, p.model_dump(mode="json")["entrusted_by"], content],
-                                sort_keys=True))
+        parts.append(
+            json.dumps(
+                [p.category, p.model_dump(mode="json")["entrusted_by"], content], sort_keys=True
+            )
+        )
     return header, sorted(parts)
 
 
@@ -107,59 +121,138 @@ def zuweisungen(draw: st.DrawFn) -> TransferEnvelope:
     for kind in draw(st.sets(st.sampled_from(["kundennummer", "bg-nummer"]))):
         idents.append(Identifier(system=f"urn:casebridge:id:{sender}:{kind}", value=draw(words)))
     idents.sort(key=lambda i: i.system.endswith("bg-nummer"))
-    name = draw(st.none() | st.builds(PersonName, family=texts(), given=st.lists(words, max_size=3),
-                                      birth_name=st.none() | texts()))
+    name = draw(
+        st.none()
+        | st.builds(
+            PersonName,
+            family=texts(),
+            given=st.lists(words, max_size=3),
+            birth_name=st.none() | texts(),
+        )
+    )
     identity = IdentityData(
-        identifiers=idents, name=name, birth_date=draw(st.none() | dates),
-        sex=draw(st.none() | st.sampled_from(["female", "male", "diverse", "unknown"])))
+        identifiers=idents,
+        name=name,
+        birth_date=draw(st.none() | dates),
+        sex=draw(st.none() | st.sampled_from(["female", "male", "diverse", "unknown"])),
+    )
     if identity != IdentityData():  # an empty identity has no native form (it is carried)
         parts.append(part("id", "identity", identity))
-    addresses = st.builds(Address, street=st.none() | texts(), house_number=st.none() | words,
-                          postal_code=st.none() | words, city=texts())
-    points = st.builds(ContactPoint, system=st.sampled_from(["phone", "email", "fax", "other"]),
-                       value=texts())
+    addresses = st.builds(
+        Address,
+        street=st.none() | texts(),
+        house_number=st.none() | words,
+        postal_code=st.none() | words,
+        city=texts(),
+    )
+    points = st.builds(
+        ContactPoint, system=st.sampled_from(["phone", "email", "fax", "other"]), value=texts()
+    )
     if draw(st.booleans()):
-        parts.append(part("c", "contact", ContactData(
-            addresses=draw(st.lists(addresses, max_size=3)),
-            telecom=draw(st.lists(points, min_size=1, max_size=4)))))
+        parts.append(
+            part(
+                "c",
+                "contact",
+                ContactData(
+                    addresses=draw(st.lists(addresses, max_size=3)),
+                    telecom=draw(st.lists(points, min_size=1, max_size=4)),
+                ),
+            )
+        )
     if draw(st.booleans()):
         roles = st.sampled_from([("child", "Kind"), ("partner", "Partnerin"), ("other", "Oma")])
         members = []
         for role, label in draw(st.lists(roles, max_size=6)):
-            members.append(HouseholdMember(role=role, role_label=label, person=Person(
-                name=draw(st.builds(PersonName, family=texts(), given=st.lists(words, max_size=2))),
-                birth_date=draw(st.none() | dates))))
+            members.append(
+                HouseholdMember(
+                    role=role,
+                    role_label=label,
+                    person=Person(
+                        name=draw(
+                            st.builds(PersonName, family=texts(), given=st.lists(words, max_size=2))
+                        ),
+                        birth_date=draw(st.none() | dates),
+                    ),
+                )
+            )
         parts.append(part("h", "household", HouseholdData(members=members)))
-    for i, benefit in enumerate(draw(st.lists(st.builds(
-            BenefitData, benefit_type=texts(), granted_until=st.none() | dates), max_size=4))):
+    for i, benefit in enumerate(
+        draw(
+            st.lists(
+                st.builds(BenefitData, benefit_type=texts(), granted_until=st.none() | dates),
+                max_size=4,
+            )
+        )
+    ):
         parts.append(part(f"b{i}", "benefits", benefit))
     for label in draw(st.sets(st.sampled_from(["Schulabschluss", "Berufsabschluss"]))):
         parts.append(part(label, "education", Statement(label=label, text=draw(texts()))))
     periods = st.none() | st.from_regex(r"(19|20)[0-9]{2}(-(0[1-9]|1[0-2]))?", fullmatch=True)
     for i in range(draw(st.integers(0, 4))):
-        parts.append(part(f"e{i}", "employment", Statement(
-            label="LetzteTaetigkeit", text=draw(long_texts), period_start=draw(periods),
-            period_end=draw(periods))))
-    hemmnisse = [("gesundheit", "health"), ("sucht", "addiction"), ("schulden", "debts"),
-                 ("wohnen", "housing"), ("familie", "household"), ("sonstige", "case_notes")]
+        parts.append(
+            part(
+                f"e{i}",
+                "employment",
+                Statement(
+                    label="LetzteTaetigkeit",
+                    text=draw(long_texts),
+                    period_start=draw(periods),
+                    period_end=draw(periods),
+                ),
+            )
+        )
+    hemmnisse = [
+        ("gesundheit", "health"),
+        ("sucht", "addiction"),
+        ("schulden", "debts"),
+        ("wohnen", "housing"),
+        ("familie", "household"),
+        ("sonstige", "case_notes"),
+    ]
     for i, (code, category) in enumerate(draw(st.lists(st.sampled_from(hemmnisse), max_size=8))):
         parts.append(part(f"v{i}", category, Statement(label=code, text=draw(long_texts))))
     if draw(st.booleans()):
-        goals = st.lists(st.builds(Goal, number=st.none() | st.integers(1, 99), text=long_texts),
-                         max_size=6)
-        measures = st.lists(st.builds(Measure, goal=st.none() | st.integers(1, 99), text=texts(),
-                                      responsible=st.none() | texts(), due=st.none() | dates),
-                            max_size=6)
-        parts.append(part("plan", "support_plan", SupportPlanData(plan=draw(st.builds(
-            SupportPlan, as_of=st.none() | dates, goals=goals, measures=measures)))))
+        goals = st.lists(
+            st.builds(Goal, number=st.none() | st.integers(1, 99), text=long_texts), max_size=6
+        )
+        measures = st.lists(
+            st.builds(
+                Measure,
+                goal=st.none() | st.integers(1, 99),
+                text=texts(),
+                responsible=st.none() | texts(),
+                due=st.none() | dates,
+            ),
+            max_size=6,
+        )
+        parts.append(
+            part(
+                "plan",
+                "support_plan",
+                SupportPlanData(
+                    plan=draw(
+                        st.builds(
+                            SupportPlan, as_of=st.none() | dates, goals=goals, measures=measures
+                        )
+                    )
+                ),
+            )
+        )
     for i, text in enumerate(draw(st.lists(long_texts, max_size=5))):
         parts.append(part(f"n{i}", "case_notes", Note(text=text)))
     return TransferEnvelope(
-        message_id=draw(message_id), correlation_id=draw(st.none() | message_id),
-        message_type=mtype, purpose=purpose, sender=sender,
-        recipients=draw(st.lists(agency.filter(lambda a: a != sender), min_size=1, max_size=3,
-                                 unique=True)),
-        created_at=draw(moments), service=draw(st.none() | texts(500)), parts=parts)
+        message_id=draw(message_id),
+        correlation_id=draw(st.none() | message_id),
+        message_type=mtype,
+        purpose=purpose,
+        sender=sender,
+        recipients=draw(
+            st.lists(agency.filter(lambda a: a != sender), min_size=1, max_size=3, unique=True)
+        ),
+        created_at=draw(moments),
+        service=draw(st.none() | texts(500)),
+        parts=parts,
+    )
 
 
 @given(zuweisungen())
@@ -171,15 +264,36 @@ def test_jobcenter_native_content_round_trips_without_carriers(env: TransferEnve
     assert essence(back) == essence(env)
 
 
-@given(st.builds(
-    TransferEnvelope, message_id=message_id, correlation_id=message_id,
-    message_type=st.just("status_update"), purpose=st.just("service_delivery"),
-    sender=st.just("suchtberatung-du"), recipients=st.just(["jobcenter-duisburg"]),
-    created_at=moments, status=st.builds(StatusInfo, status=st.sampled_from(
-        ["received", "accepted", "rejected", "in_progress", "completed", "cancelled", "failed"]),
-        effective_on=st.none() | dates),
-    parts=st.lists(long_texts, max_size=3).map(
-        lambda ts: [part(f"n{i}", "case_notes", Note(text=t)) for i, t in enumerate(ts)])))
+@given(
+    st.builds(
+        TransferEnvelope,
+        message_id=message_id,
+        correlation_id=message_id,
+        message_type=st.just("status_update"),
+        purpose=st.just("service_delivery"),
+        sender=st.just("suchtberatung-du"),
+        recipients=st.just(["jobcenter-duisburg"]),
+        created_at=moments,
+        status=st.builds(
+            StatusInfo,
+            status=st.sampled_from(
+                [
+                    "received",
+                    "accepted",
+                    "rejected",
+                    "in_progress",
+                    "completed",
+                    "cancelled",
+                    "failed",
+                ]
+            ),
+            effective_on=st.none() | dates,
+        ),
+        parts=st.lists(long_texts, max_size=3).map(
+            lambda ts: [part(f"n{i}", "case_notes", Note(text=t)) for i, t in enumerate(ts)]
+        ),
+    )
+)
 def test_jobcenter_status_updates_round_trip(env: TransferEnvelope) -> None:
     out = JC.render(env)
     assert schema_valid(JC_SCHEMA, out)
@@ -197,9 +311,12 @@ def fallmitteilungen(draw: st.DrawFn) -> TransferEnvelope:
     parts: list[Part] = []
     case_file = None
     if draw(st.booleans()):
-        case_file = CaseFile(agency=sender, local_case_id=draw(texts()),
-                             legal_basis=draw(st.sampled_from(["SGB XII", "SGB IX", "SGB XII/IX"])),
-                             help_type=draw(st.none() | long_texts))
+        case_file = CaseFile(
+            agency=sender,
+            local_case_id=draw(texts()),
+            legal_basis=draw(st.sampled_from(["SGB XII", "SGB IX", "SGB XII/IX"])),
+            help_type=draw(st.none() | long_texts),
+        )
         parts.append(part("akte", case_file_category(case_file), CaseFileData(case_file=case_file)))
     name = None
     if draw(st.booleans()):
@@ -207,25 +324,53 @@ def fallmitteilungen(draw: st.DrawFn) -> TransferEnvelope:
         given_names = draw(st.lists(words, min_size=0 if family else 1, max_size=3))
         name = PersonName(family=family, given=given_names)
     if name or case_file:
-        parts.append(part("id", "identity", IdentityData(
-            identifiers=[Identifier(system=f"urn:casebridge:id:{sender}:aktenzeichen",
-                                    value=case_file.local_case_id)] if case_file else [],
-            name=name, birth_date=draw(st.none() | dates) if name else None)))
+        parts.append(
+            part(
+                "id",
+                "identity",
+                IdentityData(
+                    identifiers=[
+                        Identifier(
+                            system=f"urn:casebridge:id:{sender}:aktenzeichen",
+                            value=case_file.local_case_id,
+                        )
+                    ]
+                    if case_file
+                    else [],
+                    name=name,
+                    birth_date=draw(st.none() | dates) if name else None,
+                ),
+            )
+        )
     if name and draw(st.booleans()):
         parts.append(part("c", "contact", ContactData(addresses=[Address(text=draw(texts()))])))
-    bereiche = [("Wohnen", "housing"), ("Finanzen", "finances"), ("Schulden", "debts"),
-                ("Gesundheit", "health"), ("Sucht", "addiction"), ("Arbeit", "employment"),
-                ("Bildung", "education"), ("Familie", "household")]
+    bereiche = [
+        ("Wohnen", "housing"),
+        ("Finanzen", "finances"),
+        ("Schulden", "debts"),
+        ("Gesundheit", "health"),
+        ("Sucht", "addiction"),
+        ("Arbeit", "employment"),
+        ("Bildung", "education"),
+        ("Familie", "household"),
+    ]
     for i, (code, category) in enumerate(draw(st.lists(st.sampled_from(bereiche), max_size=10))):
         parts.append(part(f"a{i}", category, Statement(label=code, text=draw(long_texts))))
     for i, text in enumerate(draw(st.lists(long_texts, max_size=5))):
         parts.append(part(f"n{i}", "case_notes", Note(text=text)))
     conference = draw(st.none() | st.builds(ConferenceInfo, scheduled_at=minutes))
     return TransferEnvelope(
-        message_id=draw(message_id), message_type=mtype, purpose=purpose, sender=sender,
-        recipients=draw(st.lists(agency.filter(lambda a: a != sender), min_size=1, max_size=4,
-                                 unique=True)),
-        created_at=draw(minutes), conference=conference, parts=parts)
+        message_id=draw(message_id),
+        message_type=mtype,
+        purpose=purpose,
+        sender=sender,
+        recipients=draw(
+            st.lists(agency.filter(lambda a: a != sender), min_size=1, max_size=4, unique=True)
+        ),
+        created_at=draw(minutes),
+        conference=conference,
+        parts=parts,
+    )
 
 
 @given(st.lists(fallmitteilungen(), min_size=1, max_size=3))

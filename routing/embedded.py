@@ -41,7 +41,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-class Channel(SqlaChannel):  # type: ignore[misc]
+class Channel(SqlaChannel):
     """SQLAlchemy channel with leases (see the module docstring)."""
 
     def _engine_from_config(self) -> Any:
@@ -59,7 +59,7 @@ class Channel(SqlaChannel):  # type: ignore[misc]
         opts = self.connection.client.transport_options
         return float(opts.get("lease_seconds", DEFAULT_LEASE_SECONDS))
 
-    def _get(self, queue: str) -> Any:
+    def _get(self, queue: Any, timeout: Any = None) -> Any:
         obj = self._get_or_create(queue)
         session = self.session
         if session.bind.name == "sqlite":
@@ -128,7 +128,7 @@ class Channel(SqlaChannel):  # type: ignore[misc]
         self.session.commit()
 
 
-class Transport(SqlaTransport):  # type: ignore[misc]
+class Transport(SqlaTransport):
     """kombu transport class of the embedded broker."""
 
     Channel = Channel

@@ -71,7 +71,7 @@ def test_4xx_is_permanent_and_keeps_the_answer():
 
 
 def test_429_is_retried():
-    seen, client = scripted(httpx.Response(429), httpx.Response(204))
+    _seen, client = scripted(httpx.Response(429), httpx.Response(204))
     assert _push(client).attempts == 2
 
 

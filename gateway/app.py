@@ -16,7 +16,7 @@ from fastapi import FastAPI
 
 from casebridge import __version__
 from casebridge.db import get_database
-from casebridge.gateway.api import clients, consents, inbound, ops, outbox, referrals
+from casebridge.gateway.api import audit, clients, consents, inbound, ops, outbox, referrals
 from casebridge.gateway.intake import Intake
 from casebridge.gateway.limits import BodySizeLimit
 from casebridge.gateway.observe import ObserveRequests
@@ -74,7 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         else None
     )
     install_problem_handlers(app)
-    for module in (ops, inbound, outbox, referrals, consents, clients):
+    for module in (ops, inbound, outbox, referrals, consents, clients, audit):
         app.include_router(module.router)
     # add_middleware wraps: the last added is the outermost.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_message_bytes)

@@ -206,10 +206,14 @@ def _part(where: str, category: str, content: Json, ids: Json,
     return part
 
 
-def _derived_message_id(agency: str, raw: bytes) -> str:
-    # No id in the native format: the same export bytes always get the same id (duplicates are
-    # recognisable), and no identifier of the child leaks into routing metadata.
-    return f"{agency}:{hashlib.sha256(raw).hexdigest()[:24]}"
+def _derived_message_id(doc: Json) -> str:
+    # No id in the native format: the same export (office, time, case, purpose, recipients)
+    # always gets the same id, so a resent export is recognisable; the case number itself
+    # does not leak into routing metadata. Hashing these few fields, not the whole body,
+    # keeps the cost independent of the export's size.
+    key = "|".join([doc["dienststelle"], doc["exportiert"], doc["zweck"],
+                    doc["fall"].get("fallnummer") or "", *doc["empfaenger"]])
+    return f"{doc['dienststelle']}:{hashlib.sha256(key.encode()).hexdigest()[:24]}"
 
 
 def _parts(doc: Json) -> list[tuple[str, Any]]:
@@ -285,7 +289,7 @@ def to_envelope(doc: Json, raw: bytes, source: str) -> TransferEnvelope:
                            problems=[Problem(at(source, bad.where), bad.message)]) from None
     statutory = ext.get("rechtsgrundlage")
     envelope = {
-        "message_id": ext.get("nachricht_id") or _derived_message_id(doc["dienststelle"], raw),
+        "message_id": ext.get("nachricht_id") or _derived_message_id(doc),
         "correlation_id": ext.get("bezug"),
         "message_type": ext.get("nachrichtentyp") or codes.DEFAULT_MESSAGE_TYPE[doc["zweck"]],
         "sender": doc["dienststelle"],

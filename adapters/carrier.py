@@ -19,6 +19,7 @@ they had, and the consent engine decides on them like on any other part.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from lxml import etree
@@ -108,8 +109,18 @@ def build_envelope(fields: dict[str, Any], header: dict[str, Any] | None, locati
     return envelope
 
 
+def _utc(value: Any) -> Any:
+    # Python never calls a time in the DST fold equal to one in another zone (PEP 495), so
+    # instants are compared in UTC.
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
+    if isinstance(value, dict):
+        return {k: _utc(v) for k, v in value.items()}
+    return value
+
+
 def _header_view(envelope: Any, mode: str) -> dict[str, Any]:
-    data: dict[str, Any] = envelope.model_dump(mode=mode, include=set(HEADER_FIELDS))
+    data: dict[str, Any] = _utc(envelope.model_dump(mode=mode, include=set(HEADER_FIELDS)))
     if data.get("status"):
         # The rendered code replaces the sender's own code; status and date are what counts.
         data["status"] = {k: v for k, v in data["status"].items() if k != "native_status"}

@@ -73,9 +73,11 @@ moments = st.datetimes(
     timezones=st.sampled_from([UTC, timezone(timedelta(hours=1)), BERLIN]),
 )
 # The social office writes local minutes; real (not skipped-by-DST) Berlin times only.
-minutes = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2040, 1, 1)).map(
-    lambda d: d.replace(second=0, microsecond=0, tzinfo=UTC).astimezone(BERLIN)
-)
+minutes = (
+    st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2040, 1, 1))
+    .map(lambda d: d.replace(second=0, microsecond=0, tzinfo=UTC).astimezone(BERLIN))
+    .filter(lambda d: d.fold == 0)
+)  # the repeated DST hour cannot be written unambiguously
 PURPOSES = [
     ("referral", "referral"),
     ("case_conference", "case_conference"),
@@ -87,9 +89,18 @@ def part(pid: str, category: str, content: object) -> Part:
     return Part(id=pid, category=category, content=content)
 
 
+def _utc(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)  # a time in the DST fold never equals another zone's
+    if isinstance(value, dict):
+        return {k: _utc(v) for k, v in value.items()}
+    return value
+
+
 def essence(env: TransferEnvelope, *, labels: bool = True) -> tuple[object, list[str]]:
-    """Header (as Python values, so instants compare) and the parts without ids and sources."""
-    header = env.model_dump(exclude={"parts", "source_system", "reason_part_ids"})
+    """Header (as instants in UTC) and the parts without ids and sources."""
+    header = _utc(env.model_dump(exclude={"parts", "source_system", "reason_part_ids"}))
+    assert isinstance(header, dict)
     if header.get("status"):
         header["status"].pop("native_status")
     parts = []

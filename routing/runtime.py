@@ -7,7 +7,9 @@ consent gate of the same database, always.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from casebridge.consent.gate import ConsentGate
 from casebridge.db import Database, get_database
@@ -29,6 +31,7 @@ class Routing:
     url: str
     prefix: str = DEFAULT_PREFIX
     minor_age: int = 15
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     topology: Topology = field(init=False)
     gate: ConsentGate = field(init=False)
     _publishers: list[Publisher] = field(default_factory=list, init=False)
@@ -60,11 +63,13 @@ class Routing:
 
     def router(self) -> Router:
         """The inbound pipeline (the gateway's entry point)."""
-        return Router(routes=self.routes, db=self.db, gate=self.gate, publisher=self.publisher())
+        return Router(routes=self.routes, db=self.db, gate=self.gate, publisher=self.publisher(),
+                      clock=self.clock)
 
     def delivery_service(self, push: PushClient | None = None) -> DeliveryService:
         """The delivery-time path without a broker loop."""
-        return DeliveryService(routes=self.routes, db=self.db, gate=self.gate, push=push)
+        return DeliveryService(routes=self.routes, db=self.db, gate=self.gate, push=push,
+                               clock=self.clock)
 
     def worker(
         self, agencies: list[str] | None = None, *, push: PushClient | None = None,

@@ -310,11 +310,13 @@ class Worker:
         self.service.push.close()
 
 
-def audit_event(gate: ConsentGate, kind: str, verdict: Verdict) -> None:
+def audit_event(
+    gate: ConsentGate, kind: str, verdict: Verdict, *, stage: str = "delivery"
+) -> None:
     """Append a routing event (dead letter, replay) to the audit chain; metadata only."""
     env = verdict.envelope
     gate.audit.append_event(
-        kind, at=_now(), stage="delivery",
+        kind, at=_now(), stage=stage,
         sender=env.sender if env else None, recipient=verdict.recipient,
         purpose=str(env.purpose) if env else None,
         message_id=env.message_id if env else None,

@@ -40,6 +40,9 @@ COMMAND_MODULES = [
     "casebridge.gateway.cli.serve",
     "casebridge.gateway.cli.db",
     "casebridge.gateway.cli.translate",
+    "casebridge.gateway.cli.worker",
+    "casebridge.gateway.cli.dlq",
+    "casebridge.gateway.cli.status",
 ]
 
 EXIT_OK = 0

@@ -11,7 +11,7 @@ from kombu import Producer
 from casebridge.adapters import get_adapter
 from casebridge.consent.audit import AuditTrail
 from casebridge.consent.store import ConsentStore
-from casebridge.errors import Forbidden, NoRoute
+from casebridge.errors import Forbidden, NoRoute, NotFound
 from casebridge.gateway.demo import sample_bytes
 from casebridge.routing.pipeline import decode_envelope
 from casebridge.routing.routes import parse_route_table
@@ -189,3 +189,32 @@ def sample_bytes_scenario(name: str) -> bytes:
     from importlib.resources import files
 
     return files("casebridge.gateway.demo").joinpath("scenario", name).read_bytes()
+
+
+def test_dead_letters_are_listed_and_replayed_through_the_gate(routing, recipients):
+    from casebridge.routing.dlq import DeadLetters
+
+    recipients.answer = lambda _r: httpx.Response(503)
+    routing.router().submit(sample_bytes(FALL), system="jugendamt")
+    assert drain(routing, recipients) == {"dead": 2}
+    dlq = DeadLetters(routing)
+    letters = dlq.list()
+    assert {d.recipient for d in letters} == {"jobcenter-duisburg", "sozialamt-duisburg"}
+    assert {d.reason for d in letters} == {"retries_exhausted"}
+    assert len(dlq.list()) == 2  # listing does not consume
+    one = dlq.show(letters[0].id)
+    assert "entrusted" not in one.categories and "identity" in one.categories
+    with pytest.raises(NotFound):
+        dlq.show("d-nope")
+    # the recipient is back; the mother withdraws before the second letter is replayed
+    recipients.answer = lambda _r: httpx.Response(200)
+    seen = []
+    assert [o.result for o in dlq.replay([letters[0].id], progress=lambda n, t: seen.append(n))
+            ] == ["requeued"]
+    assert seen == [1]
+    ConsentStore(routing.db).withdraw("cons-ja-2026-0311", by="mother")
+    assert [o.result for o in dlq.replay()] == ["blocked"]
+    assert dlq.list() == []
+    assert drain(routing, recipients) == {"blocked": 1}  # withdrawn before delivery, too
+    assert [e.kind for e in AuditTrail(routing.db).entries()].count("dead_letter_replayed") == 1
+    assert AuditTrail(routing.db).verify().ok

@@ -1,0 +1,107 @@
+"""``casebridge worker|status|dlq|demo`` through the real entry point, on the embedded broker."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from casebridge.consent.store import ConsentStore
+from casebridge.gateway.demo import sample_bytes
+from casebridge.routing.routes import demo_route_table_text
+from casebridge.routing.runtime import Routing
+from casebridge.routing.standin import StandIn
+from casebridge.settings import get_settings
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    """Settings pointing at a temp data dir and a route table with local stand-ins."""
+    stand_ins = {a: StandIn(a) for a in ("jobcenter-duisburg", "sozialamt-duisburg")}
+    data = yaml.safe_load(demo_route_table_text())
+    data["retry"] = {"max_attempts": 2, "initial_backoff": 0.01, "max_backoff": 0.02,
+                     "jitter": 0}
+    for agency in data["agencies"]:
+        if agency["id"] in stand_ins:
+            agency["delivery"] = {"mode": "push", "url": stand_ins[agency["id"]].url}
+    table = tmp_path / "routes.yaml"
+    table.write_text(yaml.safe_dump(data))
+    for key in list(os.environ):
+        if key.startswith("CASEBRIDGE_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("CASEBRIDGE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("CASEBRIDGE_ROUTE_TABLE", str(table))
+    get_settings.cache_clear()
+    routing = Routing.from_settings()
+    store = ConsentStore(routing.db)
+    store.import_fhir(sample_bytes("consent-fhir/consent-guardian-001.json"), source="g")
+    yield routing, stand_ins
+    routing.close()
+    for s in stand_ins.values():
+        s.close()
+    get_settings.cache_clear()
+
+
+def test_worker_delivers_and_status_reports(env, run_cli):
+    routing, stand_ins = env
+    routing.router().submit(sample_bytes("jugendamt/fall-001.json"), system="jugendamt")
+    result = run_cli("worker", "--idle-exit", "0.5")
+    assert result.exit_code == 0, result.stderr
+    assert "delivered: 2" in result.stdout
+    assert [len(s.received) for s in stand_ins.values()] == [1, 1]
+    assert run_cli("status", "--overdue").stdout.strip() == "no overdue referrals"
+    missing = run_cli("status", "NOPE-1")
+    assert missing.exit_code == 4 and "not known" in missing.stderr
+    assert run_cli("status").exit_code == 2
+
+
+def test_dlq_list_show_replay(env, run_cli):
+    routing, stand_ins = env
+    for s in stand_ins.values():
+        s.mode = "fail"
+    routing.router().submit(sample_bytes("jugendamt/fall-001.json"), system="jugendamt")
+    assert "dead: 2" in run_cli("worker", "--idle-exit", "0.5").stdout
+    listed = json.loads(run_cli("dlq", "list", "--json").stdout)
+    assert {d["reason"] for d in listed} == {"retries_exhausted"}
+    shown = run_cli("dlq", "show", listed[0]["id"])
+    assert shown.exit_code == 0 and json.loads(shown.stdout)["id"] == listed[0]["id"]
+    assert run_cli("dlq", "show", "d-none").exit_code == 4
+    assert run_cli("dlq", "replay").exit_code == 2
+    for s in stand_ins.values():
+        s.mode = "accept"
+    replayed = run_cli("dlq", "replay", "--all")
+    assert replayed.exit_code == 0 and "2 of 2 requeued" in replayed.stdout
+    assert "delivered: 2" in run_cli("worker", "--idle-exit", "0.5").stdout
+    assert run_cli("dlq", "list").stdout.strip() == "the dead-letter queue is empty"
+    assert sum(len(s.received) for s in stand_ins.values()) == 2
+
+
+def test_worker_without_route_table_is_a_config_error(tmp_path, monkeypatch, run_cli):
+    for key in list(os.environ):
+        if key.startswith("CASEBRIDGE_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("CASEBRIDGE_DATA_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    result = run_cli("worker", "--idle-exit", "0.1")
+    get_settings.cache_clear()
+    assert result.exit_code == 3 and "CASEBRIDGE_ROUTE_TABLE" in result.stderr
+
+
+def test_demo_runs_the_whole_exchange(tmp_path):
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("CASEBRIDGE_")}
+    proc = subprocess.run([sys.executable, "-m", "casebridge", "demo"], capture_output=True,
+                          text=True, env=environment, timeout=120, check=False, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout
+    assert "suchtberatung-diakonie-du received" in out  # pull
+    assert "jobcenter-duisburg received" in out and "Rueckmeldung" in out  # push + status back
+    assert "BLOCK, NOT SENT" in out
+    assert "blocked (withdrawn)" in out and "recipients received 0 copies" in out
+    assert "requested -> in_progress" in out
+    assert "withheld: entrusted" in out
+    assert "audit chain: VERIFIED" in out and "duplicate deliveries: 0" in out
+    assert "Traceback" not in proc.stderr

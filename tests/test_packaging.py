@@ -54,7 +54,9 @@ def test_wheel_contains_every_package_and_its_data(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     for package in package_folders():
         assert f"{package.replace('.', '/')}/__init__.py" in names, package
-    for data in REPO_ROOT.rglob("*"):
-        if data.suffix in {".xsd", ".ini", ".mako"} or data.name.endswith(".schema.json"):
-            assert any(n.endswith(data.name) for n in names), data.name
+    mapping, _ = declared()
+    for folder in mapping.values():
+        for data in (REPO_ROOT / folder).rglob("*"):
+            if data.suffix in {".xsd", ".ini", ".mako"} or data.name.endswith(".schema.json"):
+                assert any(n.endswith(data.name) for n in names), data.name
     assert "casebridge/gateway/demo/samples/jobcenter/zuweisung-001.xml" in names

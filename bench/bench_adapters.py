@@ -32,8 +32,8 @@ from casebridge.canonical_model import (
     ContactData,
     ContactPoint,
     Goal,
-    IdentityData,
     Identifier,
+    IdentityData,
     Measure,
     Note,
     Part,
@@ -290,7 +290,7 @@ def sozialamt_messages(n: int, seed: int = 2) -> list[bytes]:
                     parts=parts,
                 )
             )
-        out.append(adapter.render_all(envelopes))  # type: ignore[attr-defined]
+        out.append(adapter.render_all(envelopes))
     return out
 
 
@@ -339,8 +339,8 @@ def run(quick: bool = False) -> list[Row]:
                 baseline_name=entry.baseline_name,
                 baseline=envelopes / baseline_s,
                 target=f">= {entry.target}",
-                note=f"{len(messages)} files, {envelopes} messages, {size:,.0f} bytes/file on average; "
-                "parse incl. encoding/DOCTYPE checks, schema validation, mapping",
+                note=f"{len(messages)} files, {envelopes} messages, {size:,.0f} bytes/file on "
+                "average; parse incl. encoding/DOCTYPE checks, schema validation, mapping",
             )
         )
     return rows

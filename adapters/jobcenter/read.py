@@ -106,7 +106,8 @@ def local(el: etree._Element) -> str:
 
 
 def _child(el: etree._Element, name: str) -> etree._Element | None:
-    return el.find(P + name)
+    # iterchildren with a tag filter runs in C; find() would parse a path expression each time.
+    return next(el.iterchildren(P + name), None)
 
 
 def _opt_text(el: etree._Element | None, ctx: Context) -> str | None:

@@ -203,16 +203,18 @@ def _decide_recipient(
         return _finish(recipient, present, {}, R.UNKNOWN_CLIENT, set())
 
     scope = _Scope(envelope.sender, recipient, envelope.purpose)
+    # The scope does not depend on the category: check it once per consent and recipient.
+    scoped = [(v, v.scope_reason(scope)) for v in views if not v.rejected]
+    for_data = [(v, r) for v, r in scoped if _counts_for_data(v, minor)]
     released: list[Category] = []
     withheld: dict[Category, WithholdReason] = {}
     relied: set[str] = set()
     for category in present:
         if category == Category.ENTRUSTED:
-            ids, reason = _entrusted_fate(scope, views, minor, entrusters)
+            ids, reason = _entrusted_fate(scoped, minor, entrusters)
         else:
             ids, reason = _best(
-                [v for v in views if _counts_for_data(v, minor)],
-                partial(_ordinary_check, scope=scope, category=category, minor=minor),
+                for_data, partial(_ordinary_check, category=category, minor=minor)
             )
         if reason is None:
             released.append(category)
@@ -332,14 +334,18 @@ def _time_reason(state: ConsentState, at: datetime) -> WithholdReason | None:
     return None
 
 
+#: A consent with the reason its scope (sender, recipient, purpose) fails, or None if it fits.
+Scoped = tuple[_ConsentView, WithholdReason | None]
+
+
 def _best(
-    views: Iterable[_ConsentView], check: Callable[[_ConsentView], WithholdReason | None]
+    scoped: Iterable[Scoped], check: Callable[[_ConsentView], WithholdReason | None]
 ) -> tuple[set[str], WithholdReason | None]:
     """The consents that cover, or — if none does — the reason nearest to the data."""
     covering: set[str] = set()
     best: WithholdReason | None = None
-    for view in views:
-        reason = check(view)
+    for view, scope_reason in scoped:
+        reason = scope_reason or check(view)
         if reason is None:
             covering.add(view.consent_id)
         elif best is None or _RANK[reason] > _RANK[best]:
@@ -350,45 +356,38 @@ def _best(
 
 
 def _counts_for_data(view: _ConsentView, minor: bool) -> bool:
-    # A refusal is no consent; someone unrelated cannot consent for an adult (only entrust).
-    if view.rejected:
-        return False
+    # Someone unrelated cannot consent for an adult's data (only for what they entrusted).
     return minor or view.grantor.relation != PersonRelation.OTHER
 
 
 def _ordinary_check(
-    view: _ConsentView, *, scope: _Scope, category: Category, minor: bool
+    view: _ConsentView, *, category: Category, minor: bool
 ) -> WithholdReason | None:
     return (
-        view.scope_reason(scope)
-        or view.category_reason(category)
+        view.category_reason(category)
         or (R.GUARDIAN_REQUIRED if minor and view.grantor.relation not in GUARDIANS else None)
         or view.time_reason
     )
 
 
-def _entruster_check(
-    view: _ConsentView, *, scope: _Scope, entruster: Grantor
-) -> WithholdReason | None:
+def _entruster_check(view: _ConsentView, *, entruster: Grantor) -> WithholdReason | None:
     return (
-        view.scope_reason(scope)
-        or view.category_reason(Category.ENTRUSTED)
+        view.category_reason(Category.ENTRUSTED)
         or (None if same_person(view.grantor, entruster) else R.ENTRUSTER_NOT_CONSENTED)
         or view.time_reason
     )
 
 
-def _guardian_entrusted_check(view: _ConsentView, *, scope: _Scope) -> WithholdReason | None:
+def _guardian_entrusted_check(view: _ConsentView) -> WithholdReason | None:
     return (
-        view.scope_reason(scope)
-        or view.category_reason(Category.ENTRUSTED)
+        view.category_reason(Category.ENTRUSTED)
         or (None if view.grantor.relation in GUARDIANS else R.GUARDIAN_REQUIRED)
         or view.time_reason
     )
 
 
 def _entrusted_fate(
-    scope: _Scope, views: list[_ConsentView], minor: bool, entrusters: list[Grantor]
+    scoped: list[Scoped], minor: bool, entrusters: list[Grantor]
 ) -> tuple[set[str], WithholdReason | None]:
     """Rule 5 with rule 9: every entruster's own consent, and a guardian's for a minor.
 
@@ -396,11 +395,10 @@ def _entrusted_fate(
     ``entrusted`` passes only when every one of them consented; otherwise the nearest reason
     among those missing is given.
     """
-    views = [v for v in views if not v.rejected]
     relied: set[str] = set()
     reasons: list[WithholdReason] = []
     for entruster in entrusters:
-        ids, reason = _best(views, partial(_entruster_check, scope=scope, entruster=entruster))
+        ids, reason = _best(scoped, partial(_entruster_check, entruster=entruster))
         if reason is None:
             relied |= ids
         else:
@@ -408,7 +406,7 @@ def _entrusted_fate(
     if reasons:
         return set(), max(reasons, key=_RANK.__getitem__)
     if minor:
-        ids, reason = _best(views, partial(_guardian_entrusted_check, scope=scope))
+        ids, reason = _best(scoped, _guardian_entrusted_check)
         if reason is not None:
             return set(), reason
         relied |= ids

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, Text, delete
+from sqlalchemy import String, Text, delete, insert, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from casebridge.adapters import get_adapter
@@ -60,6 +61,9 @@ class InboundRow(Base):
     result_json: Mapped[str | None] = mapped_column(Text)
     claimed_at: Mapped[datetime] = mapped_column(UtcDateTime())
     completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+_INBOUND = InboundRow.__table__
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,29 +165,50 @@ class Intake:
         """Claim the message id, or the stored outcome if it was already routed."""
         digest = envelope_hash(envelope)
         now = datetime.now(UTC)
+        # Fast path, one statement: a new message id (the usual case) is simply inserted; the
+        # primary key makes two concurrent posts of one id race safely.
+        try:
+            with self.db.connection(immediate=True) as conn:
+                conn.execute(insert(_INBOUND).values(
+                    sender=envelope.sender, message_id=envelope.message_id, system=system,
+                    envelope_hash=digest, state="pending", claimed_at=now,
+                ))
+            return None
+        except IntegrityError:
+            pass
         with self.db.session(immediate=True) as session:
             row = session.get(
                 InboundRow, (envelope.sender, envelope.message_id), with_for_update=True
             )
-            if row is not None and row.envelope_hash != digest:
-                raise ConflictError(
-                    f"message id '{envelope.message_id}' was already used by "
-                    f"'{envelope.sender}' for a different message"
-                )
-            if row is not None and row.state == "done" and row.result_json is not None:
-                return MessageOutcome(json.loads(row.result_json), replayed=True)
-            if row is not None and now - row.claimed_at < STALE_CLAIM:
-                raise ConflictError(
-                    f"message '{envelope.message_id}' is being processed; retry shortly"
-                )
-            if row is None:
+            if row is None:  # released meanwhile by a failed attempt: claim it now
                 session.add(InboundRow(
                     sender=envelope.sender, message_id=envelope.message_id, system=system,
                     envelope_hash=digest, state="pending", claimed_at=now,
                 ))
-            else:  # a stale claim of a request that never finished
-                row.claimed_at = now
+                return None
+            if row.envelope_hash != digest:
+                raise ConflictError(
+                    f"message id '{envelope.message_id}' was already used by "
+                    f"'{envelope.sender}' for a different message"
+                )
+            if row.state == "done" and row.result_json is not None:
+                return MessageOutcome(json.loads(row.result_json), replayed=True)
+            if now - row.claimed_at < STALE_CLAIM:
+                raise ConflictError(
+                    f"message '{envelope.message_id}' is being processed; retry shortly"
+                )
+            row.claimed_at = now  # a stale claim of a request that never finished
         return None
+
+    def _complete(self, envelope: TransferEnvelope, report: dict[str, Any]) -> None:
+        with self.db.connection(immediate=True) as conn:
+            conn.execute(
+                update(_INBOUND)
+                .where(_INBOUND.c.sender == envelope.sender,
+                       _INBOUND.c.message_id == envelope.message_id)
+                .values(state="done", result_json=json.dumps(report, sort_keys=True),
+                        completed_at=datetime.now(UTC))
+            )
 
     def _release_claim(self, envelope: TransferEnvelope) -> None:
         with self.db.session(immediate=True) as session:
@@ -207,12 +232,7 @@ class Intake:
             self._release_claim(envelope)
             raise
         report = accepted.as_report()
-        with self.db.session(immediate=True) as session:
-            row = session.get(InboundRow, (envelope.sender, envelope.message_id))
-            if row is not None:
-                row.state = "done"
-                row.result_json = json.dumps(report, sort_keys=True)
-                row.completed_at = datetime.now(UTC)
+        self._complete(envelope, report)
         _count(accepted, system)
         return MessageOutcome(report, replayed=False)
 

@@ -196,17 +196,22 @@ def _principal(row: PrincipalRow, method: str, key_id: str | None = None) -> Pri
 
 
 def principal_for_key(session: Session, *, key: str) -> Principal | None:
-    """The active principal owning an unrevoked ``key``, or None."""
+    """The active principal owning an unrevoked ``key``, or None (one indexed query)."""
     key_id = split_api_key(key)
     if key_id is None:
         return None
-    row = session.get(ApiKeyRow, key_id)
-    if row is None or row.revoked_at is not None:
+    found = session.execute(
+        select(ApiKeyRow.key_hash, ApiKeyRow.revoked_at, PrincipalRow)
+        .join(PrincipalRow, PrincipalRow.name == ApiKeyRow.principal)
+        .where(ApiKeyRow.key_id == key_id)
+    ).one_or_none()
+    if found is None:
         return None
-    if not hmac.compare_digest(row.key_hash, hash_api_key(key)):
+    key_hash, revoked_at, owner = found
+    if revoked_at is not None or not hmac.compare_digest(key_hash, hash_api_key(key)):
         return None
-    owner = _active(session.get(PrincipalRow, row.principal))
-    return None if owner is None else _principal(owner, "api_key", key_id)
+    active = _active(owner)
+    return None if active is None else _principal(active, "api_key", key_id)
 
 
 def principal_for_password(session: Session, *, name: str, password: str) -> Principal | None:

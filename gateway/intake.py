@@ -63,9 +63,6 @@ class InboundRow(Base):
     completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
-_INBOUND = InboundRow.__table__
-
-
 @dataclass(frozen=True, slots=True)
 class MessageOutcome:
     """The answer for one message: routing's report, and whether it is a replay."""
@@ -169,7 +166,7 @@ class Intake:
         # primary key makes two concurrent posts of one id race safely.
         try:
             with self.db.connection(immediate=True) as conn:
-                conn.execute(insert(_INBOUND).values(
+                conn.execute(insert(InboundRow).values(
                     sender=envelope.sender, message_id=envelope.message_id, system=system,
                     envelope_hash=digest, state="pending", claimed_at=now,
                 ))
@@ -203,9 +200,9 @@ class Intake:
     def _complete(self, envelope: TransferEnvelope, report: dict[str, Any]) -> None:
         with self.db.connection(immediate=True) as conn:
             conn.execute(
-                update(_INBOUND)
-                .where(_INBOUND.c.sender == envelope.sender,
-                       _INBOUND.c.message_id == envelope.message_id)
+                update(InboundRow)
+                .where(InboundRow.sender == envelope.sender,
+                       InboundRow.message_id == envelope.message_id)
                 .values(state="done", result_json=json.dumps(report, sort_keys=True),
                         completed_at=datetime.now(UTC))
             )

@@ -99,6 +99,10 @@ class Settings(BaseSettings):
     broker_url: str | None = Field(
         default=None, description="kombu URL: amqp://… in production, embedded SQLite otherwise."
     )
+    broker_prefix: str = Field(
+        default="casebridge", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        description="Name prefix of the broker's exchanges and queues (one per installation).",
+    )
     route_table: Path | None = Field(default=None, description="Route table file (YAML/TOML).")
     max_message_bytes: int = Field(default=DEFAULT_MAX_MESSAGE_BYTES, gt=0)
     minor_age: int = Field(default=15, ge=0, le=21, description="Below it a guardian consents.")

@@ -43,15 +43,15 @@ class Routing:
     @classmethod
     def from_settings(
         cls, settings: Settings | None = None, *, routes: RouteTable | None = None,
-        prefix: str = DEFAULT_PREFIX,
+        prefix: str | None = None,
     ) -> Routing:
-        """Routing on the configured database, broker and route table."""
+        """Routing on the configured database, broker, prefix and route table."""
         settings = settings or get_settings()
         return cls(
             routes=routes or configured_route_table(),
             db=get_database(settings.effective_database_url),
             url=settings.effective_broker_url,
-            prefix=prefix,
+            prefix=prefix or settings.broker_prefix,
             minor_age=settings.minor_age,
         )
 

@@ -9,7 +9,7 @@ port. Duplicates are counted by the ``Idempotency-Key`` header casebridge sends.
 from __future__ import annotations
 
 import threading
-from collections import Counter
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -59,7 +59,13 @@ class StandIn:
         self.name = name
         self.received: list[Received] = []
         self.mode = "accept"  # accept | fail (503) | refuse (422)
+        #: Seconds each accepted request takes (to stretch a batch in fault tests).
+        self.delay = 0.0
+        #: Requests that repeated an Idempotency-Key already accepted (answered 200, not kept),
+        #: as a recipient that honours idempotency keys would.
+        self.repeats = 0
         self._lock = threading.Lock()
+        self._keys: set[str] = set()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self.port = port
@@ -76,7 +82,14 @@ class StandIn:
         if self.mode == "refuse":
             return 422, f"{self.name}: message refused"
         h = handler.headers
+        if self.delay:
+            time.sleep(self.delay)
         with self._lock:
+            key = h.get("Idempotency-Key", "")
+            if key and key in self._keys:
+                self.repeats += 1
+                return 200, "already received"
+            self._keys.add(key)
             self.received.append(Received(
                 handler.path, h.get("Idempotency-Key", ""), h.get("X-Casebridge-Message-Id", ""),
                 h.get("X-Casebridge-Sender", ""), h.get("Content-Type", ""), body,
@@ -104,13 +117,12 @@ class StandIn:
         self._server = None
 
     def duplicates(self) -> int:
-        """Deliveries that repeated an idempotency key already received."""
-        counts = Counter(r.key for r in self.received)
-        return sum(n - 1 for n in counts.values())
+        """Deliveries that repeated an idempotency key (recognised by the recipient)."""
+        return self.repeats
 
     def keys(self) -> set[str]:
         """Distinct idempotency keys received."""
-        return {r.key for r in self.received}
+        return set(self._keys)
 
     def close(self) -> None:
         """Stop for good."""

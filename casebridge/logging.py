@@ -30,6 +30,7 @@ SAFE_KEYS = frozenset(
         "duration_ms", "elapsed_ms", "size", "bytes", "method", "path", "status_code",
         "request_id", "role", "entry", "seq", "position", "total", "transport", "worker",
         "delivery_tag", "redelivered", "schema_version", "message_type", "source", "kind",
+        "stage",
     }
 )
 

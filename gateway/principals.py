@@ -323,7 +323,7 @@ def list_keys(session: Session, *, principal: str | None = None) -> list[KeyInfo
         stmt = stmt.where(ApiKeyRow.principal == principal)
     return [
         KeyInfo(k.key_id, k.principal, role, k.label, k.created_at, k.revoked_at)
-        for k, role in session.execute(stmt).tuples()
+        for k, role in session.execute(stmt)
     ]
 
 

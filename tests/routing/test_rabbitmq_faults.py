@@ -312,3 +312,40 @@ def sample_bytes_scenario(name: str) -> bytes:
     from importlib.resources import files
 
     return files("casebridge.gateway.demo").joinpath("scenario", name).read_bytes()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("CASEBRIDGE_TEST_BROKER_RESTART") != "1",
+                    reason="restarts the whole broker (disturbs other users of it); opt in with "
+                           "CASEBRIDGE_TEST_BROKER_RESTART=1")
+def test_broker_restarted_while_publishing_and_queued_loses_nothing(env):
+    raws = case_exports(60)
+    accepted: list[bytes] = []
+    router = env.routing.router()
+
+    def publish() -> None:
+        for raw in raws:
+            for _ in range(200):
+                try:
+                    router.submit(raw, system="jugendamt")
+                except BrokerUnavailable:
+                    time.sleep(0.25)
+                    continue
+                accepted.append(raw)
+                break
+
+    thread = threading.Thread(target=publish)
+    thread.start()
+    time.sleep(0.5)
+    ctl("stop_app")
+    time.sleep(1.0)
+    ctl("start_app")
+    thread.join(timeout=180)
+    assert not thread.is_alive()
+    ctl("stop_app")  # and once more with everything queued
+    ctl("start_app")
+    counts = run_worker(env, idle=2.0)
+    sent = expected_keys(accepted)
+    assert len(accepted) == len(raws)
+    assert env.received_keys() == sent and env.delivered() == 120
+    assert counts.get("dead", 0) == 0

@@ -14,27 +14,30 @@ fails at the first condition it misses::
     1      the sender is among its disclosers               sender_not_covered
     2      the recipient is among its recipients            recipient_not_covered
     3      the message's purpose is among its purposes      purpose_not_covered
-    4      it covers the category: ordinary ones by list    category_not_covered
+    4      it was given by someone who may consent to       entruster_not_consented (rule 5)
+           this datum: for entrusted the entruster; for     guardian_required (rule 9)
+           a minor's data a guardian
+    5      it covers the category: ordinary ones by list    category_not_covered
            or "all ordinary"; special ones (rule 4)         special_category_not_named
            and entrusted only when named
-    5      it was given by the right person:                entruster_not_consented (rule 5)
-           entrusted: the entruster; minor: a guardian      guardian_required (rule 9)
     6      it is in force at the moment of the decision     not_yet_valid < expired < withdrawn
 
 When no consent covers the category, the reason is that of the consent that got FURTHEST
 (the highest stage; :data:`REASON_PRECEDENCE` is that table): the reason nearest to the data.
-Scope (who → whom, why) is furthest from the data, then what the consent covers of the data,
-then who may give it, then time. So an expired consent that never covered ``health`` yields
-``special_category_not_named`` for health (renewing it would not help) and ``expired`` for the
-categories it did cover; a consent for this purpose that does not name health beats one that
-names health for another purpose. Without any consent on record: ``no_consent``; with no client
-in the registry: ``unknown_client``.
+Scope (who → whom, why) is furthest from the data; then whether the grantor could consent to
+this datum at all (if not, what the consent lists is irrelevant: the mother's consent never
+releases what the child entrusted, whatever it names); then what the consent says about the
+datum; time comes last, as a consent out of force is the closest miss. So an expired consent
+that never covered ``health`` yields ``special_category_not_named`` for health (renewing it
+would not help) and ``expired`` for the categories it did cover; a consent for this purpose that
+does not name health beats one that names health for another purpose. Without any consent on
+record: ``no_consent``; with no client in the registry: ``unknown_client``.
 
 Status: only ``active`` grants. ``draft``/``proposed`` count as not yet valid, ``inactive`` as
 expired, ``rejected`` consents are disregarded (a refusal is not a consent). A withdrawal at T
 blocks decisions at T and later, not before. Who counts as grantor: for a client below
 ``minor_age`` at the moment of the decision only mother, father, parent or legal guardian
-(a self-consent reaches stage 5 and yields ``guardian_required``); for older clients the client
+(a minor's self-consent yields ``guardian_required``); for older clients the client
 or any of those; a consent given by an unrelated person counts only as an entruster's consent.
 
 Whole-transfer rules (rule 7), applied after the per-category fates: if ``identity`` is present
@@ -93,10 +96,10 @@ REASON_PRECEDENCE: tuple[WithholdReason, ...] = (
     R.SENDER_NOT_COVERED,
     R.RECIPIENT_NOT_COVERED,
     R.PURPOSE_NOT_COVERED,
-    R.CATEGORY_NOT_COVERED,
-    R.SPECIAL_CATEGORY_NOT_NAMED,
     R.ENTRUSTER_NOT_CONSENTED,
     R.GUARDIAN_REQUIRED,
+    R.CATEGORY_NOT_COVERED,
+    R.SPECIAL_CATEGORY_NOT_NAMED,
     R.NOT_YET_VALID,
     R.EXPIRED,
     R.WITHDRAWN,
@@ -364,24 +367,24 @@ def _ordinary_check(
     view: _ConsentView, *, category: Category, minor: bool
 ) -> WithholdReason | None:
     return (
-        view.category_reason(category)
-        or (R.GUARDIAN_REQUIRED if minor and view.grantor.relation not in GUARDIANS else None)
+        (R.GUARDIAN_REQUIRED if minor and view.grantor.relation not in GUARDIANS else None)
+        or view.category_reason(category)
         or view.time_reason
     )
 
 
 def _entruster_check(view: _ConsentView, *, entruster: Grantor) -> WithholdReason | None:
     return (
-        view.category_reason(Category.ENTRUSTED)
-        or (None if same_person(view.grantor, entruster) else R.ENTRUSTER_NOT_CONSENTED)
+        (None if same_person(view.grantor, entruster) else R.ENTRUSTER_NOT_CONSENTED)
+        or view.category_reason(Category.ENTRUSTED)
         or view.time_reason
     )
 
 
 def _guardian_entrusted_check(view: _ConsentView) -> WithholdReason | None:
     return (
-        view.category_reason(Category.ENTRUSTED)
-        or (None if view.grantor.relation in GUARDIANS else R.GUARDIAN_REQUIRED)
+        (None if view.grantor.relation in GUARDIANS else R.GUARDIAN_REQUIRED)
+        or view.category_reason(Category.ENTRUSTED)
         or view.time_reason
     )
 

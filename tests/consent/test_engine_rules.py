@@ -220,7 +220,21 @@ def test_rule_5_guardian_must_name_entrusted_too():
     mother = _ja_consent("m", grantor("mother"), cats=["identity", "education"])
     child = _ja_consent("k", grantor("self"), cats=["entrusted"])
     d = one(_child_env(grantor("self")), mother, child, client=CHILD)
-    assert fates(d)["entrusted"] == "guardian_required"
+    # the child consented; the guardian's consent exists but does not name entrusted
+    assert fates(d)["entrusted"] == "category_not_covered"
+
+
+def test_rule_5_guardians_consent_without_entrusted_still_lacks_the_entruster():
+    mother = _ja_consent("m", grantor("mother"), cats=["identity", "education"])
+    d = one(_child_env(grantor("self")), mother, client=CHILD)
+    assert fates(d)["entrusted"] == "entruster_not_consented"
+
+
+def test_rule_5_entrusters_own_consent_without_entrusted_is_category_not_covered():
+    child = _ja_consent("k", grantor("self"), cats=["education"])
+    mother = _ja_consent("m", grantor("mother"))
+    d = one(_child_env(grantor("self")), child, mother, client=CHILD)
+    assert fates(d)["entrusted"] == "category_not_covered"
 
 
 def test_rule_5_note_entrusted_by_the_mother_needs_her_consent_naming_entrusted():
@@ -440,10 +454,17 @@ def test_rule_9_minor_self_consent_yields_guardian_required():
     env = envelope(["identity", "education", "housing"], sender=JA, recipients=[JC],
                    purpose="case_conference")
     d = one(env, c, client=CHILD)
-    assert fates(d) == {
-        "identity": "guardian_required",
-        "education": "guardian_required",
-        "housing": "category_not_covered",  # not covered even if a guardian had given it
+    # who gave it comes before what it lists: the child could not consent to any of it
+    assert set(fates(d).values()) == {"guardian_required"}
+
+
+def test_rule_9_guardian_consent_that_misses_a_category_is_the_nearer_reason():
+    child = _ja_consent("k", grantor("self"), cats=["identity", "housing"])
+    mother = _ja_consent("m", grantor("mother"), cats=["identity"])
+    env = envelope(["identity", "housing"], sender=JA, recipients=[JC],
+                   purpose="case_conference")
+    assert fates(one(env, child, mother, client=CHILD)) == {
+        "identity": "released", "housing": "category_not_covered"
     }
 
 
@@ -503,13 +524,14 @@ def test_rule_10_decision_holds_categories_reasons_consents_and_basis_but_no_pay
 # --- reasons ------------------------------------------------------------------------------------
 
 
-def test_reason_precedence_table_orders_scope_then_data_then_grantor_then_time():
+def test_reason_precedence_table_orders_scope_then_grantor_then_data_then_time():
     names = [str(r) for r in REASON_PRECEDENCE]
     assert names.index("sender_not_covered") < names.index("recipient_not_covered")
     assert names.index("recipient_not_covered") < names.index("purpose_not_covered")
+    assert names.index("purpose_not_covered") < names.index("entruster_not_consented")
+    assert names.index("guardian_required") < names.index("category_not_covered")
     assert names.index("purpose_not_covered") < names.index("special_category_not_named")
-    assert names.index("special_category_not_named") < names.index("guardian_required")
-    assert names.index("guardian_required") < names.index("expired")
+    assert names.index("special_category_not_named") < names.index("expired")
 
 
 def test_reason_nearest_to_the_data_wins_across_consents():
@@ -569,6 +591,6 @@ def test_sample_guardian_consent_covers_the_case_conference_of_the_minor(sample)
         assert fates(d) == {
             "identity": "released", "household": "released", "education": "released",
             "support_plan": "released", "health": "special_category_not_named",
-            "entrusted": "category_not_covered",
+            "entrusted": "entruster_not_consented",
         }
         assert d.consents == ["cons-ja-2026-0311"]

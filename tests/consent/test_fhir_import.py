@@ -417,4 +417,6 @@ def directives(draw: st.DrawFn) -> ConsentDirective:
 @given(directives())
 def test_round_trip_is_lossless_for_what_the_profile_carries(directive):
     (back,) = parse_consents(render_consent(directive))
-    assert back == directive
+    # Compared as JSON (instants with their offsets): Python never finds a wall time inside a
+    # DST fold equal to an instant of another zone (PEP 495), although it is the same instant.
+    assert back.model_dump(mode="json") == directive.model_dump(mode="json")

@@ -37,8 +37,9 @@ Status: only ``active`` grants. ``draft``/``proposed`` count as not yet valid, `
 expired, ``rejected`` consents are disregarded (a refusal is not a consent). A withdrawal at T
 blocks decisions at T and later, not before. Who counts as grantor: for a client below
 ``minor_age`` at the moment of the decision only mother, father, parent or legal guardian
-(a minor's self-consent yields ``guardian_required``); for older clients the client
-or any of those; a consent given by an unrelated person counts only as an entruster's consent.
+(a minor's self-consent yields ``guardian_required``); for older clients the client, a legal
+guardian, and a parent only while the client is under 18; a consent given by an unrelated
+person counts only as an entruster's consent.
 
 Whole-transfer rules (rule 7), applied after the per-category fates: if ``identity`` is present
 and not released, or a category the route requires is not released (absent or withheld), the
@@ -82,6 +83,11 @@ from casebridge.consent.policy import DEFAULT_POLICY, TransferPolicy
 
 #: The agencies' zone: the calendar day of a decision (for a client's age) is taken here.
 LOCAL_ZONE = ZoneInfo("Europe/Berlin")
+
+#: Parents speak for their child only until it comes of age (§2 BGB); a legal guardian
+#: (Vormund, rechtliche Betreuung) may also represent an adult.
+AGE_OF_MAJORITY = 18
+PARENTS = frozenset({PersonRelation.MOTHER, PersonRelation.FATHER, PersonRelation.PARENT})
 
 #: Who may consent for a minor (rule 9) — and whose consent a minor's entrusted data also needs.
 GUARDIANS = frozenset(
@@ -143,14 +149,16 @@ def decide(
     present = [c for c in Category if c in envelope.categories]
     views = [_ConsentView.of(s, at) for s in consents]
     birth = client_birth_date(envelope, client, consents)
-    minor = birth is not None and age_on(birth, at) < minor_age
+    age = age_on(birth, at) if birth is not None else None
+    minor = age is not None and age < minor_age
+    under_parental_care = age is not None and age < AGE_OF_MAJORITY
     entrusters = _unique(p.entrusted_by for p in envelope.parts if p.entrusted_by is not None)
     decisions = []
     for recipient in envelope.recipients:
         policy = (policies or {}).get(recipient, DEFAULT_POLICY)
         decisions.append(
             _decide_recipient(envelope, recipient, present, policy, client, views, minor,
-                              entrusters)
+                              under_parental_care, entrusters)
         )
     return MessageDecisions(message_id=envelope.message_id, decisions=decisions)
 
@@ -192,6 +200,7 @@ def _decide_recipient(
     client: ClientFacts | None,
     views: list[_ConsentView],
     minor: bool,
+    under_parental_care: bool,
     entrusters: list[Grantor],
 ) -> Decision:
     claim = envelope.statutory
@@ -208,7 +217,7 @@ def _decide_recipient(
     scope = _Scope(envelope.sender, recipient, envelope.purpose)
     # The scope does not depend on the category: check it once per consent and recipient.
     scoped = [(v, v.scope_reason(scope)) for v in views if not v.rejected]
-    for_data = [(v, r) for v, r in scoped if _counts_for_data(v, minor)]
+    for_data = [(v, r) for v, r in scoped if _counts_for_data(v, minor, under_parental_care)]
     released: list[Category] = []
     withheld: dict[Category, WithholdReason] = {}
     relied: set[str] = set()
@@ -358,9 +367,16 @@ def _best(
     return covering, best or R.NO_CONSENT
 
 
-def _counts_for_data(view: _ConsentView, minor: bool) -> bool:
-    # Someone unrelated cannot consent for an adult's data (only for what they entrusted).
-    return minor or view.grantor.relation != PersonRelation.OTHER
+def _counts_for_data(view: _ConsentView, minor: bool, under_parental_care: bool) -> bool:
+    # Below minor_age every consent is looked at, so a non-guardian's yields guardian_required.
+    # Above it, someone unrelated cannot consent for the client's data (only for what they
+    # entrusted), and a parent only while the client is under 18 (or of unknown age: no).
+    if minor:
+        return True
+    relation = view.grantor.relation
+    if relation in PARENTS:
+        return under_parental_care
+    return relation != PersonRelation.OTHER
 
 
 def _ordinary_check(

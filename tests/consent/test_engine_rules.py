@@ -594,3 +594,19 @@ def test_sample_guardian_consent_covers_the_case_conference_of_the_minor(sample)
             "entrusted": "entruster_not_consented",
         }
         assert d.consents == ["cons-ja-2026-0311"]
+
+
+def test_rule_9_parents_speak_for_a_child_only_until_it_comes_of_age():
+    # a 16-year-old may consent herself, and her parents still may too
+    teen = ClientFacts("teen", birth_date=date(2010, 6, 1))
+    adult = ClientFacts("adult", birth_date=date(1988, 4, 12))
+    env = envelope(["identity", "education"], sender=JA, recipients=[JC],
+                   purpose="case_conference")
+    mother = _ja_consent("m", grantor("mother"), cats=["identity", "education"])
+    assert one(env, mother, client=teen).outcome == "permit"
+    # a mother's consent does not release an adult child's data; a legal guardian's does
+    assert fates(one(env, mother, client=adult)) == {
+        "identity": "no_consent", "education": "no_consent"
+    }
+    guardian = _ja_consent("g", grantor("legal_guardian"), cats=["identity", "education"])
+    assert one(env, guardian, client=adult).outcome == "permit"

@@ -115,6 +115,13 @@ class Settings(BaseSettings):
         default="X-Client-Cert-Subject",
         description="Header in which the trusted proxy passes the verified certificate subject.",
     )
+    console_cookie_secure: bool = Field(
+        default=True,
+        description="Mark the DPO console's cookies Secure (HTTPS only); off only for local http.",
+    )
+    console_session_hours: int = Field(
+        default=8, ge=1, le=24, description="Lifetime of a DPO console login session."
+    )
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

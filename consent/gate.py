@@ -17,8 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from casebridge.canonical_model import TransferEnvelope
+from casebridge.canonical_model import Outcome, TransferEnvelope
 from casebridge.consent.audit import AuditEntry, AuditTrail
+from casebridge.consent.claims import record_claims
 from casebridge.consent.decision import MessageDecisions
 from casebridge.consent.policy import TransferPolicy
 from casebridge.consent.registry import Resolution, ResolvedClient, resolve_envelope
@@ -108,6 +109,11 @@ class ConsentGate:
             envelope, evaluation.decisions, stage=stage, at=at,
             client_id=evaluation.client.client_id,
         )
+        overrides = [(d.recipient, e.seq) for d, e in zip(
+            evaluation.decisions.decisions, entries, strict=True) if d.outcome == Outcome.OVERRIDE]
+        if overrides:
+            # The justification is personal data: kept beside the chain for the DPO, not in it.
+            record_claims(self.db, envelope, overrides)
         released: dict[str, TransferEnvelope] = {}
         for decision in evaluation.decisions.decisions:
             copy = release(envelope, decision)

@@ -9,6 +9,11 @@ returned :class:`Accepted` means "nothing of this will be lost".
 
 If publishing fails half-way the call raises BrokerUnavailable; the sender retries, and recipients
 already queued receive a duplicate that the worker recognises by its delivery id.
+
+The inbound path writes nothing to the routing tables: the audit entry (written by the gate) and
+the broker's confirmed copy are the record. Delivery state, referrals and their status are
+written by the worker in the same transaction that records a delivery, which keeps one commit per
+message off the inbound path.
 """
 
 from __future__ import annotations
@@ -20,7 +25,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kombu import Connection, Producer
-from sqlalchemy import select
 
 from casebridge.adapters import get_adapter
 from casebridge.canonical_model import MessageType, TransferEnvelope
@@ -29,8 +33,7 @@ from casebridge.db import Database
 from casebridge.errors import Forbidden, NoRoute
 from casebridge.logging import get_logger
 from casebridge.routing.routes import RecipientRoute, RouteTable
-from casebridge.routing.status import apply_status_update, record_referral
-from casebridge.routing.store import DeliveryRow, delivery_id
+from casebridge.routing.store import delivery_id
 from casebridge.routing.topology import Topology, broker_errors
 
 log = get_logger(__name__)
@@ -201,7 +204,10 @@ class Router:
             envelope, at=at, stage="inbound", policies=self.routes.policies(hits)
         )
         queued = self._publish_released(envelope, result, at=at)
-        effect = self._record(envelope, queued, hits, at=at)
+        effect = None
+        if envelope.message_type == MessageType.STATUS_UPDATE:
+            # applied to its referral when delivered to the referrer (see routing.status)
+            effect = "pending" if queued else "withheld"
         return _accepted(envelope, result, queued, effect)
 
     def _publish_released(
@@ -218,29 +224,6 @@ class Router:
             )
             queued[recipient] = did
         return queued
-
-    def _record(
-        self, envelope: TransferEnvelope, queued: dict[str, str],
-        hits: dict[str, RecipientRoute], *, at: datetime,
-    ) -> str | None:
-        with self.db.session(immediate=True) as session:
-            known = set(session.scalars(
-                select(DeliveryRow.delivery_id).where(
-                    DeliveryRow.delivery_id.in_(list(queued.values())))
-            ))
-            for recipient, did in queued.items():
-                if did not in known:
-                    session.add(DeliveryRow(
-                        delivery_id=did, message_id=envelope.message_id,
-                        sender=envelope.sender, recipient=recipient,
-                        message_type=str(envelope.message_type), state="queued", attempts=0,
-                        queued_at=at, updated_at=at,
-                    ))
-            days = min((hits[r].response_days for r in queued), default=0)
-            record_referral(session, envelope, sorted(queued), at=at, response_days=days)
-            if envelope.message_type == MessageType.STATUS_UPDATE:
-                return apply_status_update(session, envelope, at=at) if queued else "withheld"
-        return None
 
 
 def _accepted(

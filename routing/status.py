@@ -1,7 +1,8 @@
 """Referral status and the closed loop: where a referral stands, and which are overdue.
 
-A referral is recorded when routing queues it for at least one recipient; status updates (FHIR
-Task, job centre Rueckmeldung) that name it in ``correlation_id`` advance it through
+A referral is recorded when it is delivered to a recipient (requested at the time it was queued);
+status updates (FHIR Task, job centre Rueckmeldung) that name it in ``correlation_id`` advance it,
+when they are delivered to the referrer, through
 :meth:`casebridge.canonical_model.Referral.advance`, which enforces the lifecycle. A move the
 lifecycle forbids (backwards, after an end) is kept in the history as ``ignored``, so nothing a
 recipient reported is silently dropped. A referral with no answer at all within its route's
@@ -88,7 +89,8 @@ def record_referral(
     session: Session, envelope: TransferEnvelope, recipients: list[str], *,
     at: datetime, response_days: int,
 ) -> bool:
-    """Start tracking a referral that was queued for ``recipients``; False if already tracked."""
+    """Start tracking a referral delivered to ``recipients``; False if already tracked (then the
+    recipients are added)."""
     if envelope.message_type != MessageType.REFERRAL or not recipients:
         return False
     existing = session.get(ReferralRow, envelope.message_id)

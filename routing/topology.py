@@ -131,6 +131,8 @@ class Topology:
 
     def delete(self, connection: Connection) -> None:
         """Delete every queue and exchange of this topology (tests and ``--reset``)."""
+        # Declared first: embedded transports only know entities declared in this process.
+        self.declare(connection)
         with broker_errors("deleting the topology"):
             channel = connection.default_channel
             for queue in (*self.queues(), self.dead_queue):

@@ -7,7 +7,9 @@
 3. **pass the consent gate again** (stage ``delivery``): a consent withdrawn while the message
    waited blocks it now, and the gate audits that;
 4. render the recipient's native format with its adapter (cannot render → ``render_failed``);
-5. push it (retried) or put it in the agency's outbox, and mark it delivered.
+5. push it (retried) or put it in the agency's outbox, and mark it delivered -- in the same
+   transaction a delivered referral starts being tracked and a delivered status update
+   advances the referral it answers (:mod:`casebridge.routing.status`).
 
 :class:`Worker` is the kombu loop around it: bounded prefetch, manual ack only after step 5 (or
 after a dead letter was confirmed by the broker), reconnect when the broker goes away. A message
@@ -19,7 +21,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -31,7 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from casebridge.adapters import get_adapter
-from casebridge.canonical_model import TransferEnvelope
+from casebridge.canonical_model import MessageType, TransferEnvelope
 from casebridge.consent.gate import ConsentGate
 from casebridge.db import Database
 from casebridge.errors import (
@@ -45,6 +47,7 @@ from casebridge.logging import get_logger
 from casebridge.routing.delivery import Outbox, PushClient
 from casebridge.routing.pipeline import Publisher, decode_envelope
 from casebridge.routing.routes import PushDelivery, RouteTable
+from casebridge.routing.status import apply_status_update, record_referral
 from casebridge.routing.store import DeliveryRow, delivery_id
 from casebridge.routing.topology import Topology, broker_errors, connect, release
 
@@ -67,6 +70,15 @@ class Verdict:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _queued_at(headers: Mapping[str, Any] | None) -> datetime | None:
+    value = (headers or {}).get("queued_at")
+    try:
+        moment = datetime.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+    return moment if moment is not None and moment.tzinfo is not None else None
 
 
 class DeliveryService:
@@ -112,8 +124,12 @@ class DeliveryService:
             with self.db.session(immediate=True) as s:
                 write(s)
 
-    def process(self, body: bytes) -> Verdict:
-        """Decide, render and deliver one message body; never raises for a message's fault."""
+    def process(self, body: bytes, headers: Mapping[str, Any] | None = None) -> Verdict:
+        """Decide, render and deliver one message body; never raises for a message's fault.
+
+        ``headers`` (the broker message's) supply the time the message was queued, which is
+        when a referral counts as requested.
+        """
         try:
             envelope = decode_envelope(body)
         except (ValidationError, ValueError):
@@ -147,9 +163,23 @@ class DeliveryService:
             log.info("blocked at delivery", message_id=envelope.message_id,
                      recipient=recipient, reason=reason)
             return Verdict("blocked", reason=reason, detail={"withheld_reasons": reasons}, **base)
-        return self._deliver(released, did, base)
+        queued_at = _queued_at(headers) or self.clock()
+        return self._deliver(released, did, base, queued_at=queued_at,
+                             response_days=hit.response_days)
 
-    def _deliver(self, released: TransferEnvelope, did: str, base: dict[str, Any]) -> Verdict:
+    def _delivered(self, session: Any, released: TransferEnvelope, did: str, *,
+                   attempts: int, queued_at: datetime, response_days: int) -> str | None:
+        """Mark delivered and record the referral or apply the status update (one commit)."""
+        self._mark(released, did, "delivered", session=session, attempts=attempts)
+        if released.message_type == MessageType.REFERRAL:
+            record_referral(session, released, list(released.recipients), at=queued_at,
+                            response_days=response_days)
+        elif released.message_type == MessageType.STATUS_UPDATE:
+            return apply_status_update(session, released, at=self.clock())
+        return None
+
+    def _deliver(self, released: TransferEnvelope, did: str, base: dict[str, Any], *,
+                 queued_at: datetime, response_days: int) -> Verdict:
         recipient = released.recipients[0]
         agency = self.routes.agency(recipient)
         adapter = get_adapter(agency.system)
@@ -161,7 +191,8 @@ class DeliveryService:
             self._mark(released, did, "dead", reason="render_failed", detail=detail)
             return Verdict("dead", reason="render_failed", detail=detail, **base)
         if isinstance(agency.delivery, PushDelivery):
-            return self._push(agency.delivery, released, native, media_type, did, base)
+            return self._push(agency.delivery, released, native, media_type, did, base,
+                              queued_at=queued_at, response_days=response_days)
         try:
             with self.db.session(immediate=True) as session:
                 Outbox.put(
@@ -169,13 +200,15 @@ class DeliveryService:
                     sender=released.sender, message_type=str(released.message_type),
                     media_type=media_type, body=native, at=self.clock(),
                 )
-                self._mark(released, did, "delivered", session=session, attempts=1)
+                effect = self._delivered(session, released, did, attempts=1,
+                                         queued_at=queued_at, response_days=response_days)
         except IntegrityError:
             return Verdict("duplicate", **base)
-        return Verdict("delivered", detail={"mode": "pull"}, **base)
+        return Verdict("delivered", detail={"mode": "pull", "status_effect": effect}, **base)
 
     def _push(self, target: PushDelivery, released: TransferEnvelope, native: bytes,
-              media_type: str, did: str, base: dict[str, Any]) -> Verdict:
+              media_type: str, did: str, base: dict[str, Any], *, queued_at: datetime,
+              response_days: int) -> Verdict:
         retry = self.routes.retry_policy(self.routes.agency(released.recipients[0]))
         try:
             result = self.push.push(
@@ -191,9 +224,12 @@ class DeliveryService:
             self._mark(released, did, "dead", reason="retries_exhausted", detail=detail,
                        attempts=retry.max_attempts)
             return Verdict("dead", reason="retries_exhausted", detail=detail, **base)
-        self._mark(released, did, "delivered", attempts=result.attempts)
+        with self.db.session(immediate=True) as session:
+            effect = self._delivered(session, released, did, attempts=result.attempts,
+                                     queued_at=queued_at, response_days=response_days)
         return Verdict("delivered", detail={"mode": "push", "status_code": result.status_code,
-                                            "attempts": result.attempts}, **base)
+                                            "attempts": result.attempts,
+                                            "status_effect": effect}, **base)
 
 
 class Worker:
@@ -242,7 +278,7 @@ class Worker:
         """Process one message and ack, dead-letter or requeue it."""
         self._last_message = time.monotonic()
         try:
-            verdict = self.service.process(message.body)
+            verdict = self.service.process(message.body, message.headers)
         except (OperationalError, BrokerUnavailable) as exc:
             # The store or broker is unavailable: not the message's fault; try again later.
             log.warning("transient failure, requeued", exc_type=type(exc).__name__)

@@ -222,7 +222,7 @@ def run_scenario(routing: Routing, stand_ins: dict[str, StandIn], settings: Sett
             show_received("jobcenter-duisburg", "jobcenter", got)
     view = routing.referrals().require(referral.message_id)
     say(f"referral {referral.message_id}: requested -> {view.referral.status} "
-        f"(status update {task.message_id}, {task.status_effect}); answer was due "
+        f"(reported by {task.sender} in {task.message_id}); answer was due "
         f"{view.due_at.date()}, overdue: {view.overdue(clock())}", indent=2)
 
     heading(7, "Youth office sends an update; the mother WITHDRAWS her consent while it waits")

@@ -1,0 +1,235 @@
+"""Routing throughput: referrals end to end vs. raw kombu on the same broker and queue type.
+
+End to end = the job centre's native ``Zuweisung`` (XML) posted to :meth:`Router.submit` (parse,
+route check, consent gate with audit entry, publish with confirm) → worker (consent gate again
+with audit entry, render FHIR for the provider, put in its pull outbox with the delivered mark,
+ack). ``W`` inbound processes and ``W`` worker processes run at the same time; the rate is
+referrals delivered per second of wall time, first submit to last delivery.
+
+Baseline, measured in the same run: kombu alone publishing the same number of messages of the
+same size (persistent, publisher confirms on amqp) to a queue of the same type (quorum on
+RabbitMQ), then consuming them with manual acks (prefetch 16).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from bench.common import Row
+
+RABBIT = "amqp://guest:guest@127.0.0.1:5672/{vhost}"
+SENDER_SYSTEM = "jobcenter"
+
+
+def _zuweisungen(n: int, offset: int = 0) -> list[bytes]:
+    from casebridge.gateway.demo import sample_bytes
+
+    raw = sample_bytes("jobcenter/zuweisung-001.xml")
+    return [raw.replace(b"JC-DU-2026-000123", f"JC-BENCH-{offset + i:07d}".encode())
+            for i in range(n)]
+
+
+def _routing(url: str, db_url: str, prefix: str):  # type: ignore[no-untyped-def]
+    from casebridge.db import get_database
+    from casebridge.logging import configure_logging
+    from casebridge.routing.routes import demo_route_table
+    from casebridge.routing.runtime import Routing
+
+    configure_logging(level="error", force=True)
+    return Routing(routes=demo_route_table(), db=get_database(db_url), url=url, prefix=prefix)
+
+
+def _inbound(url: str, db_url: str, prefix: str, n: int, offset: int, ready: Any, go: Any
+             ) -> None:
+    routing = _routing(url, db_url, prefix)
+    router = routing.router()
+    raws = _zuweisungen(n, offset)
+    ready.release()
+    go.wait()
+    for raw in raws:
+        router.submit(raw, system=SENDER_SYSTEM, sender="jobcenter-duisburg")
+    routing.close()
+
+
+def _deliver(url: str, db_url: str, prefix: str, n: int) -> None:
+    import threading
+
+    routing = _routing(url, db_url, prefix)
+    worker = routing.worker(["suchtberatung-diakonie-du"])
+
+    def watch() -> None:
+        while not worker.stop_event.is_set():
+            if _delivered(db_url) >= n:
+                worker.stop()
+            time.sleep(0.2)
+
+    threading.Thread(target=watch, daemon=True).start()
+    worker.run(idle_timeout=60)
+    worker.close()
+
+
+def _delivered(db_url: str) -> int:
+    from sqlalchemy import func, select
+
+    from casebridge.db import get_database
+    from casebridge.routing.store import OutboxRow
+
+    with get_database(db_url).session() as s:
+        return int(s.execute(select(func.count()).select_from(OutboxRow)).scalar_one())
+
+
+def _prepare(db_url: str) -> None:
+    from casebridge.consent.store import ConsentStore
+    from casebridge.db import get_database
+    from casebridge.gateway.demo import sample_bytes
+
+    ConsentStore(get_database(db_url)).import_fhir(
+        sample_bytes("consent-fhir/consent-self-001.json"), source="bench")
+
+
+def _last_delivery(db_url: str, n: int) -> float:
+    """Seconds since the epoch of the n-th delivery (outbox rows carry their creation time)."""
+    from sqlalchemy import func, select
+
+    from casebridge.db import get_database
+    from casebridge.routing.store import OutboxRow
+
+    db = get_database(db_url)
+    with db.session() as s:
+        count, last = s.execute(select(func.count(), func.max(OutboxRow.created_at))).one()
+    if count != n:
+        raise RuntimeError(f"delivered {count} of {n}")
+    return float(last.timestamp())
+
+
+def end_to_end(url: str, n: int, workers: int, tmp: Path) -> float:
+    """Referrals per second, inbound native to delivered native, ``workers`` of each kind."""
+    db_url = f"sqlite:///{tmp / f'e2e-{uuid.uuid4().hex[:6]}.db'}"
+    prefix = f"bench{uuid.uuid4().hex[:6]}"
+    _prepare(db_url)
+    ctx = multiprocessing.get_context("spawn")
+    consumers = [ctx.Process(target=_deliver, args=(url, db_url, prefix, n))
+                 for _ in range(workers)]
+    share = [n // workers + (1 if i < n % workers else 0) for i in range(workers)]
+    ready, go = ctx.Semaphore(0), ctx.Event()
+    producers = [ctx.Process(target=_inbound, args=(url, db_url, prefix, share[i],
+                                                    sum(share[:i]), ready, go))
+                 for i in range(workers)]
+    # declare the topology once so consumers can start before the first publish
+    r = _routing(url, db_url, prefix)
+    r.publisher()
+    r.close()
+    for p in consumers + producers:
+        p.start()
+    for _ in producers:  # imports and connections are not part of the measurement
+        ready.acquire()
+    time.sleep(1.0)  # let the workers connect, too
+    start = time.time()
+    go.set()
+    for p in producers + consumers:
+        p.join()
+    rate = n / (_last_delivery(db_url, n) - start)
+    _cleanup(url, prefix, r)
+    return rate
+
+
+def _cleanup(url: str, prefix: str, routing) -> None:  # type: ignore[no-untyped-def]
+    from casebridge.routing.topology import connect, topology_for
+
+    conn = connect(url)
+    try:
+        topology_for(routing.routes.agencies, url, prefix=prefix).delete(conn)
+    finally:
+        conn.release()
+
+
+def raw_kombu(url: str, n: int, size: int) -> float:
+    """kombu alone: publish ``n`` persistent confirmed messages of ``size`` bytes, consume, ack."""
+    from kombu import Consumer, Producer
+
+    from casebridge.routing.topology import Topology, connect, transport_kind
+
+    topo = Topology(("raw",), prefix=f"raw{uuid.uuid4().hex[:6]}",
+                    quorum=transport_kind(url) == "amqp")
+    conn = connect(url)
+    topo.declare(conn)
+    body = os.urandom(size // 2).hex().encode()[:size]
+    producer = Producer(conn.default_channel, exchange=topo.exchange)
+    start = time.perf_counter()
+    for i in range(n):
+        producer.publish(body, routing_key=topo.routing_key("raw"), delivery_mode=2,
+                         content_type="application/json", content_encoding="binary",
+                         headers={"delivery_id": str(i)})
+    got = 0
+
+    def on_message(message):  # type: ignore[no-untyped-def]
+        nonlocal got
+        got += 1
+        message.ack()
+
+    with Consumer(conn.default_channel, queues=[topo.queue("raw")], on_message=on_message,
+                  prefetch_count=16, accept=None):
+        while got < n:
+            conn.drain_events(timeout=10)
+    elapsed = time.perf_counter() - start
+    topo.delete(conn)
+    conn.release()
+    return n / elapsed
+
+
+def _envelope_size() -> int:
+    from casebridge.adapters import get_adapter
+    from casebridge.routing.pipeline import encode_envelope
+
+    env = get_adapter(SENDER_SYSTEM).parse(_zuweisungen(1)[0])[0]
+    return len(encode_envelope(env))
+
+
+def _vhost() -> str | None:
+    ctl = shutil.which("rabbitmqctl")
+    if ctl is None:
+        return None
+    name = f"cb-bench-{uuid.uuid4().hex[:6]}"
+    subprocess.run([ctl, "add_vhost", name], check=True, capture_output=True)
+    subprocess.run([ctl, "set_permissions", "-p", name, "guest", ".*", ".*", ".*"], check=True,
+                   capture_output=True)
+    return name
+
+
+def run(quick: bool) -> list[Row]:
+    """RabbitMQ and embedded transport: end-to-end referrals/s against raw kombu."""
+    n = 60 if quick else 400
+    size = _envelope_size()
+    rows: list[Row] = []
+    tmp = Path(tempfile.mkdtemp(prefix="casebridge-bench-"))
+    vhost = _vhost()
+    try:
+        setups = []
+        if vhost is not None:
+            setups.append(("rabbitmq", RABBIT.format(vhost=vhost), [1, 2] if quick else [1, 2, 3]))
+        setups.append(("embedded", f"sqla+sqlite:///{tmp / 'broker.db'}", [1] if quick else [1, 2]))
+        for name, url, counts in setups:
+            baseline = raw_kombu(url, n, size)
+            for w in counts:
+                value = end_to_end(url, n, w, tmp)
+                rows.append(Row(
+                    "routing", f"{name} e2e referrals/s, {w}+{w} procs", value,
+                    f"raw kombu pub+consume ({name})", baseline,
+                    ">= 0.35" if name == "rabbitmq" else "",
+                    note=f"{n} referrals of {size} B canonical JSON; consent checked twice, "
+                         "two audit entries, FHIR rendered into the pull outbox",
+                ))
+    finally:
+        if vhost is not None:
+            subprocess.run(["rabbitmqctl", "delete_vhost", vhost], check=False,
+                           capture_output=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return rows

@@ -154,6 +154,12 @@ def test_referral_status_only_for_parties(client: TestClient, issue: Issue, samp
     _consent(client, issue, sample)
     jc = issue("jobcenter-duisburg").headers
     assert _post(client, "jobcenter", sample("zuweisung"), jc).status_code == 202
+    # Routing records the referral when it is delivered to a recipient.
+    worker = client.app.state.routing.worker([PROVIDER])
+    try:
+        consume_all(worker, idle_timeout=0.3)
+    finally:
+        worker.close()
     r = client.get(f"/v1/referrals/{REFERRAL_ID}", headers=jc)
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "requested"

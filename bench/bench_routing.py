@@ -20,12 +20,15 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from bench.common import Row
 
 RABBIT = "amqp://guest:guest@127.0.0.1:5672/{vhost}"
+PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 SENDER_SYSTEM = "jobcenter"
 
 
@@ -110,9 +113,33 @@ def _last_delivery(db_url: str, n: int) -> float:
     return float(last.timestamp())
 
 
-def end_to_end(url: str, n: int, workers: int, tmp: Path) -> float:
+@contextmanager
+def _store(kind: str, tmp: Path) -> Iterator[str]:
+    """A fresh store: a SQLite file, or a private schema in the local PostgreSQL."""
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp / f'e2e-{uuid.uuid4().hex[:6]}.db'}"
+        return
+    from urllib.parse import quote
+
+    from sqlalchemy import create_engine, text
+
+    schema = f"cb_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_SERVER, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{PG_SERVER}?options={quote(f'-csearch_path={schema}')}"
+    finally:
+        from casebridge.db import reset_databases
+
+        reset_databases()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def end_to_end(url: str, n: int, workers: int, db_url: str) -> float:
     """Referrals per second, inbound native to delivered native, ``workers`` of each kind."""
-    db_url = f"sqlite:///{tmp / f'e2e-{uuid.uuid4().hex[:6]}.db'}"
     prefix = f"bench{uuid.uuid4().hex[:6]}"
     _prepare(db_url)
     ctx = multiprocessing.get_context("spawn")
@@ -185,6 +212,52 @@ def raw_kombu(url: str, n: int, size: int) -> float:
     return n / elapsed
 
 
+def stage_times(url: str, db_url: str, n: int) -> dict[str, float]:
+    """Median milliseconds per referral of each stage, run in one process on ``url``."""
+    import statistics
+    from datetime import UTC, datetime
+
+    from casebridge.adapters import get_adapter
+    from casebridge.routing.pipeline import decode_envelope, encode_envelope
+
+    _prepare(db_url)
+    prefix = f"stages{uuid.uuid4().hex[:6]}"
+    routing = _routing(url, db_url, prefix)
+    router, service = routing.router(), routing.delivery_service()
+    sender, provider = get_adapter(SENDER_SYSTEM), get_adapter("provider-fhir")
+    recipient = "suchtberatung-diakonie-du"
+    times: dict[str, list[float]] = {}
+
+    def timed(stage: str, fn: Any) -> Any:
+        start = time.perf_counter()
+        value = fn()
+        times.setdefault(stage, []).append((time.perf_counter() - start) * 1000)
+        return value
+
+    for raw in _zuweisungen(n, offset=900_000):
+        env = timed("1 adapter parse (XML, XSD)", lambda r=raw: sender.parse(r)[0])
+        hits = timed("2 route check", lambda e=env: routing.routes.check(e))
+        policies = routing.routes.policies(hits)
+        timed("3 consent decide (no audit)", lambda e=env, p=policies: routing.gate.evaluate(
+            e, at=datetime.now(UTC), policies=p))
+        result = timed("4 consent gate inbound (decide+audit)",
+                       lambda e=env, p=policies: routing.gate.check(
+                           e, at=datetime.now(UTC), stage="inbound", policies=p))
+        timed("5 publish + broker confirm", lambda e=env, r=result: router._publish_released(
+            e, r, at=datetime.now(UTC)))
+        body = encode_envelope(result.released[recipient])
+        released = timed("6 decode envelope", lambda b=body: decode_envelope(b))
+        timed("7 redelivery check", lambda: service._state("none"))
+        again = timed("8 consent gate delivery (decide+audit)",
+                      lambda e=released, p=policies: routing.gate.check_recipient(
+                          e, recipient, at=datetime.now(UTC), stage="delivery",
+                          policies=p))
+        timed("9 adapter render (FHIR)", lambda g=again: provider.render(g.released[recipient]))
+    _cleanup(url, prefix, routing)
+    routing.close()
+    return {k: statistics.median(v) for k, v in sorted(times.items())}
+
+
 def _envelope_size() -> int:
     from casebridge.adapters import get_adapter
     from casebridge.routing.pipeline import encode_envelope
@@ -214,19 +287,29 @@ def run(quick: bool) -> list[Row]:
     try:
         setups = []
         if vhost is not None:
-            setups.append(("rabbitmq", RABBIT.format(vhost=vhost), [1, 2] if quick else [1, 2, 3]))
-        setups.append(("embedded", f"sqla+sqlite:///{tmp / 'broker.db'}", [1] if quick else [1, 2]))
-        for name, url, counts in setups:
+            # the production stack: RabbitMQ quorum queues and a PostgreSQL store
+            setups.append(("rabbitmq", RABBIT.format(vhost=vhost), "postgres",
+                           [1, 2] if quick else [1, 2, 3]))
+        setups.append(("embedded", f"sqla+sqlite:///{tmp / 'broker.db'}", "sqlite",
+                       [1] if quick else [1, 2]))
+        for name, url, store, counts in setups:
             baseline = raw_kombu(url, n, size)
             for w in counts:
-                value = end_to_end(url, n, w, tmp)
+                with _store(store, tmp) as db_url:
+                    value = end_to_end(url, n, w, db_url)
                 rows.append(Row(
-                    "routing", f"{name} e2e referrals/s, {w}+{w} procs", value,
+                    "routing", f"{name}+{store} e2e referrals/s, {w}+{w} procs", value,
                     f"raw kombu pub+consume ({name})", baseline,
                     ">= 0.35" if name == "rabbitmq" else "",
                     note=f"{n} referrals of {size} B canonical JSON; consent checked twice, "
                          "two audit entries, FHIR rendered into the pull outbox",
                 ))
+            with _store(store, tmp) as db_url:
+                stages = stage_times(url, db_url, 20 if quick else 100)
+            per_raw = 1000 / baseline
+            for stage, ms in stages.items():
+                rows.append(Row("routing", f"{name}+{store} ms/referral: {stage}", ms,
+                                "raw kombu ms/msg", per_raw))
     finally:
         if vhost is not None:
             subprocess.run(["rabbitmqctl", "delete_vhost", vhost], check=False,

@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from casebridge import __version__
 from casebridge.db import get_database
 from casebridge.gateway.api import audit, clients, consents, inbound, ops, outbox, referrals
+from casebridge.gateway.console.app import mount_console
 from casebridge.gateway.intake import Intake
 from casebridge.gateway.limits import BodySizeLimit
 from casebridge.gateway.observe import ObserveRequests
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     for module in (ops, inbound, outbox, referrals, consents, clients, audit):
         app.include_router(module.router)
+    mount_console(app)
     # add_middleware wraps: the last added is the outermost.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_message_bytes)
     app.add_middleware(ObserveRequests)

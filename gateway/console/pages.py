@@ -1,0 +1,231 @@
+"""The data-protection officer's pages (role ``dpo`` only; everybody else gets a 403 page)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from casebridge.consent.audit import AuditTrail
+from casebridge.consent.registry import ClientRegistry
+from casebridge.consent.store import ConsentStore
+from casebridge.db import Database
+from casebridge.errors import ConflictError, InputError, NotFound
+from casebridge.gateway.console import data
+from casebridge.gateway.console.diagram import HEIGHT, NODE_H, NODE_W, WIDTH, layout
+from casebridge.gateway.console.i18n import term
+from casebridge.gateway.console.sessions import PREFIX, ConsoleUser, check_csrf, require
+from casebridge.gateway.console.verify import Verifications
+from casebridge.gateway.console.web import redirect, render, url
+from casebridge.gateway.principals import Role
+
+router = APIRouter(prefix=PREFIX, include_in_schema=False)
+
+_MAX_ID = 64
+
+
+def _dpo(request: Request) -> ConsoleUser:
+    return require(request, Role.DPO)
+
+
+def _db(request: Request) -> Database:
+    db: Database = request.app.state.database
+    return db
+
+
+def agencies(request: Request, lang: str) -> dict[str, tuple[str, str]]:
+    """Agency id → (id, kind in words) from the route table, where one is configured."""
+    routing = request.app.state.routing
+    if routing is None:
+        return {}
+    return {a.id: (a.id, term(lang, "agency_kind", str(a.kind)))
+            for a in routing.routes.config.agencies}
+
+
+def _int(value: str | None, name: str) -> int | None:
+    if value in (None, ""):
+        return None
+    if not value.isdigit() or len(value) > 18:
+        raise InputError(f"{name}: a positive whole number")
+    return int(value)
+
+
+def _text(request: Request, name: str, limit: int = _MAX_ID) -> str | None:
+    value = request.query_params.get(name, "").strip()
+    if len(value) > limit:
+        raise InputError(f"{name}: at most {limit} characters")
+    return value or None
+
+
+def _period(request: Request) -> data.Period:
+    return data.parse_period(request.query_params.get("from"), request.query_params.get("to"))
+
+
+@router.get("/flows")
+def flows(request: Request) -> Response:
+    """Agencies as nodes, transfers as edges, counts by outcome; the same as a table."""
+    user = _dpo(request)
+    period = _period(request)
+    with _db(request).session() as session:
+        edges = data.flows(session, period)
+    nodes, paths = layout(edges, agencies(request, user.lang))
+    totals = {o: sum(e.counts[o] for e in edges) for o in data.OUTCOMES}
+    return render(
+        request, "flows.html", period=period, edges=edges, nodes=nodes, paths=paths,
+        totals=totals, outcomes=data.OUTCOMES, width=WIDTH, height=HEIGHT, node_w=NODE_W,
+        node_h=NODE_H,
+    )
+
+
+@router.get("/flows/edge")
+def edge(request: Request) -> Response:
+    """Every decision on one edge in the period."""
+    _dpo(request)
+    period = _period(request)
+    sender, recipient = _text(request, "sender"), _text(request, "recipient")
+    if sender is None or recipient is None:
+        raise InputError("sender and recipient: both are needed")
+    before = _int(request.query_params.get("before"), "before")
+    with _db(request).session() as session:
+        page = data.edge_decisions(session, sender, recipient, period, before)
+    more = url("/flows/edge", sender=sender, recipient=recipient, before=page.before,
+               **period.query()) if page.before else None
+    return render(request, "edge.html", period=period, sender=sender, recipient=recipient,
+                  page=page, more=more)
+
+
+@router.get("/withheld")
+def withheld(request: Request) -> Response:
+    """Blocked and partial transfers: what, from whom to whom, why; filtered."""
+    _dpo(request)
+    period = _period(request)
+    filters = data.check_filter(_text(request, "agency"), _text(request, "purpose"),
+                                _text(request, "reason"))
+    before = _int(request.query_params.get("before"), "before")
+    with _db(request).session() as session:
+        page = data.withheld(session, period, filters, before)
+    more = url("/withheld", agency=filters.agency, purpose=filters.purpose,
+               reason=filters.reason, before=page.before, **period.query()) if page.before else None
+    known = sorted(agencies(request, "en"))
+    return render(request, "withheld.html", period=period, filters=filters, page=page,
+                  more=more, purposes=data.PURPOSES, reasons=data.REASONS, known_agencies=known)
+
+
+@router.get("/audit/{seq}")
+def audit_entry(request: Request, seq: str) -> Response:
+    """One audit entry with its place in the chain (seq, hash, previous hash)."""
+    _dpo(request)
+    number = _int(seq, "seq")
+    assert number is not None
+    with _db(request).session() as session:
+        found = data.entry(session, number)
+    return render(request, "entry.html", e=found)
+
+
+@router.get("/overrides")
+def overrides(request: Request) -> Response:
+    """Statutory overrides with legal basis and justification; pending ones first."""
+    _dpo(request)
+    items = data.overrides(_db(request))
+    pending = [o for o in items if o.review is None]
+    reviewed = [o for o in items if o.review is not None]
+    notice = request.query_params.get("notice")
+    return render(request, "overrides.html", pending=pending, reviewed=reviewed,
+                  notice=notice if notice in ("done", "already") else None, error=None)
+
+
+@router.post("/overrides/{seq}/review")
+async def review(request: Request, seq: str) -> Response:
+    """Record the DPO's review as an audit event; a second review is refused."""
+    user = _dpo(request)
+    form = await request.form()
+    check_csrf(user.csrf_token, form.get("csrf_token"))
+    number = _int(seq, "seq")
+    assert number is not None
+    comment = str(form.get("comment") or "")
+    try:
+        data.review_override(_db(request), number, reviewer=user.principal.name, comment=comment)
+    except ConflictError:
+        return redirect(url("/overrides", notice="already") + f"#o{number}")
+    except InputError:
+        items = data.overrides(_db(request))
+        return render(request, "overrides.html", status_code=422,
+                      pending=[o for o in items if o.review is None],
+                      reviewed=[o for o in items if o.review is not None], notice=None,
+                      error=number)
+    return redirect(url("/overrides", notice="done") + f"#o{number}")
+
+
+@router.get("/report")
+def report(request: Request) -> Response:
+    """The Art. 15 access report for one client, worded for the client, printable."""
+    user = _dpo(request)
+    client_id = _text(request, "client_id")
+    if client_id is None:
+        return render(request, "report.html", client_id=None, report=None)
+    db = _db(request)
+    with db.session() as session:
+        known = data.client_ids_known(session, client_id) or _registered(db, client_id)
+    if not known:
+        return render(request, "report.html", status_code=404, client_id=client_id, report=None)
+    trail = AuditTrail(db)
+    head_seq, _head_hash = trail.head()
+    return render(request, "report.html", client_id=client_id, report=trail.report(client_id),
+                  head_seq=head_seq, generated=datetime.now(UTC),
+                  names=agencies(request, user.lang))
+
+
+def _registered(db: Database, client_id: str) -> bool:
+    try:
+        ClientRegistry(db).show(client_id)
+    except NotFound:
+        return False
+    return True
+
+
+@router.get("/consents")
+def consents(request: Request) -> Response:
+    """A client's consents with their history and withdrawals, and the client's identifiers."""
+    _dpo(request)
+    client_id = _text(request, "client_id")
+    if client_id is None:
+        return render(request, "consents.html", client_id=None, client=None, records=[])
+    db = _db(request)
+    try:
+        client = ClientRegistry(db).show(client_id)
+    except NotFound:
+        return render(request, "consents.html", status_code=404, client_id=client_id,
+                      client=None, records=[])
+    records = ConsentStore(db).list_for_client(client_id)
+    return render(request, "consents.html", client_id=client_id, client=client,
+                  records=records, now=datetime.now(UTC))
+
+
+def _verifications(request: Request) -> Verifications:
+    jobs: Verifications | None = getattr(request.app.state, "console_verifications", None)
+    if jobs is None:
+        jobs = request.app.state.console_verifications = Verifications(_db(request))
+    return jobs
+
+
+@router.get("/integrity")
+def integrity(request: Request) -> Response:
+    """The last verification result, a button to verify again, and a running job's progress."""
+    _dpo(request)
+    job_id = _text(request, "job", 32)
+    job = _verifications(request).get(job_id) if job_id else None
+    with _db(request).session() as session:
+        last = data.last_verification(session)
+    return render(request, "integrity.html", job=job, last=last,
+                  refresh=job is not None and not job.done.is_set())
+
+
+@router.post("/integrity/verify")
+async def verify(request: Request) -> Response:
+    """Start a verification in the background and show its progress."""
+    user = _dpo(request)
+    form = await request.form()
+    check_csrf(user.csrf_token, form.get("csrf_token"))
+    job = _verifications(request).start(user.principal.name)
+    return redirect(url("/integrity", job=job.id))

@@ -1,0 +1,99 @@
+"""Demo data for the console tests, made by the real pipeline (no row written by hand).
+
+:func:`seed_demo` runs ``casebridge demo``'s scenario (consents, referral, blocked conference
+invitation, youth-office case file, status update, withdrawal during delivery) into a data
+directory, then sends one statutory child-protection message (rule 8) through the same router,
+so that the console has an override to review.
+"""
+
+from __future__ import annotations
+
+import io
+from contextlib import redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+
+from casebridge.adapters import get_adapter
+from casebridge.canonical_model import TransferEnvelope
+from casebridge.db import get_database
+from casebridge.gateway.cli.demo import PUSH_AGENCIES, deliver, run_scenario, scenario_clock
+from casebridge.gateway.demo import sample_bytes
+from casebridge.gateway.principals import PrincipalKind, Role, issue_key, set_password
+from casebridge.routing.routes import demo_route_table, demo_route_table_text
+from casebridge.routing.runtime import Routing
+from casebridge.routing.standin import StandIn
+from casebridge.settings import Settings
+
+PREFIX = "casebridge-demo"
+PASSWORD = "correct horse battery staple"
+USERS = {"dana-dpo": Role.DPO, "adam-admin": Role.ADMIN, "desk-clerk": Role.CONSENT_DESK}
+JUSTIFICATION = "Gewichtige Anhaltspunkte für eine Kindeswohlgefährdung (§8a SGB VIII, §4 KKG)."
+
+
+@dataclass(frozen=True)
+class Seeded:
+    """Where the demo data lives and what it contains."""
+
+    data_dir: Path
+    database_url: str
+    broker_url: str
+    routes_file: Path
+    client_id: str
+    override_message_id: str
+
+    def settings(self, **overrides: object) -> Settings:
+        """Settings of a gateway on this data (route table, broker prefix, plain-http cookies)."""
+        values: dict[str, object] = {
+            "data_dir": self.data_dir, "database_url": self.database_url,
+            "broker_url": self.broker_url, "broker_prefix": PREFIX,
+            "route_table": self.routes_file, "console_cookie_secure": False,
+            "log_format": "json", "log_level": "warning",
+        }
+        values.update(overrides)
+        return Settings(**values)  # type: ignore[arg-type]
+
+
+def _statutory_envelope() -> TransferEnvelope:
+    # The job centre's referral sample, re-addressed as a child-protection notice to the youth
+    # office with a claimed legal basis: the route table admits it without consent (override).
+    [envelope] = get_adapter("jobcenter").parse(sample_bytes("jobcenter/zuweisung-001.xml"),
+                                                source="seed")
+    data = envelope.model_dump(mode="json")
+    data.update(
+        message_id="kinderschutz-2026-0001", purpose="child_protection",
+        recipients=["jugendamt-duisburg"], correlation_id=None,
+        statutory={"legal_basis": "kkg-4", "justification": JUSTIFICATION},
+    )
+    return TransferEnvelope.model_validate(data, strict=False)
+
+
+def seed_demo(data_dir: Path) -> Seeded:
+    """Run the demo scenario and one statutory transfer into ``data_dir``; create users."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    settings = Settings(data_dir=data_dir)
+    routes_file = data_dir / "routes.yaml"
+    routes_file.write_text(demo_route_table_text(), encoding="utf-8")
+    stand_ins = {a: StandIn(a) for a in PUSH_AGENCIES}
+    db = get_database(settings.effective_database_url)
+    routing = Routing(routes=demo_route_table({a: s.url for a, s in stand_ins.items()}), db=db,
+                      url=settings.effective_broker_url, prefix=PREFIX, clock=scenario_clock())
+    try:
+        with redirect_stdout(io.StringIO()):
+            run_scenario(routing, stand_ins, settings)
+        accepted = routing.router().route(_statutory_envelope())
+        deliver(routing)
+    finally:
+        routing.close()
+        for stand_in in stand_ins.values():
+            stand_in.close()
+    with db.session() as session:
+        for name, role in USERS.items():
+            issue_key(session, name=name, kind=PrincipalKind.USER, role=role)
+            set_password(session, name=name, password=PASSWORD)
+    from casebridge.consent.registry import ClientRegistry
+
+    client_id = ClientRegistry(db).find(
+        "urn:casebridge:id:jobcenter-duisburg:kundennummer", "962D123456")
+    assert client_id is not None
+    return Seeded(data_dir, settings.effective_database_url, settings.effective_broker_url,
+                  routes_file, client_id, accepted.message_id)

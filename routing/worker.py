@@ -3,7 +3,7 @@
 :class:`DeliveryService` decides the fate of one broker message and has no broker code:
 
 1. decode the envelope (undecodable → dead letter ``undecodable``);
-2. if its delivery id is already ``delivered`` or ``blocked``, it is a redelivery: done;
+2. if its delivery id is already ``delivered``, it is a redelivery: acknowledged, not delivered;
 3. **pass the consent gate again** (stage ``delivery``): a consent withdrawn while the message
    waited blocks it now, and the gate audits that;
 4. render the recipient's native format with its adapter (cannot render → ``render_failed``);
@@ -53,7 +53,9 @@ from casebridge.routing.topology import Topology, broker_errors, connect, releas
 
 log = get_logger(__name__)
 
-DONE_STATES = frozenset({"delivered", "blocked"})
+#: Only a delivery is final: a message blocked earlier is decided again when it comes back (the
+#: sender resent it after a new consent, or a replay), which is a new, audited decision.
+DONE_STATES = frozenset({"delivered"})
 
 
 @dataclass(frozen=True, slots=True)

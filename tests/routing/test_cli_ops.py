@@ -105,3 +105,19 @@ def test_demo_runs_the_whole_exchange(tmp_path):
     assert "withheld: entrusted" in out
     assert "audit chain: VERIFIED" in out and "duplicate deliveries: 0" in out
     assert "Traceback" not in proc.stderr
+
+
+def test_parallel_worker_processes_share_the_queue(env, tmp_path):
+    routing, stand_ins = env
+    raw = sample_bytes("jugendamt/fall-001.json")
+    router = routing.router()
+    for i in range(6):
+        router.submit(raw.replace(b"2026-11-21T11:30:00", f"2026-11-21T12:00:{i:02d}".encode()),
+                      system="jugendamt")
+    environment = {k: v for k, v in os.environ.items()}
+    proc = subprocess.run([sys.executable, "-m", "casebridge", "worker", "--concurrency", "2",
+                           "--idle-exit", "1"], capture_output=True, text=True,
+                          env=environment, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert sorted(len(s.received) for s in stand_ins.values()) == [6, 6]
+    assert sum(s.duplicates() for s in stand_ins.values()) == 0

@@ -228,3 +228,19 @@ def test_dead_letters_are_listed_and_replayed_through_the_gate(routing, recipien
     assert drain(routing, recipients) == {"blocked": 1}  # withdrawn before delivery, too
     assert [e.kind for e in AuditTrail(routing.db).entries()].count("dead_letter_replayed") == 1
     assert AuditTrail(routing.db).verify().ok
+
+
+def test_resent_after_new_consent_is_decided_again(routing, recipients):
+    from casebridge.consent.fhir import parse_consents
+
+    router = routing.router()
+    router.submit(sample_bytes(FALL), system="jugendamt")
+    ConsentStore(routing.db).withdraw("cons-ja-2026-0311", by="mother")
+    assert drain(routing, recipients) == {"blocked": 2}
+    renewed = sample_bytes("consent-fhir/consent-guardian-001.json").replace(
+        b"cons-ja-2026-0311", b"cons-ja-2026-0400")
+    assert parse_consents(renewed, source="renewed")
+    ConsentStore(routing.db).import_fhir(renewed, source="renewed")
+    router.submit(sample_bytes(FALL), system="jugendamt")  # the youth office sends it again
+    assert drain(routing, recipients) == {"delivered": 2}
+    assert len(recipients.requests) == 2

@@ -26,11 +26,12 @@ from lxml import etree
 from pydantic import ValidationError
 
 from casebridge.adapters.xml import at, line, text_of
-from casebridge.canonical_model import Category, Note, Part
+from casebridge.canonical_model import Category, Part
 from casebridge.canonical_model.validation import problems_from
 from casebridge.errors import MappingError, Problem
 
 PREFIX = "casebridge-carrier/1 "
+_CASE_NOTES = Category.CASE_NOTES
 
 #: Envelope fields a header carrier may set; anything else in it is refused.
 HEADER_FIELDS = frozenset(
@@ -92,12 +93,14 @@ def _bad(location: str, message: str) -> MappingError:
 def build_envelope(fields: dict[str, Any], header: dict[str, Any] | None, location: str) -> Any:
     """The envelope from native ``fields`` with a header carrier's fields laid over them.
 
-    Validation errors become a MappingError naming the canonical field, never its value.
+    ``fields`` holds plain dicts and lists (Part instances only for carried parts), validated
+    here in one pass. Validation errors become a MappingError naming the canonical field, never
+    its value.
     """
     from casebridge.canonical_model import TransferEnvelope
 
     try:
-        envelope = TransferEnvelope(**fields)
+        envelope = TransferEnvelope.model_validate(fields)
         if header:
             merged = envelope.model_dump(mode="json") | header
             envelope = TransferEnvelope.model_validate_json(json.dumps(merged))
@@ -138,31 +141,50 @@ def header_diff(original: Any, read_back: Any) -> dict[str, Any]:
     return {k: as_json[k] for k, v in want.items() if got.get(k) != v}
 
 
+def _part_id(part: dict[str, Any] | Part) -> str:
+    return str(part["id"]) if isinstance(part, dict) else part.id
+
+
 class PartCollector:
-    """Collects parts with unique ids; carriers from Vermerk elements replace native views."""
+    """Collects parts with unique ids; carriers from Vermerk elements replace native views.
+
+    Parts read from native elements are kept as plain dicts (validated once, with the whole
+    envelope, by :func:`build_envelope`); parts restored from carriers are validated ``Part``s.
+    """
 
     def __init__(self, source: str) -> None:
         self.source = source
-        self.parts: list[Part] = []
+        self.parts: list[dict[str, Any] | Part] = []
         self.header: dict[str, Any] = {}
         self._ids: set[str] = set()
         self._views: dict[str, str] = {}  # content kind -> id of the part read from a view
 
     def add(
-        self, pid: str, category: Category, content: Any, source: str, *, view: bool = False
+        self,
+        pid: str,
+        category: Category,
+        content: dict[str, Any],
+        source: str,
+        *,
+        view: bool = False,
     ) -> None:
-        """Add a part read from native elements (``view``: Kunde/Person, which a carrier may
-        replace)."""
-        pid = self._unique(pid)
+        """Add a part read from native elements (``content`` a dict with its ``kind``;
+        ``view``: Kunde/Person, which a carrier may replace)."""
+        if pid in self._ids:
+            pid = self._unique(pid)
+        else:
+            self._ids.add(pid)
         if view:
-            self._views[content.kind] = pid
-        self.parts.append(Part(id=pid, category=category, source=source, content=content))
+            self._views[content["kind"]] = pid
+        self.parts.append({"id": pid, "category": category, "source": source, "content": content})
 
     def note(self, el: etree._Element, n: int, path: str) -> None:
         """A note element (Vermerk): a case note, or a carrier of data the format cannot hold."""
         text = text_of(el, self.source)
         if not is_carrier(text):
-            self.add(f"note-{n}", Category.CASE_NOTES, Note(text=text), f"{path}[{n}]")
+            self.add(
+                f"note-{n}", _CASE_NOTES, {"kind": "note", "text": text}, f"{path}[{n}]"
+            )
             return
         kind, value, view = decode(text, at(self.source, line(el)))
         if kind == "header":
@@ -171,7 +193,7 @@ class PartCollector:
         if view:  # the complete part replaces the native view rendered from it
             replaced = self._views.pop(value.content.kind, None)
             if replaced is not None:
-                self.parts = [p for p in self.parts if p.id != replaced]
+                self.parts = [p for p in self.parts if _part_id(p) != replaced]
                 self._ids.discard(replaced)
         pid = self._unique(value.id)
         self.parts.append(value if pid == value.id else value.model_copy(update={"id": pid}))

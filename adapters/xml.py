@@ -37,6 +37,7 @@ _DECLARATION = re.compile(rb"^<\?xml\s[^>]{0,300}?\?>")
 _ENCODING = re.compile(rb"""encoding\s*=\s*["']([A-Za-z][A-Za-z0-9._-]{0,39})["']""")
 _UTF8_BOM = b"\xef\xbb\xbf"
 _C1_CONTROLS = re.compile(rb"[\x80-\x9f]")
+_C1_BYTES = bytes(range(0x80, 0xA0))
 _NON_ASCII = re.compile(rb"[\x80-\xff]")
 
 
@@ -112,6 +113,8 @@ def check_encoding(raw: bytes, expected: str, source: str) -> None:
                 )
             ],
         )
+    if raw.isascii():  # the common case: valid in both formats' encodings, nothing to find
+        return
     if expected == "utf-8":
         try:
             raw.decode("utf-8")
@@ -137,7 +140,8 @@ def check_encoding(raw: bytes, expected: str, source: str) -> None:
                 )
             ],
         )
-    c1 = _C1_CONTROLS.search(raw)
+    # bytes.translate runs at memory speed; the regex is only needed to say where the byte is.
+    c1 = _C1_CONTROLS.search(raw) if len(raw.translate(None, _C1_BYTES)) != len(raw) else None
     if c1:
         raise ParseError(
             f"{source}: not ISO-8859-1",
@@ -149,7 +153,7 @@ def check_encoding(raw: bytes, expected: str, source: str) -> None:
                 )
             ],
         )
-    if _NON_ASCII.search(raw) and _is_utf8(raw):
+    if _is_utf8(raw):  # not ASCII (checked above), so a multi-byte sequence is in it
         first = _NON_ASCII.search(raw)
         assert first is not None
         raise ParseError(
@@ -266,6 +270,10 @@ def parse(raw: bytes, *, encoding: str, source: str) -> etree._Element:
 
 def check_root(root: etree._Element, namespace: str, names: tuple[str, ...], source: str) -> str:
     """The root's local name if it is one of ``names`` in ``namespace``; SchemaError otherwise."""
+    tag = root.tag
+    prefix = "{" + namespace + "}"
+    if isinstance(tag, str) and tag.startswith(prefix) and tag[len(prefix) :] in names:
+        return tag[len(prefix) :]
     qname = etree.QName(root)
     if qname.namespace != namespace:
         found = f"namespace '{qname.namespace}'" if qname.namespace else "no namespace"

@@ -128,14 +128,17 @@ PartContent = Annotated[
 ]
 
 #: Content shapes that only make sense in one category; others may carry any category.
-_FIXED_CATEGORY: dict[str, frozenset[Category]] = {
-    "identity": frozenset({Category.IDENTITY}),
-    "contact": frozenset({Category.CONTACT}),
-    "household": frozenset({Category.HOUSEHOLD}),
-    "benefit": frozenset({Category.BENEFITS}),
-    "support_plan": frozenset({Category.SUPPORT_PLAN}),
-    "child_protection": frozenset({Category.CHILD_PROTECTION}),
+_FIXED_CATEGORY: dict[str, Category] = {
+    "identity": Category.IDENTITY,
+    "contact": Category.CONTACT,
+    "household": Category.HOUSEHOLD,
+    "benefit": Category.BENEFITS,
+    "support_plan": Category.SUPPORT_PLAN,
+    "child_protection": Category.CHILD_PROTECTION,
 }
+# Looking up an enum member on its class runs a Python-level descriptor (Python 3.11); this
+# validator runs once per part, so the member is looked up once here.
+_ENTRUSTED = Category.ENTRUSTED
 
 
 class Part(CanonicalModel):
@@ -156,14 +159,16 @@ class Part(CanonicalModel):
 
     @model_validator(mode="after")
     def _category_rules(self) -> Part:
-        if self.category == Category.ENTRUSTED and self.entrusted_by is None:
-            raise ValueError("an 'entrusted' part must name who entrusted it (entrusted_by)")
-        if self.category != Category.ENTRUSTED and self.entrusted_by is not None:
+        category = self.category
+        if category == _ENTRUSTED:
+            if self.entrusted_by is None:
+                raise ValueError("an 'entrusted' part must name who entrusted it (entrusted_by)")
+        elif self.entrusted_by is not None:
             raise ValueError("entrusted_by is only allowed on parts of category 'entrusted'")
-        allowed = _FIXED_CATEGORY.get(self.content.kind)
-        if allowed is not None and self.category not in allowed:
+        fixed = _FIXED_CATEGORY.get(self.content.kind)
+        if fixed is not None and category != fixed:
             raise ValueError(
                 f"content of kind '{self.content.kind}' must have category "
-                f"{' or '.join(sorted(allowed))}, not '{self.category}'"
+                f"{fixed}, not '{category}'"
             )
         return self

@@ -7,7 +7,6 @@ the same canonical data (otherwise the data travels in a carrier instead).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,28 +15,19 @@ from lxml import etree
 from casebridge.adapters import carrier
 from casebridge.adapters.xml import at, bad_value, iso_date, iso_datetime, line, text_of
 from casebridge.canonical_model import (
-    Address,
     BenefitData,
     Category,
     ContactData,
-    ContactPoint,
-    Goal,
     HouseholdData,
-    HouseholdMember,
     HouseholdRole,
-    Identifier,
     IdentityData,
-    Measure,
     MessageType,
-    Person,
     PersonName,
     Purpose,
     ReferralStatus,
     Sex,
     Statement,
-    StatusInfo,
     SupportPlan,
-    SupportPlanData,
     TransferEnvelope,
     agency_identifier_system,
 )
@@ -99,6 +89,31 @@ class Context:
     id_agency: str  # the job centre whose Kundennummer/BG-Nummer the message carries
 
 
+# The readers build plain dicts and lists; the envelope is validated once, at the end, by
+# TransferEnvelope.model_validate. Building each sub-model on its own costs a validator call
+# per model and validated every Part twice (once alone, once inside the envelope).
+Json = dict[str, Any]
+
+# Tags in Clark notation, built once: each lookup is then a plain string comparison.
+_T = {
+    name: P + name
+    for name in (
+        "Kopf NachrichtenID BezugNachrichtenID ErstelltAm Absender Empfaenger Zweck Kunde "
+        "Kundennummer BGNummer Person Vorname Familienname Geburtsname Geburtsdatum Geschlecht "
+        "Anschrift Strasse Hausnummer PLZ Ort Kontakt Bedarfsgemeinschaft Mitglied Leistung Art "
+        "BewilligtBis Profil Kooperationsplan Ziel Schritt Vermerk Status Datum"
+    ).split()
+}
+_ADDRESS_KEYS = {
+    P + "Strasse": "street",
+    P + "Hausnummer": "house_number",
+    P + "PLZ": "postal_code",
+    P + "Ort": "city",
+}
+_CASE_NOTES = Category.CASE_NOTES
+_EMPLOYMENT = Category.EMPLOYMENT
+
+
 def local(el: etree._Element) -> str:
     """The element's name without namespace."""
     tag = el.tag
@@ -119,11 +134,9 @@ def split_given(value: str | None) -> list[str]:
     return value.split() if value else []
 
 
-def read_name(el: etree._Element, ctx: Context, *, birth_name: bool = True) -> PersonName | None:
-    """Vorname/Familienname/Geburtsname as written."""
-    given = split_given(_opt_text(_child(el, "Vorname"), ctx))
-    family = _opt_text(_child(el, "Familienname"), ctx)
-    born = _opt_text(_child(el, "Geburtsname"), ctx) if birth_name else None
+def _name_data(
+    el: etree._Element, given: str | None, family: str | None, born: str | None, ctx: Context
+) -> Json | None:
     if not given and family is None:
         if born is not None:
             raise MappingError(
@@ -135,96 +148,146 @@ def read_name(el: etree._Element, ctx: Context, *, birth_name: bool = True) -> P
                 ],
             )
         return None
-    return PersonName(family=family, given=given, birth_name=born)
+    return {"family": family, "given": split_given(given), "birth_name": born}
 
 
-def _date_child(el: etree._Element, name: str, ctx: Context) -> Any:
-    child = _child(el, name)
-    return None if child is None else iso_date(text_of(child, ctx.source), child, ctx.source)
+def _person_data(el: etree._Element, ctx: Context, *, birth_name: bool = True) -> Json:
+    """Vorname/Familienname/Geburtsname/Geburtsdatum/Geschlecht of a Person or Mitglied."""
+    source = ctx.source
+    given = family = born = None
+    birth = sex = None
+    for child in el:
+        tag = child.tag
+        if tag == _T["Vorname"]:
+            given = text_of(child, source)
+        elif tag == _T["Familienname"]:
+            family = text_of(child, source)
+        elif tag == _T["Geburtsname"]:
+            if birth_name:
+                born = text_of(child, source)
+        elif tag == _T["Geburtsdatum"]:
+            birth = iso_date(text_of(child, source), child, source)
+        elif tag == _T["Geschlecht"]:
+            sex = SEX[text_of(child, source)]
+    return {"name": _name_data(el, given, family, born, ctx), "birth_date": birth, "sex": sex}
+
+
+def read_name(el: etree._Element, ctx: Context, *, birth_name: bool = True) -> PersonName | None:
+    """Vorname/Familienname/Geburtsname as written."""
+    data = _person_data(el, ctx, birth_name=birth_name)["name"]
+    return None if data is None else PersonName.model_validate(data)
+
+
+def identity_data(kunde: etree._Element, ctx: Context) -> Json | None:
+    """Kundennummer, BGNummer and Person → the identity part's content (a dict)."""
+    identifiers = []
+    person: Json | None = None
+    for child in kunde:
+        tag = child.tag
+        if tag == _T["Kundennummer"]:
+            kind = "kundennummer"
+        elif tag == _T["BGNummer"]:
+            kind = "bg-nummer"
+        else:
+            if tag == _T["Person"] and person is None:
+                person = _person_data(child, ctx)
+            continue
+        identifiers.append(
+            {
+                "system": agency_identifier_system(ctx.id_agency, kind),
+                "value": text_of(child, ctx.source),
+            }
+        )
+    if person is None:
+        if not identifiers:
+            return None
+        return {"kind": "identity", "identifiers": identifiers}
+    if not identifiers and person["name"] is None and person["birth_date"] is None and (
+        person["sex"] is None
+    ):
+        return None
+    return {"kind": "identity", "identifiers": identifiers, **person}
 
 
 def read_identity(kunde: etree._Element, ctx: Context) -> IdentityData | None:
     """Kundennummer, BGNummer and Person → the identity part's content."""
-    identifiers = []
-    for element, kind in (("Kundennummer", "kundennummer"), ("BGNummer", "bg-nummer")):
-        child = _child(kunde, element)
-        if child is not None:
-            identifiers.append(
-                Identifier(
-                    system=agency_identifier_system(ctx.id_agency, kind),
-                    value=text_of(child, ctx.source),
-                )
+    data = identity_data(kunde, ctx)
+    return None if data is None else IdentityData.model_validate(data)
+
+
+def contact_data(kunde: etree._Element, ctx: Context) -> Json | None:
+    """Anschrift and Kontakt → the contact part's content (a dict)."""
+    addresses = []
+    telecom = []
+    source = ctx.source
+    for child in kunde:
+        tag = child.tag
+        if tag == _T["Kontakt"]:
+            telecom.append(
+                {"system": KONTAKT[child.get("art", "")], "value": text_of(child, source)}
             )
-    person = _child(kunde, "Person")
-    name: PersonName | None = None
-    birth: date | None = None
-    sex: Sex | None = None
-    if person is not None:
-        name = read_name(person, ctx)
-        birth = _date_child(person, "Geburtsdatum", ctx)
-        code = _child(person, "Geschlecht")
-        sex = None if code is None else SEX[text_of(code, ctx.source)]
-    if not identifiers and name is None and birth is None and sex is None:
+        elif tag == _T["Anschrift"]:
+            fields = {
+                key: text_of(c, source) for c in child if (key := _ADDRESS_KEYS.get(c.tag))
+            }
+            if not fields:
+                raise MappingError(
+                    f"{source}: empty address",
+                    problems=[Problem(at(source, line(child)), "element 'Anschrift' is empty")],
+                )
+            addresses.append(fields)
+    if not addresses and not telecom:
         return None
-    return IdentityData(identifiers=identifiers, name=name, birth_date=birth, sex=sex)
+    return {"kind": "contact", "addresses": addresses, "telecom": telecom}
 
 
 def read_contact(kunde: etree._Element, ctx: Context) -> ContactData | None:
     """Anschrift and Kontakt → the contact part's content."""
-    addresses = []
-    telecom = []
-    for child in kunde.iterchildren(P + "Anschrift", P + "Kontakt"):
-        if child.tag == P + "Kontakt":
-            telecom.append(
-                ContactPoint(system=KONTAKT[child.get("art", "")], value=text_of(child, ctx.source))
-            )
+    data = contact_data(kunde, ctx)
+    return None if data is None else ContactData.model_validate(data)
+
+
+def household_data(bg: etree._Element, ctx: Context) -> Json:
+    """Bedarfsgemeinschaft → household members (role as written kept in role_label)."""
+    members = []
+    for m in bg:
+        if m.tag != _T["Mitglied"]:
             continue
-        fields = {
-            key: _opt_text(_child(child, name), ctx)
-            for key, name in (
-                ("street", "Strasse"),
-                ("house_number", "Hausnummer"),
-                ("postal_code", "PLZ"),
-                ("city", "Ort"),
-            )
-        }
-        if not any(fields.values()):
-            raise MappingError(
-                f"{ctx.source}: empty address",
-                problems=[Problem(at(ctx.source, line(child)), "element 'Anschrift' is empty")],
-            )
-        addresses.append(Address(**fields))
-    if not addresses and not telecom:
-        return None
-    return ContactData(addresses=addresses, telecom=telecom)
+        label = (m.get("rolle") or "").strip()
+        if not label:
+            raise bad_value(m, ctx.source, "the role is empty", "rolle")
+        person = _person_data(m, ctx, birth_name=False)
+        members.append(
+            {
+                "role": ROLLE.get(label.casefold(), HouseholdRole.OTHER),
+                "role_label": label,
+                "person": {"name": person["name"], "birth_date": person["birth_date"]},
+            }
+        )
+    return {"kind": "household", "members": members}
 
 
 def read_household(bg: etree._Element, ctx: Context) -> HouseholdData:
     """Bedarfsgemeinschaft → household members (role as written kept in role_label)."""
-    members = []
-    for m in bg.iterchildren(P + "Mitglied"):
-        label = (m.get("rolle") or "").strip()
-        if not label:
-            raise bad_value(m, ctx.source, "the role is empty", "rolle")
-        name = read_name(m, ctx, birth_name=False)
-        birth = _date_child(m, "Geburtsdatum", ctx)
-        members.append(
-            HouseholdMember(
-                role=ROLLE.get(label.casefold(), HouseholdRole.OTHER),
-                role_label=label,
-                person=Person(name=name, birth_date=birth),
-            )
-        )
-    return HouseholdData(members=members)
+    return HouseholdData.model_validate(household_data(bg, ctx))
+
+
+def benefit_data(el: etree._Element, ctx: Context) -> Json:
+    """Leistung → benefit type and the date it is granted until."""
+    benefit_type = until = None
+    for child in el:
+        tag = child.tag
+        if tag == _T["Art"]:
+            benefit_type = text_of(child, ctx.source)
+        elif tag == _T["BewilligtBis"]:
+            until = iso_date(text_of(child, ctx.source), child, ctx.source)
+    assert benefit_type is not None  # required by the XSD
+    return {"kind": "benefit", "benefit_type": benefit_type, "granted_until": until}
 
 
 def read_benefit(el: etree._Element, ctx: Context) -> BenefitData:
     """Leistung → benefit type and the date it is granted until."""
-    art = _child(el, "Art")
-    assert art is not None  # required by the XSD
-    return BenefitData(
-        benefit_type=text_of(art, ctx.source), granted_until=_date_child(el, "BewilligtBis", ctx)
-    )
+    return BenefitData.model_validate(benefit_data(el, ctx))
 
 
 def read_period(el: etree._Element, attribute: str, ctx: Context) -> str | None:
@@ -243,23 +306,31 @@ def read_period(el: etree._Element, attribute: str, ctx: Context) -> str | None:
     return value
 
 
-def read_statement(el: etree._Element, ctx: Context) -> tuple[Category, Statement]:
-    """A Profil element or Vermittlungshemmnis → (category, statement labelled as in the source)."""
-    name = local(el)
+def statement_data(el: etree._Element, name: str, ctx: Context) -> tuple[Category, Json]:
+    """A Profil element or Vermittlungshemmnis → (category, statement dict labelled as in the
+    source)."""
     text = text_of(el, ctx.source)
     if name == "Vermittlungshemmnis":
         code = el.get("kategorie", "")
-        if code not in HEMMNIS:
+        category = HEMMNIS.get(code)
+        if category is None:
             raise bad_value(el, ctx.source, "unknown category", "kategorie")
-        return HEMMNIS[code], Statement(label=code, text=text)
+        return category, {"kind": "statement", "label": code, "text": text}
     if name == "LetzteTaetigkeit":
-        return Category.EMPLOYMENT, Statement(
-            label=name,
-            text=text,
-            period_start=read_period(el, "von", ctx),
-            period_end=read_period(el, "bis", ctx),
-        )
-    return PROFIL[name], Statement(label=name, text=text)
+        return _EMPLOYMENT, {
+            "kind": "statement",
+            "label": name,
+            "text": text,
+            "period_start": read_period(el, "von", ctx),
+            "period_end": read_period(el, "bis", ctx),
+        }
+    return PROFIL[name], {"kind": "statement", "label": name, "text": text}
+
+
+def read_statement(el: etree._Element, ctx: Context) -> tuple[Category, Statement]:
+    """A Profil element or Vermittlungshemmnis → (category, statement labelled as in the source)."""
+    category, data = statement_data(el, local(el), ctx)
+    return category, Statement.model_validate(data)
 
 
 def _positive(el: etree._Element, attribute: str) -> int | None:
@@ -267,51 +338,54 @@ def _positive(el: etree._Element, attribute: str) -> int | None:
     return None if value is None else int(value)  # the XSD guarantees a positive integer
 
 
-def read_plan(el: etree._Element, ctx: Context) -> SupportPlan:
-    """Kooperationsplan → goals and measures."""
+def plan_data(el: etree._Element, ctx: Context) -> Json:
+    """Kooperationsplan → goals and measures (a SupportPlan dict)."""
     created = el.get("erstelltAm")
     goals = []
     measures = []
-    for child in el.iterchildren(P + "Ziel", P + "Schritt"):
-        text = text_of(child, ctx.source)
-        if child.tag == P + "Ziel":
-            goals.append(Goal(number=_positive(child, "nr"), text=text))
-        else:
+    source = ctx.source
+    for child in el:
+        tag = child.tag
+        if tag == _T["Ziel"]:
+            goals.append({"number": _positive(child, "nr"), "text": text_of(child, source)})
+        elif tag == _T["Schritt"]:
             due = child.get("bis")
             measures.append(
-                Measure(
-                    goal=_positive(child, "ziel"),
-                    text=text,
-                    responsible=(child.get("verantwortlich") or "").strip() or None,
-                    due=None if due is None else iso_date(due, child, ctx.source, "bis"),
-                )
+                {
+                    "goal": _positive(child, "ziel"),
+                    "text": text_of(child, source),
+                    "responsible": (child.get("verantwortlich") or "").strip() or None,
+                    "due": None if due is None else iso_date(due, child, source, "bis"),
+                }
             )
-    return SupportPlan(
-        as_of=None if created is None else iso_date(created, el, ctx.source, "erstelltAm"),
-        goals=goals,
-        measures=measures,
-    )
+    return {
+        "as_of": None if created is None else iso_date(created, el, source, "erstelltAm"),
+        "goals": goals,
+        "measures": measures,
+    }
 
 
-def _kopf(root: etree._Element, ctx: Context) -> tuple[etree._Element, dict[str, Any]]:
-    kopf = _child(root, "Kopf")
-    assert kopf is not None
-    fields: dict[str, Any] = {"source_system": SYSTEM}
+def read_plan(el: etree._Element, ctx: Context) -> SupportPlan:
+    """Kooperationsplan → goals and measures."""
+    return SupportPlan.model_validate(plan_data(el, ctx))
+
+
+def _kopf(kopf: etree._Element, ctx: Context) -> Json:
+    fields: Json = {"source_system": SYSTEM, "recipients": []}
+    source = ctx.source
     for child in kopf:
-        name = local(child)
-        if name == "NachrichtenID":
-            fields["message_id"] = text_of(child, ctx.source)
-        elif name == "BezugNachrichtenID":
-            fields["correlation_id"] = text_of(child, ctx.source)
-        elif name == "ErstelltAm":
-            fields["created_at"] = iso_datetime(
-                text_of(child, ctx.source), child, ctx.source, BERLIN
-            )
-        elif name == "Absender":
+        tag = child.tag
+        if tag == _T["NachrichtenID"]:
+            fields["message_id"] = text_of(child, source)
+        elif tag == _T["BezugNachrichtenID"]:
+            fields["correlation_id"] = text_of(child, source)
+        elif tag == _T["ErstelltAm"]:
+            fields["created_at"] = iso_datetime(text_of(child, source), child, source, BERLIN)
+        elif tag == _T["Absender"]:
             fields["sender"] = child.get("dienststelle")
-        elif name == "Empfaenger":
-            fields.setdefault("recipients", []).append(child.get("dienststelle"))
-    return kopf, fields
+        elif tag == _T["Empfaenger"]:
+            fields["recipients"].append(child.get("dienststelle"))
+    return fields
 
 
 def read_zuweisung(root: etree._Element, source: str) -> TransferEnvelope:
@@ -321,7 +395,7 @@ def read_zuweisung(root: etree._Element, source: str) -> TransferEnvelope:
     absender = _child(kopf, "Absender")
     assert absender is not None
     ctx = Context(source, absender.get("dienststelle", ""))
-    _, fields = _kopf(root, ctx)
+    fields = _kopf(kopf, ctx)
     zweck = _child(kopf, "Zweck")
     assert zweck is not None
     code = zweck.get("schluessel", "")
@@ -334,53 +408,54 @@ def read_zuweisung(root: etree._Element, source: str) -> TransferEnvelope:
     if team:
         parts.add(
             "sachbearbeitung",
-            Category.CASE_NOTES,
-            Statement(label=SACHBEARBEITUNG, text=team),
+            _CASE_NOTES,
+            {"kind": "statement", "label": SACHBEARBEITUNG, "text": team},
             "/Zuweisung/Kopf/Absender/@sachbearbeitung",
         )
-    counters: dict[str, int] = {}
-    for el in root.iterchildren():
-        name = local(el)
-        n = counters[name] = counters.get(name, 0) + 1
-        if name == "Kunde":
-            identity = read_identity(el, ctx)
+    benefits = notes = 0
+    for el in root:
+        tag = el.tag
+        if tag == _T["Kunde"]:
+            identity = identity_data(el, ctx)
             if identity is not None:
                 parts.add("identity", Category.IDENTITY, identity, "/Zuweisung/Kunde", view=True)
-            contact = read_contact(el, ctx)
+            contact = contact_data(el, ctx)
             if contact is not None:
                 parts.add("contact", Category.CONTACT, contact, "/Zuweisung/Kunde", view=True)
-        elif name == "Bedarfsgemeinschaft":
+        elif tag == _T["Bedarfsgemeinschaft"]:
             parts.add(
                 "household",
                 Category.HOUSEHOLD,
-                read_household(el, ctx),
+                household_data(el, ctx),
                 "/Zuweisung/Bedarfsgemeinschaft",
             )
-        elif name == "Leistung":
+        elif tag == _T["Leistung"]:
+            benefits += 1
             parts.add(
-                f"benefit-{n}",
+                f"benefit-{benefits}",
                 Category.BENEFITS,
-                read_benefit(el, ctx),
-                f"/Zuweisung/Leistung[{n}]",
+                benefit_data(el, ctx),
+                f"/Zuweisung/Leistung[{benefits}]",
             )
-        elif name == "Profil":
+        elif tag == _T["Profil"]:
             inner: dict[str, int] = {}
-            for item in el.iterchildren():
+            for item in el:
                 iname = local(item)
                 k = inner[iname] = inner.get(iname, 0) + 1
-                category, statement = read_statement(item, ctx)
+                category, statement = statement_data(item, iname, ctx)
                 parts.add(
                     f"{iname.lower()}-{k}", category, statement, f"/Zuweisung/Profil/{iname}[{k}]"
                 )
-        elif name == "Kooperationsplan":
+        elif tag == _T["Kooperationsplan"]:
             parts.add(
                 "plan",
                 Category.SUPPORT_PLAN,
-                SupportPlanData(plan=read_plan(el, ctx)),
+                {"kind": "support_plan", "plan": plan_data(el, ctx)},
                 "/Zuweisung/Kooperationsplan",
             )
-        elif name == "Vermerk":
-            parts.note(el, n, "/Zuweisung/Vermerk")
+        elif tag == _T["Vermerk"]:
+            notes += 1
+            parts.note(el, notes, "/Zuweisung/Vermerk")
     fields["parts"] = parts.parts
     return carrier.build_envelope(fields, parts.header, at(source, line(root)))
 
@@ -396,35 +471,50 @@ def read_rueckmeldung(root: etree._Element, source: str) -> TransferEnvelope:
     empfaenger = _child(kopf, "Empfaenger")
     assert empfaenger is not None
     ctx = Context(source, empfaenger.get("dienststelle", ""))
-    _, fields = _kopf(root, ctx)
+    fields = _kopf(kopf, ctx)
     fields["purpose"] = Purpose.SERVICE_DELIVERY
     fields["message_type"] = MessageType.STATUS_UPDATE
     parts = carrier.PartCollector(source)
-    status_el = _child(root, "Status")
+    status_el = number = date_el = None
+    notes: list[etree._Element] = []
+    for el in root:
+        tag = el.tag
+        if tag == _T["Status"]:
+            status_el = el
+        elif tag == _T["Kundennummer"]:
+            number = el
+        elif tag == _T["Datum"]:
+            date_el = el
+        elif tag == _T["Vermerk"]:
+            notes.append(el)
     assert status_el is not None
     code = text_of(status_el, source)
     if code not in STATUS:
         raise bad_value(status_el, source, "unknown status")
-    fields["status"] = StatusInfo(
-        status=STATUS[code], native_status=code, effective_on=_date_child(root, "Datum", ctx)
-    )
-    number = _child(root, "Kundennummer")
+    fields["status"] = {
+        "status": STATUS[code],
+        "native_status": code,
+        "effective_on": None
+        if date_el is None
+        else iso_date(text_of(date_el, source), date_el, source),
+    }
     if number is not None:
         parts.add(
             "identity",
             Category.IDENTITY,
-            IdentityData(
-                identifiers=[
-                    Identifier(
-                        system=agency_identifier_system(ctx.id_agency, "kundennummer"),
-                        value=text_of(number, source),
-                    )
-                ]
-            ),
+            {
+                "kind": "identity",
+                "identifiers": [
+                    {
+                        "system": agency_identifier_system(ctx.id_agency, "kundennummer"),
+                        "value": text_of(number, source),
+                    }
+                ],
+            },
             "/Rueckmeldung/Kundennummer",
             view=True,
         )
-    for n, el in enumerate(root.iterchildren(P + "Vermerk"), start=1):
+    for n, el in enumerate(notes, start=1):
         parts.note(el, n, "/Rueckmeldung/Vermerk")
     fields["parts"] = parts.parts
     return carrier.build_envelope(fields, parts.header, at(source, line(root)))

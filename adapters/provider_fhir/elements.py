@@ -107,7 +107,7 @@ def _fallback(labels: set[Category], default: Category) -> Category:
 
 def _category(code: str | None, where: str) -> Category:
     try:
-        return Category(code)
+        return Category(code or "")  # '' is no category either
     except ValueError:
         raise Bad(where, "not a casebridge category code") from None
 

@@ -16,11 +16,9 @@ from lxml import etree
 from casebridge.adapters import carrier
 from casebridge.adapters.xml import at, bad_value, line, text_of
 from casebridge.canonical_model import (
-    Address,
     CaseFile,
     CaseFileData,
     Category,
-    ConferenceInfo,
     ContactData,
     Identifier,
     IdentityData,
@@ -58,6 +56,17 @@ _SGB_IX = re.compile(r"\bSGB\s*IX\b")
 _DATE = re.compile(r"^(\d{2})\.(\d{2})\.(\d{4})(?: (\d{2}):(\d{2}))?$")
 
 
+Json = dict[str, Any]
+# Tags in Clark notation, built once: each lookup is then a plain string comparison.
+_ZEITPUNKT, _VON, _AN, _ANLASS, _TERMIN, _AKTE, _PERSON, _ANGABEN, _VERMERK = (
+    P + name
+    for name in ("Zeitpunkt", "Von", "An", "Anlass", "Termin", "Akte", "Person", "Angaben",
+                 "Vermerk")
+)
+_NAME, _GEBDATUM, _ADRESSE = P + "Name", P + "GebDatum", P + "Adresse"
+_IDENTITY, _CONTACT = Category.IDENTITY, Category.CONTACT
+
+
 def local(el: etree._Element) -> str:
     """The element's name without namespace."""
     tag = el.tag
@@ -89,21 +98,46 @@ def german_datetime(el: etree._Element, source: str) -> datetime:
         raise bad_value(el, source, "not a valid date and time (DD.MM.YYYY HH:MM)") from None
 
 
-def read_name(value: str) -> PersonName:
+def name_data(value: str) -> Json:
     """ "Family, Given" as written; without a comma the whole is the family name."""
     family, comma, given = value.partition(",")
     if not comma:
-        return PersonName(family=value.strip())
-    return PersonName(family=family.strip() or None, given=given.split())
+        return {"family": value.strip()}
+    return {"family": family.strip() or None, "given": given.split()}
+
+
+def read_name(value: str) -> PersonName:
+    """ "Family, Given" as written; without a comma the whole is the family name."""
+    return PersonName.model_validate(name_data(value))
 
 
 def case_file_category(case_file: CaseFile) -> Category:
     """health for an SGB IX case (it reveals a disability), benefits otherwise."""
-    return (
-        Category.HEALTH
-        if case_file.legal_basis and _SGB_IX.search(case_file.legal_basis)
-        else Category.BENEFITS
-    )
+    return _category_of(case_file.legal_basis)
+
+
+def _category_of(legal_basis: str | None) -> Category:
+    return Category.HEALTH if legal_basis and _SGB_IX.search(legal_basis) else Category.BENEFITS
+
+
+def akte_data(
+    akte: etree._Element, sender: str, source: str
+) -> tuple[Json, tuple[Category, Json] | None]:
+    """Akte → the Aktenzeichen as identifier dict and, when it says more than its number, the
+    case-file content dict (category per :func:`case_file_category`)."""
+    values = {local(c): text_of(c, source) for c in akte}
+    number = values["Aktenzeichen"]
+    identifier = {"system": agency_identifier_system(sender, "aktenzeichen"), "value": number}
+    if "Rechtsgebiet" not in values and "Hilfeart" not in values:
+        return identifier, None
+    legal_basis = values.get("Rechtsgebiet")
+    case_file = {
+        "agency": sender,
+        "local_case_id": number,
+        "legal_basis": legal_basis,
+        "help_type": values.get("Hilfeart"),
+    }
+    return identifier, (_category_of(legal_basis), {"kind": "case_file", "case_file": case_file})
 
 
 def read_akte(
@@ -111,49 +145,66 @@ def read_akte(
 ) -> tuple[Identifier, tuple[Category, CaseFileData] | None]:
     """Akte → the Aktenzeichen as identifier and, when it says more than its number, the case
     file (category per :func:`case_file_category`)."""
-    values = {local(c): text_of(c, source) for c in akte}
-    number = values["Aktenzeichen"]
-    identifier = Identifier(system=agency_identifier_system(sender, "aktenzeichen"), value=number)
-    if "Rechtsgebiet" not in values and "Hilfeart" not in values:
-        return identifier, None
-    case_file = CaseFile(
-        agency=sender,
-        local_case_id=number,
-        legal_basis=values.get("Rechtsgebiet"),
-        help_type=values.get("Hilfeart"),
+    identifier, case_file = akte_data(akte, sender, source)
+    return Identifier.model_validate(identifier), (
+        None
+        if case_file is None
+        else (case_file[0], CaseFileData.model_validate(case_file[1]))
     )
-    return identifier, (case_file_category(case_file), CaseFileData(case_file=case_file))
+
+
+def person_data(
+    person: etree._Element | None, identifier: Json | None, source: str
+) -> tuple[Json | None, Json | None]:
+    """Person (Name, GebDatum, Adresse) and the Aktenzeichen → identity and contact dicts."""
+    name = birth = address = None
+    if person is not None:
+        for child in person:
+            tag = child.tag
+            if tag == _NAME:
+                name = name_data(text_of(child, source))
+            elif tag == _GEBDATUM:
+                birth = german_date(child, source)
+            elif tag == _ADRESSE:
+                address = text_of(child, source)
+    identity = None
+    if name is not None or birth is not None or identifier is not None:
+        identity = {
+            "kind": "identity",
+            "identifiers": [identifier] if identifier else [],
+            "name": name,
+            "birth_date": birth,
+        }
+    contact = {"kind": "contact", "addresses": [{"text": address}]} if address else None
+    return identity, contact
 
 
 def read_person(
     person: etree._Element | None, identifier: Identifier | None, source: str
 ) -> tuple[IdentityData | None, ContactData | None]:
     """Person (Name, GebDatum, Adresse) and the Aktenzeichen → identity and contact."""
-    name = birth = address = None
-    if person is not None:
-        for child in person:
-            tag = local(child)
-            if tag == "Name":
-                name = read_name(text_of(child, source))
-            elif tag == "GebDatum":
-                birth = german_date(child, source)
-            elif tag == "Adresse":
-                address = text_of(child, source)
-    identity = None
-    if name is not None or birth is not None or identifier is not None:
-        identity = IdentityData(
-            identifiers=[identifier] if identifier else [], name=name, birth_date=birth
-        )
-    contact = ContactData(addresses=[Address(text=address)]) if address else None
-    return identity, contact
+    identity, contact = person_data(
+        person, None if identifier is None else identifier.model_dump(), source
+    )
+    return (
+        None if identity is None else IdentityData.model_validate(identity),
+        None if contact is None else ContactData.model_validate(contact),
+    )
+
+
+def angabe_data(el: etree._Element, source: str) -> tuple[Category, Json]:
+    """Angabe → (category of its Bereich, statement dict labelled with the Bereich)."""
+    bereich = el.get("bereich", "")
+    category = BEREICH.get(bereich)
+    if category is None:
+        raise bad_value(el, source, "unknown Bereich", "bereich")
+    return category, {"kind": "statement", "label": bereich, "text": text_of(el, source)}
 
 
 def read_angabe(el: etree._Element, source: str) -> tuple[Category, Statement]:
     """Angabe → (category of its Bereich, statement labelled with the Bereich)."""
-    bereich = el.get("bereich", "")
-    if bereich not in BEREICH:
-        raise bad_value(el, source, "unknown Bereich", "bereich")
-    return BEREICH[bereich], Statement(label=bereich, text=text_of(el, source))
+    category, data = angabe_data(el, source)
+    return category, Statement.model_validate(data)
 
 
 def read_fallmitteilung(msg: etree._Element, n: int, source: str) -> TransferEnvelope:
@@ -170,40 +221,40 @@ def read_fallmitteilung(msg: etree._Element, n: int, source: str) -> TransferEnv
     angaben: list[etree._Element] = []
     notes: list[etree._Element] = []
     for el in msg:
-        tag = local(el)
-        if tag == "Zeitpunkt":
+        tag = el.tag
+        if tag == _ZEITPUNKT:
             fields["created_at"] = german_datetime(el, source)
-        elif tag == "Von":
+        elif tag == _VON:
             fields["sender"] = text_of(el, source)
-        elif tag == "An":
+        elif tag == _AN:
             fields["recipients"].append(text_of(el, source))
-        elif tag == "Anlass":
+        elif tag == _ANLASS:
             code = text_of(el, source)
             if code not in ANLASS:
                 raise bad_value(el, source, "unknown Anlass")
             fields["purpose"], fields["message_type"] = ANLASS[code]
-        elif tag == "Termin":
-            fields["conference"] = ConferenceInfo(scheduled_at=german_datetime(el, source))
-        elif tag == "Akte":
+        elif tag == _TERMIN:
+            fields["conference"] = {"scheduled_at": german_datetime(el, source)}
+        elif tag == _AKTE:
             akte = el
-        elif tag == "Person":
+        elif tag == _PERSON:
             person = el
-        elif tag == "Angaben":
+        elif tag == _ANGABEN:
             angaben.extend(el)
-        elif tag == "Vermerk":
+        elif tag == _VERMERK:
             notes.append(el)
     case_file = None
     if akte is not None:
-        identifier, case_file = read_akte(akte, fields["sender"], source)
-    identity, contact = read_person(person, identifier, source)
+        identifier, case_file = akte_data(akte, fields["sender"], source)
+    identity, contact = person_data(person, identifier, source)
     if identity is not None:
-        parts.add("identity", Category.IDENTITY, identity, f"{path}/Person", view=True)
+        parts.add("identity", _IDENTITY, identity, f"{path}/Person", view=True)
     if contact is not None:
-        parts.add("contact", Category.CONTACT, contact, f"{path}/Person/Adresse", view=True)
+        parts.add("contact", _CONTACT, contact, f"{path}/Person/Adresse", view=True)
     if case_file is not None:
         parts.add("case-file", case_file[0], case_file[1], f"{path}/Akte")
     for k, el in enumerate(angaben, start=1):
-        category, statement = read_angabe(el, source)
+        category, statement = angabe_data(el, source)
         parts.add(f"angabe-{k}", category, statement, f"{path}/Angaben/Angabe[{k}]")
     for k, el in enumerate(notes, start=1):
         parts.note(el, k, f"{path}/Vermerk")

@@ -210,6 +210,7 @@ def fallmitteilung(envelope: TransferEnvelope, extra_notes: list[str]) -> etree.
     if angaben:
         block = sub(msg, "Angaben")
         for part in angaben:
+            assert isinstance(part.content, Statement)  # _statement_fits checked it
             el = sub(block, "Angabe", part.content.text)
             el.set("bereich", _BEREICH_OF[part.category])
     for text in [*notes, *extra_notes]:

@@ -50,23 +50,32 @@ def _routing(url: str, db_url: str, prefix: str):  # type: ignore[no-untyped-def
     return Routing(routes=demo_route_table(), db=get_database(db_url), url=url, prefix=prefix)
 
 
-def _inbound(url: str, db_url: str, prefix: str, n: int, offset: int, ready: Any, go: Any
-             ) -> None:
+def _inbound(url: str, db_url: str, prefix: str, n: int, offset: int, ready: Any, go: Any,
+             threads: int = 1) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
     routing = _routing(url, db_url, prefix)
-    router = routing.router()
+    # one router (one broker connection) per thread, as the gateway's request threads would
+    routers = [routing.router() for _ in range(threads)]
     raws = _zuweisungen(n, offset)
+    chunks = [raws[i::threads] for i in range(threads)]
     ready.release()
     go.wait()
-    for raw in raws:
-        router.submit(raw, system=SENDER_SYSTEM, sender="jobcenter-duisburg")
+
+    def send(i: int) -> None:
+        for raw in chunks[i]:
+            routers[i].submit(raw, system=SENDER_SYSTEM, sender="jobcenter-duisburg")
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(send, range(threads)))
     routing.close()
 
 
-def _deliver(url: str, db_url: str, prefix: str, n: int) -> None:
+def _deliver(url: str, db_url: str, prefix: str, n: int, threads: int = 1) -> None:
     import threading
 
     routing = _routing(url, db_url, prefix)
-    worker = routing.worker(["suchtberatung-diakonie-du"])
+    worker = routing.worker(["suchtberatung-diakonie-du"], threads=threads)
 
     def watch() -> None:
         while not worker.stop_event.is_set():
@@ -138,17 +147,18 @@ def _store(kind: str, tmp: Path) -> Iterator[str]:
         admin.dispose()
 
 
-def end_to_end(url: str, n: int, workers: int, db_url: str) -> float:
-    """Referrals per second, inbound native to delivered native, ``workers`` of each kind."""
+def end_to_end(url: str, n: int, workers: int, db_url: str, threads: int = 1) -> float:
+    """Referrals per second, inbound native to delivered native: ``workers`` inbound and
+    ``workers`` delivery processes with ``threads`` threads each."""
     prefix = f"bench{uuid.uuid4().hex[:6]}"
     _prepare(db_url)
     ctx = multiprocessing.get_context("spawn")
-    consumers = [ctx.Process(target=_deliver, args=(url, db_url, prefix, n))
+    consumers = [ctx.Process(target=_deliver, args=(url, db_url, prefix, n, threads))
                  for _ in range(workers)]
     share = [n // workers + (1 if i < n % workers else 0) for i in range(workers)]
     ready, go = ctx.Semaphore(0), ctx.Event()
     producers = [ctx.Process(target=_inbound, args=(url, db_url, prefix, share[i],
-                                                    sum(share[:i]), ready, go))
+                                                    sum(share[:i]), ready, go, threads))
                  for i in range(workers)]
     # declare the topology once so consumers can start before the first publish
     r = _routing(url, db_url, prefix)
@@ -289,16 +299,18 @@ def run(quick: bool) -> list[Row]:
         if vhost is not None:
             # the production stack: RabbitMQ quorum queues and a PostgreSQL store
             setups.append(("rabbitmq", RABBIT.format(vhost=vhost), "postgres",
-                           [1, 2] if quick else [1, 2, 3]))
+                           [(1, 1), (1, 4), (2, 4)] if quick else
+                           [(1, 1), (2, 1), (1, 4), (2, 4), (3, 4)]))
         setups.append(("embedded", f"sqla+sqlite:///{tmp / 'broker.db'}", "sqlite",
-                       [1] if quick else [1, 2]))
+                       [(1, 1), (1, 4)] if quick else [(1, 1), (2, 1), (1, 4)]))
         for name, url, store, counts in setups:
             baseline = raw_kombu(url, n, size)
-            for w in counts:
+            for w, t in counts:
                 with _store(store, tmp) as db_url:
-                    value = end_to_end(url, n, w, db_url)
+                    value = end_to_end(url, n, w, db_url, t)
                 rows.append(Row(
-                    "routing", f"{name}+{store} e2e referrals/s, {w}+{w} procs", value,
+                    "routing", f"{name}+{store} e2e referrals/s, {w}+{w} procs x {t} thr",
+                    value,
                     f"raw kombu pub+consume ({name})", baseline,
                     ">= 0.35" if name == "rabbitmq" else "",
                     note=f"{n} referrals of {size} B canonical JSON; consent checked twice, "

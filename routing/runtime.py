@@ -73,14 +73,14 @@ class Routing:
 
     def worker(
         self, agencies: list[str] | None = None, *, push: PushClient | None = None,
-        prefetch: int = 16,
+        prefetch: int = 16, threads: int = 1,
     ) -> Worker:
-        """A worker for ``agencies`` (default: all)."""
+        """A worker for ``agencies`` (default: all) with ``threads`` delivery threads."""
         for agency in agencies or []:
             self.routes.agency(agency)
         return Worker(url=self.url, topology=self.topology,
                       service=self.delivery_service(push), agencies=agencies,
-                      prefetch=prefetch)
+                      prefetch=prefetch, threads=threads)
 
     def outbox(self) -> Outbox:
         """The pull agencies' outboxes."""

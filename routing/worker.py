@@ -22,8 +22,10 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from queue import SimpleQueue
 from typing import Any
 
 from kombu import Consumer
@@ -234,27 +236,40 @@ class DeliveryService:
                                             "status_effect": effect}, **base)
 
 
+_REQUEUE = "requeue"
+
+
 class Worker:
-    """Consumes agencies' queues and hands each message to a :class:`DeliveryService`."""
+    """Consumes agencies' queues and hands each message to a :class:`DeliveryService`.
+
+    With ``threads > 1`` messages are processed by a thread pool while this thread keeps the
+    broker channel (kombu channels are not thread-safe: acks, requeues and dead letters happen
+    here only). Consent checks, store round trips and HTTP pushes mostly wait on I/O, so a few
+    threads overlap those waits; the prefetch bounds the messages in flight.
+    """
 
     def __init__(
         self, *, url: str, topology: Topology, service: DeliveryService,
-        agencies: Iterable[str] | None = None, prefetch: int = 16,
+        agencies: Iterable[str] | None = None, prefetch: int = 16, threads: int = 1,
         on_verdict: Callable[[Verdict], None] | None = None,
     ) -> None:
         self.url = url
         self.topology = topology
         self.service = service
         self.agencies = list(agencies) if agencies else list(topology.agencies)
-        self.prefetch = prefetch
+        self.prefetch = max(prefetch, threads)
+        self.threads = threads
         self.on_verdict = on_verdict
         self.stop_event = threading.Event()
         self.counts: dict[str, int] = {}
         self._dead_publisher: Publisher | None = None
         self._last_message = time.monotonic()
+        self._pool: ThreadPoolExecutor | None = None
+        self._done: SimpleQueue[tuple[Message, Verdict | str]] = SimpleQueue()
+        self._inflight = 0
 
     def stop(self) -> None:
-        """Ask the loop to stop after the current message."""
+        """Ask the loop to stop after the messages in hand."""
         self.stop_event.set()
 
     def _dead(self) -> Publisher:
@@ -276,69 +291,119 @@ class Worker:
                                  content_type=message.content_type or "application/octet-stream")
         audit_event(self.service.gate, "dead_letter", verdict)
 
-    def handle(self, message: Message) -> None:
-        """Process one message and ack, dead-letter or requeue it."""
-        self._last_message = time.monotonic()
+    def _process(self, message: Message) -> Verdict | str:
+        """The fate of one message, or ``requeue`` for a transient failure (any thread)."""
         try:
-            verdict = self.service.process(message.body, message.headers)
+            return self.service.process(message.body, message.headers)
         except (OperationalError, BrokerUnavailable) as exc:
             # The store or broker is unavailable: not the message's fault; try again later.
             log.warning("transient failure, requeued", exc_type=type(exc).__name__)
-            message.requeue()
             time.sleep(0.5)
-            return
+            return _REQUEUE
         except CasebridgeError as exc:
-            verdict = Verdict("dead", reason=f"error:{exc.code}")
+            return Verdict("dead", reason=f"error:{exc.code}")
         except Exception as exc:  # noqa: BLE001 - a bug must not loop a message forever
             log.error("unexpected error while delivering", exc_type=type(exc).__name__)
-            verdict = Verdict("dead", reason=f"internal_error:{type(exc).__name__}")
-        if verdict.kind == "dead":
+            return Verdict("dead", reason=f"internal_error:{type(exc).__name__}")
+
+    def _finish(self, message: Message, outcome: Verdict | str) -> None:
+        """Ack, dead-letter or requeue on the consumer thread."""
+        if isinstance(outcome, str):
+            message.requeue()
+            return
+        if outcome.kind == "dead":
             try:
-                self._dead_letter(message, verdict)
+                self._dead_letter(message, outcome)
             except BrokerUnavailable:
                 message.requeue()
                 return
         message.ack()
-        self.counts[verdict.kind] = self.counts.get(verdict.kind, 0) + 1
+        self.counts[outcome.kind] = self.counts.get(outcome.kind, 0) + 1
         if self.on_verdict is not None:
-            self.on_verdict(verdict)
+            self.on_verdict(outcome)
+
+    def handle(self, message: Message) -> None:
+        """Process one message (or hand it to the pool) and ack, dead-letter or requeue it."""
+        self._last_message = time.monotonic()
+        if self._pool is None:
+            self._finish(message, self._process(message))
+            return
+        self._inflight += 1
+        future = self._pool.submit(self._process, message)
+
+        def done(f: Future[Verdict | str], m: Message = message) -> None:
+            self._done.put((m, f.result()))
+
+        future.add_done_callback(done)
+
+    def _collect(self, *, wait: bool = False) -> None:
+        """Finish what the pool completed (all in-flight messages if ``wait``)."""
+        while self._inflight and (wait or not self._done.empty()):
+            message, outcome = self._done.get()
+            self._inflight -= 1
+            self._last_message = time.monotonic()
+            self._finish(message, outcome)
+
+    def _drop_inflight(self) -> None:
+        # The channel is gone: the broker requeues what we hold. Wait for the pool so nothing
+        # is processed twice at once; the redelivery is then recognised by its delivery id.
+        while self._inflight:
+            self._done.get()
+            self._inflight -= 1
 
     def run(self, *, idle_timeout: float | None = None, max_messages: int | None = None) -> None:
         """Consume until stopped, ``idle_timeout`` seconds pass without a message, or
         ``max_messages`` were handled; reconnects when the broker connection is lost."""
         self._last_message = time.monotonic()
         handled_at_start = sum(self.counts.values())
-        while not self.stop_event.is_set():
-            connection = connect(self.url)
-            try:
-                connection.ensure_connection(max_retries=3, interval_start=0.5)
-                self.topology.declare(connection)
-                queues = [self.topology.queue(a) for a in self.agencies]
-                with Consumer(connection.default_channel, queues=queues,
-                              on_message=self.handle, prefetch_count=self.prefetch,
-                              accept=None):
-                    while not self.stop_event.is_set():
-                        if max_messages is not None and (
-                            sum(self.counts.values()) - handled_at_start >= max_messages
+        if self.threads > 1:
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="delivery")
+        try:
+            while not self.stop_event.is_set():
+                if self._consume(idle_timeout, max_messages, handled_at_start):
+                    return
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
+
+    def _consume(
+        self, idle_timeout: float | None, max_messages: int | None, handled_at_start: int
+    ) -> bool:
+        """One connection's lifetime; True when the run is over, False to reconnect."""
+        connection = connect(self.url)
+        try:
+            connection.ensure_connection(max_retries=3, interval_start=0.5)
+            self.topology.declare(connection)
+            queues = [self.topology.queue(a) for a in self.agencies]
+            with Consumer(connection.default_channel, queues=queues, on_message=self.handle,
+                          prefetch_count=self.prefetch, accept=None):
+                while True:
+                    self._collect()
+                    if self.stop_event.is_set() or (max_messages is not None and (
+                        sum(self.counts.values()) - handled_at_start >= max_messages
+                    )):
+                        self._collect(wait=True)
+                        return True
+                    try:
+                        connection.drain_events(timeout=0.02 if self._inflight else 0.25)
+                    except TimeoutError:
+                        if not self._inflight and idle_timeout is not None and (
+                            time.monotonic() - self._last_message > idle_timeout
                         ):
-                            return
-                        try:
-                            connection.drain_events(timeout=0.25)
-                        except TimeoutError:
-                            if idle_timeout is not None and (
-                                time.monotonic() - self._last_message > idle_timeout
-                            ):
-                                return
-            except (BrokerUnavailable, *connection.connection_errors,
-                    *connection.channel_errors) as exc:
-                log.warning("broker connection lost; reconnecting", exc_type=type(exc).__name__)
-                time.sleep(1.0)
-                if idle_timeout is not None and (
-                    time.monotonic() - self._last_message > idle_timeout + 30
-                ):
-                    raise BrokerUnavailable("the broker stayed unreachable") from exc
-            finally:
-                release(connection)
+                            return True
+        except (BrokerUnavailable, *connection.connection_errors,
+                *connection.channel_errors) as exc:
+            self._drop_inflight()
+            log.warning("broker connection lost; reconnecting", exc_type=type(exc).__name__)
+            time.sleep(1.0)
+            if idle_timeout is not None and (
+                time.monotonic() - self._last_message > idle_timeout + 30
+            ):
+                raise BrokerUnavailable("the broker stayed unreachable") from exc
+            return False
+        finally:
+            release(connection)
 
     def close(self) -> None:
         """Release the dead-letter connection and HTTP pool."""

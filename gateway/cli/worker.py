@@ -20,9 +20,10 @@ from casebridge.routing.runtime import Routing
 log = get_logger(__name__)
 
 
-def _run(agencies: list[str] | None, prefetch: int, idle_exit: float | None) -> dict[str, int]:
+def _run(agencies: list[str] | None, prefetch: int, idle_exit: float | None,
+         threads: int = 1) -> dict[str, int]:
     routing = Routing.from_settings()
-    worker = routing.worker(agencies, prefetch=prefetch)
+    worker = routing.worker(agencies, prefetch=prefetch, threads=threads)
 
     def _stop(_signum: int, _frame: FrameType | None) -> None:
         worker.stop()
@@ -40,8 +41,9 @@ def _run(agencies: list[str] | None, prefetch: int, idle_exit: float | None) -> 
     return worker.counts
 
 
-def _child(agencies: list[str] | None, prefetch: int, idle_exit: float | None) -> None:
-    _run(agencies, prefetch, idle_exit)
+def _child(agencies: list[str] | None, prefetch: int, idle_exit: float | None,
+           threads: int) -> None:
+    _run(agencies, prefetch, idle_exit, threads)
 
 
 @app.command()
@@ -53,6 +55,10 @@ def worker(
     concurrency: int = typer.Option(
         1, "--concurrency", "-c", min=1, max=64,
         help="Worker processes to run (each with its own broker connection).",
+    ),
+    threads: int = typer.Option(
+        1, "--threads", "-t", min=1, max=64,
+        help="Delivery threads per process (overlap waits on the store and recipients).",
     ),
     prefetch: int = typer.Option(
         16, "--prefetch", min=1, max=1000,
@@ -66,11 +72,12 @@ def worker(
     """Deliver queued messages to their recipients (push or outbox) until stopped."""
     agencies = list(agency) if agency else None
     if concurrency == 1:
-        counts = _run(agencies, prefetch, idle_exit)
+        counts = _run(agencies, prefetch, idle_exit, threads)
         typer.echo(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "no messages")
         return
     ctx = multiprocessing.get_context("spawn")
-    children = [ctx.Process(target=_child, args=(agencies, prefetch, idle_exit), daemon=False)
+    children = [ctx.Process(target=_child, args=(agencies, prefetch, idle_exit, threads),
+                           daemon=False)
                 for _ in range(concurrency)]
     for child in children:
         child.start()

@@ -244,3 +244,19 @@ def test_resent_after_new_consent_is_decided_again(routing, recipients):
     router.submit(sample_bytes(FALL), system="jugendamt")  # the youth office sends it again
     assert drain(routing, recipients) == {"delivered": 2}
     assert len(recipients.requests) == 2
+
+
+def test_threaded_worker_delivers_each_message_once(routing, recipients):
+    raw = sample_bytes(FALL)
+    router = routing.router()
+    for i in range(10):
+        router.submit(raw.replace(b"2026-11-21T11:30:00", f"2026-11-21T12:00:{i:02d}".encode()),
+                      system="jugendamt")
+    ConsentStore(routing.db)  # the store is shared by the delivery threads
+    worker = routing.worker(push=recipients.client(), threads=4)
+    worker.run(idle_timeout=0.5)
+    worker.close()
+    assert worker.counts == {"delivered": 20}
+    keys = [r.headers["Idempotency-Key"] for r in recipients.requests]
+    assert len(keys) == 20 and len(set(keys)) == 20
+    assert AuditTrail(routing.db).verify().ok

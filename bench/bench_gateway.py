@@ -214,7 +214,8 @@ def run(quick: bool) -> list[Row]:
         pipeline = _in_process(env, key, 100 if quick else 500)
     note = (f"{len(measured['latencies'])} requests, {CONCURRENCY} connections, statuses "
             f"{measured['statuses']}; bare statuses {baseline['statuses']}; embedded SQLite "
-            "store and broker, 1 uvicorn worker")
+            f"store and broker, 1 uvicorn worker; load average {os.getloadavg()[0]:.1f} on "
+            f"{os.cpu_count()} cores")
     if set(measured["statuses"]) != {"202"}:
         note = "NOT ALL 202: " + note
     return [

@@ -21,8 +21,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +39,76 @@ import prove_local
 from casebridge.gateway.demo import sample_bytes
 
 CONCURRENCY = 16
+
+
+def _cpu_seconds(top: prove_local.Topology) -> dict[str, float]:
+    """CPU seconds used so far, by part: casebridge processes, PostgreSQL, RabbitMQ, load."""
+    tick = os.sysconf("SC_CLK_TCK")
+    ours = {proc.pid: name.split("-")[0] for name, proc in top.processes if proc.poll() is None}
+    used = {"gateway": 0.0, "worker": 0.0, "postgresql": 0.0, "rabbitmq": 0.0}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        seconds = (int(fields[11]) + int(fields[12])) / tick
+        part = ours.get(int(entry.name)) or (
+            "postgresql" if comm.startswith("postgres") else
+            "rabbitmq" if comm in ("beam.smp", "erl_child_setup", "inet_gethost") else None)
+        if part in used:
+            used[part] += seconds
+    times = os.times()
+    used["load generator"] = times.user + times.system
+    return used
+
+
+def _cpu_share(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """CPU seconds per part between two snapshots (processes that exited are not counted)."""
+    return {k: round(v - before.get(k, 0.0), 2) for k, v in after.items() if v > before.get(k, 0)}
+
+
+class WaitSampler:
+    """Samples what the casebridge database sessions are doing, every 20 ms, during a phase:
+    running, waiting for a lock (e.g. the audit chain head), waiting for WAL I/O, or idle."""
+
+    def __init__(self, database: str) -> None:
+        self.database = database
+        self.counts: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        query = ("SELECT state, wait_event_type, wait_event FROM pg_stat_activity "
+                 "WHERE datname = %s AND pid <> pg_backend_pid() "
+                 "AND backend_type = 'client backend'")
+        with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test",
+                             autocommit=True) as conn:
+            while not self._stop.wait(0.02):
+                self.counts["_samples"] = self.counts.get("_samples", 0) + 1
+                for state, wtype, wevent in conn.execute(query, (self.database,)).fetchall():
+                    if state == "active":
+                        key = f"{wtype}:{wevent}" if wtype else "running"
+                    else:
+                        key = str(state)
+                    self.counts[key] = self.counts.get(key, 0) + 1
+
+    def __enter__(self) -> WaitSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def busy_sessions(self) -> dict[str, float]:
+        """Average number of database sessions in each non-idle state per sample."""
+        samples = max(1, self.counts.get("_samples", 0))
+        return {k: round(v / samples, 3) for k, v in sorted(self.counts.items())
+                if k not in ("idle", "_samples")}
 
 
 def _bodies(n: int, tag: str) -> list[bytes]:
@@ -104,16 +176,20 @@ def _drain(top: prove_local.Topology, workers: int, expected: int, tag: str) -> 
         top.check_alive()
         time.sleep(0.05)
     started = time.perf_counter()
-    while (done := _delivered(top)) < target:
-        top.check_alive()
-        if time.perf_counter() > deadline:
-            raise RuntimeError("the workers did not drain the backlog in 15 minutes")
-        time.sleep(0.1)
+    cpu = _cpu_seconds(top)
+    with WaitSampler(top.database) as waits:
+        while (done := _delivered(top)) < target:
+            top.check_alive()
+            if time.perf_counter() > deadline:
+                raise RuntimeError("the workers did not drain the backlog in 15 minutes")
+            time.sleep(0.1)
     elapsed = time.perf_counter() - started
+    share = _cpu_share(cpu, _cpu_seconds(top))
     _stop(top, "worker-")
     counted = done - first
     return {"workers": workers, "referrals": expected, "timed": counted,
-            "seconds": round(elapsed, 2), "referrals_per_s": round(counted / elapsed, 1)}
+            "seconds": round(elapsed, 2), "referrals_per_s": round(counted / elapsed, 1),
+            "cpu_seconds": share, "db_sessions": waits.busy_sessions()}
 
 
 def _raw_broker(url: str, n: int, size: int) -> dict[str, Any]:
@@ -154,7 +230,7 @@ def measure(referrals: int) -> dict[str, Any]:
     """Run every phase; the result document."""
     result: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version(),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "platform": platform.platform()},
         "referrals_per_phase": referrals,
         "intake": [], "delivery": [],
@@ -167,7 +243,11 @@ def measure(referrals: int) -> dict[str, Any]:
             top.start_processes()
             bodies = _bodies(referrals, f"G{gateways}")
             asyncio.run(_load(top.gateway_urls, key, bodies[:20]))  # warm-up, not counted
-            load = asyncio.run(_load(top.gateway_urls, key, bodies[20:]))
+            cpu = _cpu_seconds(top)
+            with WaitSampler(top.database) as waits:
+                load = asyncio.run(_load(top.gateway_urls, key, bodies[20:]))
+            load["cpu_seconds"] = _cpu_share(cpu, _cpu_seconds(top))
+            load["db_sessions"] = waits.busy_sessions()
             load["gateways"] = gateways
             result["intake"].append(load)
             prove_local.log(f"intake with {gateways} gateway(s): {load}")

@@ -329,8 +329,9 @@ def review_override(db: Database, seq: int, *, reviewer: str, comment: str) -> E
     if target.review is not None:
         raise ConflictError(f"audit entry {seq} has already been reviewed")
     now = datetime.now(UTC)
+    # immediate: SQLite takes the write lock at BEGIN, so racing writers wait instead of failing
     try:
-        with db.session() as session:
+        with db.session(immediate=True) as session:
             session.add(ReviewClaimRow(reviewed_seq=seq, reviewer=reviewer, claimed_at=now))
     except IntegrityError:
         raise ConflictError(f"audit entry {seq} has already been reviewed") from None
@@ -346,12 +347,12 @@ def review_override(db: Database, seq: int, *, reviewer: str, comment: str) -> E
             purpose=e.purpose, client_id=e.client_id, message_id=e.message_id, details=details,
         )
     except Exception:
-        with db.session() as session:  # the review did not happen: free the claim again
+        with db.session(immediate=True) as session:  # the review did not happen: free the claim
             claim = session.get(ReviewClaimRow, seq)
             if claim is not None:
                 session.delete(claim)
         raise
-    with db.session() as session:
+    with db.session(immediate=True) as session:
         claim = session.get(ReviewClaimRow, seq)
         if claim is not None:
             claim.review_seq = event.seq

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from fastapi import Request, Response
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 
 from casebridge.db import Database
 from casebridge.gateway.console.i18n import DEFAULT_LANGUAGE, from_accept_language, normalise
@@ -110,7 +110,7 @@ def start_session(request: Request, response: Response, principal: Principal, la
     token = secrets.token_urlsafe(32)
     now = datetime.now(UTC)
     hours = settings.console_session_hours
-    with _db(request).session() as session:
+    with _db(request).session(immediate=True) as session:
         session.execute(delete(ConsoleSessionRow).where(ConsoleSessionRow.expires_at < now))
         session.add(ConsoleSessionRow(
             token_hash=_digest(token), principal=principal.name,
@@ -122,7 +122,7 @@ def start_session(request: Request, response: Response, principal: Principal, la
 
 def end_session(request: Request, response: Response, user: ConsoleUser) -> None:
     """Delete the session row and the cookie."""
-    with _db(request).session() as session:
+    with _db(request).session(immediate=True) as session:
         session.execute(
             delete(ConsoleSessionRow).where(ConsoleSessionRow.token_hash == user.token_hash)
         )
@@ -136,21 +136,30 @@ def current_user(request: Request) -> ConsoleUser | None:
         return None
     asked = normalise(request.query_params.get("lang"))
     now = datetime.now(UTC)
-    with _db(request).session() as session:
+    db = _db(request)
+    with db.session() as session:
         row = session.get(ConsoleSessionRow, _digest(token))
         if row is None or row.expires_at <= now:
             return None
         person = session.get(PrincipalRow, row.principal)
-        if person is None or person.disabled_at is not None or person.kind != PrincipalKind.USER:
-            session.delete(row)
-            return None
-        if asked is not None and asked != row.lang:
-            row.lang = asked  # the choice is remembered for the rest of the session
-        principal = Principal(
-            name=person.name, kind=PrincipalKind(person.kind), role=Role(person.role),
-            agency=person.agency, method="console_session",
+        active = (person is not None and person.disabled_at is None
+                  and person.kind == PrincipalKind.USER)
+        user = None if person is None or not active else ConsoleUser(
+            Principal(name=person.name, kind=PrincipalKind(person.kind), role=Role(person.role),
+                      agency=person.agency, method="console_session"),
+            row.token_hash, row.csrf_token, asked or row.lang,
         )
-        return ConsoleUser(principal, row.token_hash, row.csrf_token, row.lang)
+    # Writes in their own immediate transaction: a read-then-write transaction on SQLite could
+    # fail to upgrade its lock while another request writes.
+    if user is None:
+        with db.session(immediate=True) as session:
+            session.execute(delete(ConsoleSessionRow).where(
+                ConsoleSessionRow.token_hash == _digest(token)))
+    elif asked is not None and asked != row.lang:
+        with db.session(immediate=True) as session:  # the choice is remembered for the session
+            session.execute(update(ConsoleSessionRow).where(
+                ConsoleSessionRow.token_hash == user.token_hash).values(lang=asked))
+    return user
 
 
 def require(request: Request, *roles: Role) -> ConsoleUser:

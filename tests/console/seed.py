@@ -9,12 +9,14 @@ so that the console has an override to review.
 from __future__ import annotations
 
 import io
+import shutil
 from contextlib import redirect_stdout
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from casebridge.adapters import get_adapter
 from casebridge.canonical_model import TransferEnvelope
+from casebridge.consent.registry import ClientRegistry
 from casebridge.db import get_database
 from casebridge.gateway.cli.demo import PUSH_AGENCIES, deliver, run_scenario, scenario_clock
 from casebridge.gateway.demo import sample_bytes
@@ -51,6 +53,19 @@ class Seeded:
         }
         values.update(overrides)
         return Settings(**values)  # type: ignore[arg-type]
+
+    def clone(self, target: Path) -> Seeded:
+        """A copy of the data in ``target`` (the databases must be closed: reset_databases)."""
+        target.mkdir(parents=True, exist_ok=True)
+        for item in self.data_dir.iterdir():
+            if item.is_file():
+                shutil.copy2(item, target / item.name)
+        return replace(
+            self, data_dir=target,
+            database_url=self.database_url.replace(str(self.data_dir), str(target)),
+            broker_url=self.broker_url.replace(str(self.data_dir), str(target)),
+            routes_file=target / self.routes_file.name,
+        )
 
 
 def _statutory_envelope() -> TransferEnvelope:
@@ -90,8 +105,6 @@ def seed_demo(data_dir: Path) -> Seeded:
         for name, role in USERS.items():
             issue_key(session, name=name, kind=PrincipalKind.USER, role=role)
             set_password(session, name=name, password=PASSWORD)
-    from casebridge.consent.registry import ClientRegistry
-
     client_id = ClientRegistry(db).find(
         "urn:casebridge:id:jobcenter-duisburg:kundennummer", "962D123456")
     assert client_id is not None

@@ -48,6 +48,8 @@ def test_documented_default_is_the_real_one(name) -> None:
             assert f"`{value!r}`".replace("'", '"') in default_cell, (name, value)
     elif field.default is None:
         assert default_cell.strip().startswith("unset"), name
+    elif isinstance(field.default, bool):
+        assert f"`{str(field.default).lower()}`" in default_cell, (name, field.default)
     else:
         assert f"`{field.default}`" in default_cell, (name, field.default)
 

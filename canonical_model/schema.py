@@ -66,3 +66,11 @@ def write_schemas(directory: Path = SCHEMA_DIR) -> list[Path]:
         path.write_text(render(schema), encoding="utf-8")
         written.append(path)
     return written
+
+
+def example_envelope() -> TransferEnvelope:
+    """The example referral envelope shipped beside the schemas (docs and tests use it)."""
+    from casebridge.canonical_model.validation import validate_json
+
+    raw = (Path(__file__).parent / "examples" / "referral-envelope.json").read_bytes()
+    return validate_json(TransferEnvelope, raw)

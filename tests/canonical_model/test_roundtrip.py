@@ -8,8 +8,7 @@ import jsonschema
 from hypothesis import given
 
 from casebridge.canonical_model import TransferEnvelope, validate_json
-from casebridge.canonical_model.schema import schema_documents
-from casebridge.gateway.cli.demo import load_example_envelope
+from casebridge.canonical_model.schema import example_envelope, schema_documents
 from tests.strategies import envelopes
 
 ENVELOPE_SCHEMA = schema_documents()["envelope.schema.json"]
@@ -29,7 +28,7 @@ def test_serialised_envelopes_satisfy_the_published_schema(envelope: TransferEnv
 
 
 def test_example_envelope_satisfies_the_published_schema() -> None:
-    envelope = load_example_envelope()
+    envelope = example_envelope()
     VALIDATOR.validate(json.loads(envelope.model_dump_json()))
     assert envelope.categories == {"identity", "contact", "addiction", "support_plan",
                                    "case_notes"}

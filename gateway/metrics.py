@@ -12,6 +12,7 @@ multiprocess mode), otherwise each worker would report only its own.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -21,6 +22,12 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client import multiprocess as _multiprocess
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import case, func, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from casebridge.db import Database
 
 #: The registry every casebridge metric lives in (not the library's global default registry,
 #: so importing casebridge never adds to an embedding application's metrics).
@@ -84,10 +91,66 @@ HTTP_DURATION = Histogram(
 )
 
 
-def render() -> tuple[bytes, str]:
-    """The exposition text and its content type (all workers' values in multiprocess mode)."""
+class StoreCollector(Collector):
+    """Delivery state as the shared store records it, read at scrape time.
+
+    Workers run in other processes (often other hosts) than the gateway; what they did is in the
+    database all of them share, so the gateway can report every delivery, retry and dead letter
+    without the processes talking to each other. Two grouped, indexed queries per scrape.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def collect(self) -> Iterator[Metric]:
+        """Yield the gauges (nothing if the routing tables are unreachable)."""
+        from casebridge.routing.store import DeliveryRow, OutboxRow
+
+        deliveries = GaugeMetricFamily(
+            "casebridge_store_deliveries", "Deliveries per recipient agency and state "
+            "(queued, delivered, blocked, dead).", labels=["agency", "state"])
+        retries = GaugeMetricFamily(
+            "casebridge_store_delivery_retries", "Delivery attempts beyond the first, per "
+            "recipient agency, as recorded by the workers.", labels=["agency"])
+        pending = GaugeMetricFamily(
+            "casebridge_store_outbox_pending", "Messages waiting in a pull agency's outbox.",
+            labels=["agency"])
+        extra = case((DeliveryRow.attempts > 1, DeliveryRow.attempts - 1), else_=0)
+        try:
+            with self.db.connection() as conn:
+                rows = conn.execute(
+                    select(DeliveryRow.recipient, DeliveryRow.state, func.count(),
+                           func.coalesce(func.sum(extra), 0))
+                    .group_by(DeliveryRow.recipient, DeliveryRow.state)
+                ).all()
+                waiting = conn.execute(
+                    select(OutboxRow.agency, func.count())
+                    .where(OutboxRow.acked_at.is_(None)).group_by(OutboxRow.agency)
+                ).all()
+        except SQLAlchemyError:
+            return
+        per_agency: dict[str, int] = {}
+        for agency, state, count, more in rows:
+            deliveries.add_metric([agency, state], count)
+            per_agency[agency] = per_agency.get(agency, 0) + int(more)
+        for agency, more in sorted(per_agency.items()):
+            retries.add_metric([agency], more)
+        for agency, count in waiting:
+            pending.add_metric([agency], count)
+        yield from (deliveries, retries, pending)
+
+
+def render(db: Database | None = None) -> tuple[bytes, str]:
+    """The exposition text and its content type: this process's metrics (all workers' in
+    multiprocess mode) plus, given a database, the delivery state recorded in it."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         _multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+        text = generate_latest(registry)
+    else:
+        text = generate_latest(REGISTRY)
+    if db is not None:
+        store = CollectorRegistry(auto_describe=False)
+        store.register(StoreCollector(db))
+        text += generate_latest(store)
+    return text, CONTENT_TYPE_LATEST

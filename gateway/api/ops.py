@@ -92,8 +92,8 @@ def ready(db: DatabaseDep, settings: SettingsDep) -> JSONResponse:
         **problem_responses(401, 403),
     },
 )
-def metrics(_admin: Admin) -> Response:
+def metrics(_admin: Admin, db: DatabaseDep) -> Response:
     """Messages in/out per agency, decisions by outcome, delivery latency, retries, dead
-    letters and HTTP request metrics."""
-    body, content_type = render()
+    letters and HTTP request metrics, plus the delivery state recorded in the store."""
+    body, content_type = render(db)
     return Response(body, media_type=content_type)

@@ -167,7 +167,7 @@ def test_unexpected_errors_are_500_problems_without_internals(
 ) -> None:
     import casebridge.gateway.api.ops as ops
 
-    def boom() -> tuple[bytes, str]:
+    def boom(*_args: object) -> tuple[bytes, str]:
         raise RuntimeError("secret internal detail /var/lib/x")
 
     monkeypatch.setattr(ops, "render", boom)

@@ -125,6 +125,12 @@ def test_outbox_is_per_agency_and_acknowledged_once(
     finally:
         worker.close()
 
+    metrics = client.get("/metrics", headers=issue("root.a", role=Role.ADMIN).headers).text
+    assert (f'casebridge_store_deliveries{{agency="{PROVIDER}",state="delivered"}} 1.0'
+            in metrics)
+    assert f'casebridge_store_outbox_pending{{agency="{PROVIDER}"}} 1.0' in metrics
+    assert f'casebridge_store_delivery_retries{{agency="{PROVIDER}"}} 0.0' in metrics
+
     page = client.get("/v1/outbox", headers=provider).json()
     [item] = page["items"]
     assert item["message_id"] == REFERRAL_ID and item["sender"] == "jobcenter-duisburg"

@@ -18,6 +18,7 @@ from casebridge.canonical_model.envelope import SCHEMA_VERSION, TransferEnvelope
 from casebridge.canonical_model.parts import Part
 from casebridge.canonical_model.people import Agency, Client, HouseholdMember, Person
 from casebridge.canonical_model.referral import Referral
+from casebridge.canonical_model.validation import validate_json
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 
@@ -70,7 +71,5 @@ def write_schemas(directory: Path = SCHEMA_DIR) -> list[Path]:
 
 def example_envelope() -> TransferEnvelope:
     """The example referral envelope shipped beside the schemas (docs and tests use it)."""
-    from casebridge.canonical_model.validation import validate_json
-
     raw = (Path(__file__).parent / "examples" / "referral-envelope.json").read_bytes()
     return validate_json(TransferEnvelope, raw)

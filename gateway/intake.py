@@ -8,6 +8,8 @@ Order of checks for one posted file (nothing is decided or published unless all 
 3. the caller's agency must use this system and every message must be on a route (NoRoute);
 4. per message id, an idempotency claim: a message id the sender already posted is answered with
    the stored result and not routed again; the same id with different content is a conflict.
+   A message that released nothing to anyone was not accepted, so posting it again (e.g. after
+   the client's consent was recorded) decides it again.
 
 Then routing's :class:`~casebridge.routing.pipeline.Router` passes each message through the
 consent gate and publishes it; the answer is given only after the broker confirmed.
@@ -198,7 +200,13 @@ class Intake:
                     f"'{envelope.sender}' for a different message"
                 )
             if row.state == "done" and row.result_json is not None:
-                return MessageOutcome(json.loads(row.result_json), replayed=True)
+                stored = json.loads(row.result_json)
+                if any(r.get("queued") for r in stored.get("recipients", [])):
+                    return MessageOutcome(stored, replayed=True)
+                # Nothing was released the first time, so nothing was accepted: sent again
+                # (typically after the consent was recorded) it is decided again, audited.
+                row.state, row.result_json, row.claimed_at = "pending", None, now
+                return None
             if now - row.claimed_at < STALE_CLAIM:
                 raise ConflictError(
                     f"message '{envelope.message_id}' is being processed; retry shortly"

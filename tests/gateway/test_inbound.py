@@ -79,6 +79,26 @@ def test_same_message_id_is_accepted_once(
     assert r.status_code == 409 and r.json()["code"] == "conflict"
 
 
+def test_blocked_message_is_decided_again_when_resent_after_consent(
+    client: TestClient, issue: Issue, sample, gateway_settings: Settings
+) -> None:
+    jc = issue("jobcenter-duisburg").headers
+    first = _post(client, "jobcenter", sample("zuweisung"), jc)
+    assert first.status_code == 202
+    assert first.json()["messages"][0]["recipients"][0]["outcome"] == "block"
+    _consent(client, issue, sample)
+    second = _post(client, "jobcenter", sample("zuweisung"), jc)
+    assert second.status_code == 202
+    [decision] = second.json()["messages"][0]["recipients"]
+    assert second.json()["messages"][0]["replayed"] is False
+    assert decision["outcome"] == "partial" and decision["queued"] is True
+    third = _post(client, "jobcenter", sample("zuweisung"), jc)
+    assert third.status_code == 200 and third.json()["messages"][0]["replayed"] is True
+    trail = AuditTrail(get_database(gateway_settings.effective_database_url))
+    outcomes = [e.outcome for e in trail.entries() if e.kind == "decision"]
+    assert outcomes == ["block", "partial"]
+
+
 def test_forged_sender_is_403_and_audited(
     client: TestClient, issue: Issue, sample, gateway_settings: Settings
 ) -> None:

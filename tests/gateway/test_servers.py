@@ -114,3 +114,33 @@ def test_inbound_answers_after_rabbitmq_confirmed(tmp_path: Path, pg_url: str) -
         finally:
             release(connection)
         routing.close()
+
+
+@pytest.mark.postgres
+def test_concurrent_posts_of_one_message_are_routed_once(tmp_path: Path, pg_url: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from casebridge.errors import ConflictError
+    from casebridge.gateway.principals import Principal
+
+    client = _app(tmp_path, pg_url, "memory://")
+    intake = client.app.state.intake
+    _, desk = _key(pg_url, "desk.pg", Role.CONSENT_DESK)
+    client.post("/v1/consents", content=sample_bytes("consent-fhir/consent-self-001.json"),
+                headers={**desk, "Content-Type": "application/fhir+json"})
+    caller = Principal("jobcenter-duisburg", PrincipalKind.AGENCY, Role.AGENCY,
+                       "jobcenter-duisburg", "api_key")
+    body = sample_bytes("jobcenter/zuweisung-001.xml")
+
+    def post(_: int) -> str:
+        try:
+            [outcome] = intake.submit(body, system="jobcenter", caller=caller)
+        except ConflictError:
+            return "in_progress"
+        return "replayed" if outcome.replayed else "routed"
+
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(post, range(6)))
+    assert results.count("routed") == 1, results
+    decisions = [e for e in AuditTrail(get_database(pg_url)).entries() if e.kind == "decision"]
+    assert len(decisions) == 1

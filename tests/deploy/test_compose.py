@@ -187,3 +187,12 @@ def test_secret_generator_writes_what_production_settings_accept(tmp_path, monke
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
     subprocess.run(["bash", str(folder / "generate.sh")], check=True, capture_output=True)
     assert before == {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+def test_the_gateway_trusts_the_proxy_address_and_nothing_else(compose) -> None:
+    from casebridge.gateway.security import is_trusted_proxy
+
+    env = compose["services"]["gateway"]["environment"]
+    trusted = json.loads(env["CASEBRIDGE_TRUSTED_PROXIES"])
+    assert is_trusted_proxy("172.28.0.10", trusted)
+    assert not is_trusted_proxy("172.28.0.11", trusted)  # a gateway or worker container

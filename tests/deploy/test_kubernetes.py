@@ -196,3 +196,17 @@ def test_all_components_reach_postgres_and_rabbitmq() -> None:
         assert _selects(spec, component)
     ports = {p["port"] for rule in spec["egress"] for p in rule["ports"]}
     assert {5432, 5672, 5671} <= ports
+
+
+def test_the_gateway_trusts_the_ingress_pod_network_as_configured() -> None:
+    import json
+
+    from casebridge.gateway.security import is_trusted_proxy
+
+    config = _one("ConfigMap", "casebridge-config")["data"]
+    trusted = json.loads(config["CASEBRIDGE_TRUSTED_PROXIES"])
+    assert is_trusted_proxy("10.244.3.17", trusted)
+    assert not is_trusted_proxy("192.168.1.5", trusted)
+    ingress = _one("Ingress", "casebridge-gateway")["metadata"]["annotations"]
+    assert config["CASEBRIDGE_CLIENT_CERT_HEADER"] == "ssl-client-subject-dn"
+    assert ingress["nginx.ingress.kubernetes.io/auth-tls-verify-client"] == "optional"

@@ -196,3 +196,11 @@ def test_the_gateway_trusts_the_proxy_address_and_nothing_else(compose) -> None:
     trusted = json.loads(env["CASEBRIDGE_TRUSTED_PROXIES"])
     assert is_trusted_proxy("172.28.0.10", trusted)
     assert not is_trusted_proxy("172.28.0.11", trusted)  # a gateway or worker container
+
+
+def test_rabbitmq_config_only_uses_keys_of_enabled_plugins(compose) -> None:
+    # RabbitMQ refuses to start on a key of a plugin that is not enabled (e.g. management.*).
+    conf = (DEPLOY / "rabbitmq" / "rabbitmq.conf").read_text()
+    image = compose["services"]["rabbitmq-1"]["image"]
+    if "management" not in image:
+        assert not re.search(r"^management\.", conf, re.M)

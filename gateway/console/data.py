@@ -375,3 +375,52 @@ def client_ids_known(session: Session, client_id: str) -> bool:
     """Whether any audit entry concerns ``client_id``."""
     hit = select(E.seq).where(E.client_id == client_id).limit(1)
     return session.scalar(hit) is not None
+
+
+# --- the client's view (Art. 15) --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ClientTransfer:
+    """One message about the client for one recipient, as the client should hear of it.
+
+    ``released`` is what the last decision let through (empty: nothing was passed on);
+    ``withheld`` every category held back on the way, with the reason nearest to it.
+    """
+
+    at: str
+    sender: str | None
+    recipient: str | None
+    purpose: str | None
+    released: list[str]
+    withheld: list[tuple[str, str]]
+    consents: list[str]
+    legal_basis: str | None
+
+
+def client_transfers(db: Database, client_id: str) -> list[ClientTransfer]:
+    """Every transfer about ``client_id`` once, in order, from the audit trail alone.
+
+    A message is decided on arrival and again at delivery; the client hears of it once, with
+    what finally went (a withdrawal in between means nothing went).
+    """
+    grouped: dict[tuple[str | None, str | None, str | None], list[Any]] = {}
+    for e in AuditTrail(db).entries(client_id=client_id):
+        if e.kind == "decision" and e.stage != "dry_run":
+            grouped.setdefault((e.sender, e.message_id, e.recipient), []).append(e)
+    transfers = []
+    for decisions in grouped.values():
+        first, last = decisions[0], decisions[-1]
+        withheld: dict[str, str] = {}
+        for d in decisions:
+            for category, reason in d.withheld:
+                withheld.setdefault(category, reason)
+        released = list(last.released)
+        transfers.append(ClientTransfer(
+            at=first.at, sender=first.sender, recipient=first.recipient, purpose=first.purpose,
+            released=released,
+            withheld=sorted((c, r) for c, r in withheld.items() if c not in released),
+            consents=sorted({c for d in decisions for c in d.consents}) if released else [],
+            legal_basis=last.legal_basis,
+        ))
+    return transfers

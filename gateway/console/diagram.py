@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from casebridge.gateway.console.data import Edge
 
 WIDTH, HEIGHT = 760, 520
-NODE_W, NODE_H = 170, 44
+NODE_W, NODE_H = 196, 44
 _BEND = 46.0
 
 

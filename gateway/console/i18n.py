@@ -77,8 +77,10 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "flows.table": "Übermittlungen je Strecke",
         "flows.route": "Strecke",
         "flows.decisions": "Entscheidungen",
-        "flows.count_note": "Gezählt wird je Nachricht und Empfänger die letzte Entscheidung "
-                            "(eine bei Zustellung erneut geprüfte Nachricht zählt einmal).",
+        "flows.count_note": "Jede Nachricht zählt je Empfänger einmal, im Zeitraum ihrer ersten "
+                            "Entscheidung: als gesperrt, wenn sie irgendwann gesperrt wurde (etwa "
+                            "bei Zustellung nach einem Widerruf), sonst nach der Entscheidung bei "
+                            "Eingang.",
         "edge.title": "Entscheidungen: {sender} → {recipient}",
         "withheld.title": "Gesperrte und teilweise übermittelte Daten",
         "withheld.what": "Was zurückgehalten wurde",
@@ -96,7 +98,7 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "overrides.comment_hint": "Wird dauerhaft im Prüfprotokoll gespeichert – bitte keine "
                                   "personenbezogenen Daten eintragen (höchstens 500 Zeichen).",
         "overrides.mark": "Als geprüft markieren",
-        "overrides.reviewed_by": "Geprüft von {who} am {at} (Protokolleintrag {seq})",
+        "overrides.reviewed_by": "Geprüft von {who} am {at}",
         "overrides.already": "Diese Übermittlung wurde bereits geprüft.",
         "overrides.done": "Die Prüfung wurde im Protokoll festgehalten.",
         "overrides.comment_required": "Bitte einen Kommentar (1–500 Zeichen) eingeben.",
@@ -115,6 +117,8 @@ LABELS: Mapping[str, Mapping[str, str]] = {
                            "{recipient} übermittelt: {categories}. Zweck: {purpose}.",
         "report.basis_consent": "Grundlage: Ihre Einwilligung ({consents}).",
         "report.basis_law": "Grundlage: gesetzliche Befugnis ({basis}), ohne Einwilligung.",
+        "report.partial": "Nicht weitergegeben wurden dabei: {withheld}.",
+        "report.held_back": "nicht weitergegeben",
         "report.refused": "Am {date} sollten Daten über Sie von {sender} an {recipient} "
                           "übermittelt werden (Zweck: {purpose}). Das wurde verhindert: "
                           "{reasons}.",
@@ -241,8 +245,9 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "flows.table": "Transfers per route",
         "flows.route": "Route",
         "flows.decisions": "Decisions",
-        "flows.count_note": "Counted per message and recipient is the latest decision (a message "
-                            "re-checked at delivery counts once).",
+        "flows.count_note": "Each message counts once per recipient, in the period of its first "
+                            "decision: as blocked if it was blocked at any point (e.g. at delivery "
+                            "after a withdrawal), else by the decision on arrival.",
         "edge.title": "Decisions: {sender} → {recipient}",
         "withheld.title": "Blocked and partial transfers",
         "withheld.what": "What was withheld",
@@ -259,7 +264,7 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "overrides.comment_hint": "Stored permanently in the audit trail – please enter no "
                                   "personal data (at most 500 characters).",
         "overrides.mark": "Mark as reviewed",
-        "overrides.reviewed_by": "Reviewed by {who} on {at} (audit entry {seq})",
+        "overrides.reviewed_by": "Reviewed by {who} on {at}",
         "overrides.already": "This transfer has already been reviewed.",
         "overrides.done": "The review was recorded in the audit trail.",
         "overrides.comment_required": "Please enter a comment (1–500 characters).",
@@ -278,6 +283,8 @@ LABELS: Mapping[str, Mapping[str, str]] = {
                            "to {recipient}: {categories}. Purpose: {purpose}.",
         "report.basis_consent": "Basis: your consent ({consents}).",
         "report.basis_law": "Basis: a statutory power ({basis}), without consent.",
+        "report.partial": "Not passed on with it: {withheld}.",
+        "report.held_back": "not passed on",
         "report.refused": "On {date}, data about you was to be passed from {sender} to "
                           "{recipient} (purpose: {purpose}). This was prevented: {reasons}.",
         "integrity.title": "Audit trail integrity",
@@ -348,6 +355,12 @@ VOCABULARY: Mapping[str, Mapping[str, Mapping[str, str]]] = {
                "block": "gesperrt", "override": "gesetzlich (ohne Einwilligung)"},
         "en": {"permit": "released in full", "partial": "partially released",
                "block": "blocked", "override": "statutory (without consent)"},
+    },
+    "outcome_short": {
+        "de": {"permit": "✓ vollständig", "partial": "◐ teilweise", "block": "✕ gesperrt",
+               "override": "§ gesetzlich"},
+        "en": {"permit": "✓ in full", "partial": "◐ partial", "block": "✕ blocked",
+               "override": "§ statutory"},
     },
     "purpose": {
         "de": {"referral": "Vermittlung an einen Dienst", "case_conference": "Fallkonferenz",

@@ -163,15 +163,18 @@ def report(request: Request) -> Response:
     user = _dpo(request)
     client_id = _text(request, "client_id")
     if client_id is None:
-        return render(request, "report.html", client_id=None, report=None)
+        return render(request, "report.html", client_id=None, sent=None, refused=None)
     db = _db(request)
     with db.session() as session:
         known = data.client_ids_known(session, client_id) or _registered(db, client_id)
     if not known:
-        return render(request, "report.html", status_code=404, client_id=client_id, report=None)
-    trail = AuditTrail(db)
-    head_seq, _head_hash = trail.head()
-    return render(request, "report.html", client_id=client_id, report=trail.report(client_id),
+        return render(request, "report.html", status_code=404, client_id=client_id, sent=None,
+                      refused=None)
+    head_seq, _head_hash = AuditTrail(db).head()
+    transfers = data.client_transfers(db, client_id)
+    return render(request, "report.html", client_id=client_id,
+                  sent=[t for t in transfers if t.released],
+                  refused=[t for t in transfers if not t.released],
                   head_seq=head_seq, generated=datetime.now(UTC),
                   names=agencies(request, user.lang))
 

@@ -28,7 +28,8 @@ from tests.console.conftest import SignIn
 from tests.console.html import page, text
 
 VOCABULARIES = {
-    "outcome": Outcome, "purpose": Purpose, "category": Category, "reason": WithholdReason,
+    "outcome": Outcome, "outcome_short": Outcome, "purpose": Purpose, "category": Category,
+    "reason": WithholdReason,
     "relation": PersonRelation, "agency_kind": AgencyKind, "status": ConsentStatus,
     "form": ConsentForm,
 }

@@ -29,8 +29,7 @@ def test_flows_table_counts_each_transfer_once_by_its_fate(signed_in: SignIn) ->
     answer = client.get("/console/flows")
     assert answer.status_code == 200
     rows = table(answer.text, "Transfers per route")
-    assert rows[0][1:] == ["released in full", "partially released", "blocked",
-                           "statutory (without consent)", "Total"]
+    assert rows[0][1:] == ["✓ in full", "◐ partial", "✕ blocked", "§ statutory", "Total"]
     body = {r[0]: tuple(int(c) for c in r[1:5]) for r in rows[1:-1]}
     assert body == EXPECTED_FLOWS
     assert rows[-1] == ["Total", "1", "3", "4", "1", "9"]
@@ -146,6 +145,13 @@ def test_report_speaks_to_the_client_in_german_and_english(
     assert ("wurden folgende Daten über Sie von jobcenter-duisburg (Jobcenter) an "
             "suchtberatung-diakonie-du (Träger) übermittelt") in shown
     assert "Grundlage: gesetzliche Befugnis (kkg-4), ohne Einwilligung." in shown
+    # each transfer once (decided on arrival and at delivery): three went, two were stopped
+    lists = page(german.text).xpath("//ol[@class='sentences']")
+    assert [len(ol.findall("li")) for ol in lists] == [3, 2]
+    assert ("Nicht weitergegeben wurden dabei: Sozialleistungen; Notizen der Fallbearbeitung;"
+            in lists[0].findall("li")[0].text_content())
+    assert "die Einwilligung erlaubt diesem Absender keine Übermittlung" in \
+        lists[1].text_content()
     english = client.get(f"/console/report?client_id={seeded.client_id}&lang=en")
     shown = text(english.text)
     assert "the following data about you was passed from jobcenter-duisburg (job centre) to " \

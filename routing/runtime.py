@@ -7,6 +7,7 @@ consent gate of the same database, always.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,7 +35,8 @@ class Routing:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     topology: Topology = field(init=False)
     gate: ConsentGate = field(init=False)
-    _publishers: list[Publisher] = field(default_factory=list, init=False)
+    #: Weak, so routers a caller dropped (e.g. after a broker failure) do not pile up here.
+    _publishers: weakref.WeakSet[Publisher] = field(default_factory=weakref.WeakSet, init=False)
 
     def __post_init__(self) -> None:
         self.topology = topology_for(self.routes.agencies, self.url, prefix=self.prefix)
@@ -58,7 +60,7 @@ class Routing:
     def publisher(self) -> Publisher:
         """A publisher on a new broker connection (closed by :meth:`close`)."""
         publisher = Publisher(connect(self.url), self.topology)
-        self._publishers.append(publisher)
+        self._publishers.add(publisher)
         return publisher
 
     def router(self) -> Router:
@@ -92,6 +94,6 @@ class Routing:
 
     def close(self) -> None:
         """Release every broker connection this object opened."""
-        for publisher in self._publishers:
+        for publisher in list(self._publishers):
             release(publisher.connection)
         self._publishers.clear()

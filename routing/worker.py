@@ -29,6 +29,7 @@ from queue import SimpleQueue
 from typing import Any
 
 from kombu import Consumer
+from kombu.exceptions import OperationalError as KombuOperationalError
 from kombu.message import Message
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -392,7 +393,7 @@ class Worker:
                             time.monotonic() - self._last_message > idle_timeout
                         ):
                             return True
-        except (BrokerUnavailable, *connection.connection_errors,
+        except (BrokerUnavailable, KombuOperationalError, *connection.connection_errors,
                 *connection.channel_errors) as exc:
             self._drop_inflight()
             log.warning("broker connection lost; reconnecting", exc_type=type(exc).__name__)

@@ -351,3 +351,27 @@ def test_broker_restarted_while_publishing_and_queued_loses_nothing(env):
     assert len(accepted) == len(raws)
     assert env.received_keys() == sent and env.delivered() == 120
     assert counts.get("dead", 0) == 0
+
+
+def test_a_message_that_keeps_crashing_workers_is_dead_lettered_by_the_broker(env):
+    from casebridge.routing.topology import DELIVERY_LIMIT
+
+    raws = case_exports(1)
+    env.routing.router().submit(raws[0], system="jugendamt")
+    conn = connect(env.routing.url)
+    queue = env.routing.topology.queue("jobcenter-duisburg")(conn.default_channel)
+    taken = 0
+    for _ in range(DELIVERY_LIMIT + 5):
+        message = queue.get(no_ack=False)
+        if message is None:
+            time.sleep(0.2)
+            message = queue.get(no_ack=False)
+        if message is None:
+            break
+        taken += 1
+        message.requeue()  # as if the worker died while holding it, again and again
+    conn.release()
+    assert taken == DELIVERY_LIMIT + 1  # the first delivery plus DELIVERY_LIMIT redeliveries
+    [letter] = DeadLetters(env.routing).list()
+    assert letter.reason == "broker:delivery_limit"
+    assert letter.recipient == "jobcenter-duisburg"

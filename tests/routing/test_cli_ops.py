@@ -121,3 +121,33 @@ def test_parallel_worker_processes_share_the_queue(env, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert sorted(len(s.received) for s in stand_ins.values()) == [6, 6]
     assert sum(s.duplicates() for s in stand_ins.values()) == 0
+
+
+def test_status_shows_lifecycle_and_overdue_referrals(env, run_cli):
+    from datetime import UTC, datetime, timedelta
+
+    from casebridge.adapters import get_adapter
+    from casebridge.routing.status import record_referral
+
+    routing, _stand_ins = env
+    ConsentStore(routing.db).import_fhir(sample_bytes("consent-fhir/consent-self-001.json"),
+                                         source="s")
+    routing.router().submit(sample_bytes("jobcenter/zuweisung-001.xml"), system="jobcenter")
+    assert "delivered: 1" in run_cli("worker", "--idle-exit", "0.5").stdout  # pull outbox
+    shown = run_cli("status", "JC-DU-2026-000123")
+    assert shown.exit_code == 0
+    assert "referral JC-DU-2026-000123: requested" in shown.stdout
+    assert "to suchtberatung-diakonie-du" in shown.stdout and "OVERDUE" not in shown.stdout
+    report = json.loads(run_cli("status", "JC-DU-2026-000123", "--json").stdout)
+    assert report["status"] == "requested" and report["response_days"] == 10
+    old = get_adapter("jobcenter").parse(sample_bytes("jobcenter/zuweisung-001.xml"))[0]
+    old = old.model_copy(update={"message_id": "JC-DU-2026-000001"})
+    with routing.db.session() as session:
+        record_referral(session, old, ["suchtberatung-diakonie-du"],
+                        at=datetime.now(UTC) - timedelta(days=30), response_days=10)
+    overdue = run_cli("status", "--overdue")
+    assert "JC-DU-2026-000001" in overdue.stdout and "JC-DU-2026-000123" not in overdue.stdout
+    assert "OVERDUE" in run_cli("status", "JC-DU-2026-000001").stdout
+    listed = json.loads(run_cli("status", "--overdue", "--json",
+                                "--sender", "jobcenter-duisburg").stdout)
+    assert [r["referral_id"] for r in listed] == ["JC-DU-2026-000001"]

@@ -20,6 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
+from casebridge.consent.store import ConsentStore
+from casebridge.db import get_database
 from tests.conftest import REPO_ROOT
 from tests.console.seed import PASSWORD, Seeded
 
@@ -190,12 +192,14 @@ def test_dpo_walks_through_every_page(new_page: Any, demo_data: Seeded) -> None:
     shot(page, "09-report-print")
     page.emulate_media(media="screen")
 
-    # Consents of the child's case (the withdrawn one)
+    # Consents of the youth office's client, one of them withdrawn during the demo
+    child = ConsentStore(get_database(demo_data.database_url)).require("cons-ja-2026-0311")
     page.get_by_role("link", name="Einwilligungen").click()
-    page.get_by_label("Klienten-ID").fill(demo_data.client_id)
+    page.get_by_label("Klienten-ID").fill(child.client_id)
     page.get_by_role("button", name="Anzeigen").click()
     page.wait_for_load_state()
     assert "Kennungen bei den Stellen" in page.inner_text("main")
+    assert "cons-ja-2026-0311 – widerrufen" in page.inner_text("main")
     shot(page, "10-consents")
 
     # Integrity: run a verification and watch it finish

@@ -179,7 +179,7 @@ class DeadLetters:
             "sender": envelope.sender, "recipient": recipient, "attempt": letter.attempt + 1,
             "queued_at": now.isoformat(), "replayed_from": letter.reason,
         }
-        publisher.publish(released, recipient, headers=headers)
+        publisher.publish(result, recipient, headers=headers)
         self._set_state(letter.id, "queued", None)
         message.ack()
         audit_event(self.routing.gate, "dead_letter_replayed", verdict, stage="replay")

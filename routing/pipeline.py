@@ -68,36 +68,38 @@ class Publisher:
             self.producer = Producer(connection.default_channel, exchange=topology.exchange)
 
     def publish(
-        self, envelope: TransferEnvelope, recipient: str, *, headers: Mapping[str, Any],
-        dead: bool = False,
+        self, result: GateResult, recipient: str, *, headers: Mapping[str, Any]
     ) -> None:
-        """Publish ``envelope`` for ``recipient``; returns once the broker confirmed it."""
+        """Publish what the consent gate released for ``recipient``; returns once confirmed.
+
+        It takes the gate's result, not an envelope, so that nothing can be published for a
+        recipient that did not come out of the gate.
+        """
+        envelope = result.released.get(recipient)
+        if envelope is None or envelope.recipients != [recipient]:
+            raise ValueError(f"the consent gate released nothing for '{recipient}'")
         topo = self.topology
-        exchange = topo.dead_exchange if dead else topo.exchange
-        key = topo.dead_routing_key(recipient) if dead else topo.routing_key(recipient)
-        declare = [topo.dead_queue] if dead else [topo.queue(recipient)]
         with broker_errors("publishing", self.connection):
             self.producer.publish(
                 encode_envelope(envelope),
-                exchange=exchange,
-                routing_key=key,
+                exchange=topo.exchange,
+                routing_key=topo.routing_key(recipient),
                 content_type=CONTENT_TYPE,
                 content_encoding="binary",
                 delivery_mode=2,
                 headers=dict(headers),
                 message_id=str(headers.get("delivery_id", envelope.message_id)),
-                declare=declare,
+                declare=[topo.queue(recipient)],
                 retry=True,
                 retry_policy=PUBLISH_RETRY,
             )
 
-    def publish_raw(
-        self, body: bytes, *, recipient: str, headers: Mapping[str, Any], dead: bool,
+    def publish_dead(
+        self, body: bytes, *, recipient: str, headers: Mapping[str, Any],
         content_type: str = CONTENT_TYPE,
     ) -> None:
-        """Publish bytes that are not (or no longer) a valid envelope -- dead letters only."""
-        if not dead:
-            raise ValueError("only dead letters may bypass the envelope path")
+        """Put a message that could not be delivered into the dead-letter queue (never to a
+        recipient's queue), unchanged, with its reason in ``headers``."""
         topo = self.topology
         with broker_errors("publishing a dead letter", self.connection):
             self.producer.publish(
@@ -214,10 +216,10 @@ class Router:
         self, envelope: TransferEnvelope, result: GateResult, *, at: datetime
     ) -> dict[str, str]:
         queued: dict[str, str] = {}
-        for recipient, released in result.released.items():
+        for recipient in result.released:
             did = delivery_id(envelope.sender, envelope.message_id, recipient)
             self.publisher.publish(
-                released, recipient,
+                result, recipient,
                 headers={"delivery_id": did, "message_id": envelope.message_id,
                          "sender": envelope.sender, "recipient": recipient, "attempt": 1,
                          "queued_at": at.isoformat()},

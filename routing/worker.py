@@ -288,8 +288,8 @@ class Worker:
         recipient = verdict.recipient or str(headers.get("recipient", "unknown"))
         if verdict.delivery_id:
             headers["delivery_id"] = verdict.delivery_id
-        self._dead().publish_raw(message.body, recipient=recipient, headers=headers, dead=True,
-                                 content_type=message.content_type or "application/octet-stream")
+        self._dead().publish_dead(message.body, recipient=recipient, headers=headers,
+                                  content_type=message.content_type or "application/octet-stream")
         audit_event(self.service.gate, "dead_letter", verdict)
 
     def _process(self, message: Message) -> Verdict | str:

@@ -20,9 +20,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from json.encoder import encode_basestring
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Table, func, insert, select, update
 
 from casebridge.canonical_model import TransferEnvelope
 from casebridge.consent.decision import Decision, MessageDecisions
@@ -252,8 +252,9 @@ def draft_for_decision(
 
 # --- storage ----------------------------------------------------------------------------------
 
-_T = AuditEntryRow.__table__
-_HEAD = AuditHeadRow.__table__
+# Declarative classes expose __table__ as a FromClause; these are plain Tables (core inserts).
+_T = cast(Table, AuditEntryRow.__table__)
+_HEAD = cast(Table, AuditHeadRow.__table__)
 _NAMES = (*_ORDER, "hash")
 _COLUMNS = [_T.c[name] for name in _NAMES]
 _SEQ = _ORDER.index("seq")

@@ -120,6 +120,6 @@ def export(
 ) -> None:
     """Write audit entries as JSON lines (with their hashes), oldest first."""
     trail = AuditTrail(open_database())
-    window = {"since": parse_time(since, "--since"), "until": parse_time(until, "--until")}
-    for entry in trail.entries(**window):
+    window_start, window_end = parse_time(since, "--since"), parse_time(until, "--until")
+    for entry in trail.entries(since=window_start, until=window_end):
         sys.stdout.write(json.dumps(entry.as_json(), ensure_ascii=False) + "\n")

@@ -260,3 +260,13 @@ def test_threaded_worker_delivers_each_message_once(routing, recipients):
     keys = [r.headers["Idempotency-Key"] for r in recipients.requests]
     assert len(keys) == 20 and len(set(keys)) == 20
     assert AuditTrail(routing.db).verify().ok
+
+
+def test_only_what_the_gate_released_can_be_published(routing):
+    from datetime import UTC, datetime
+
+    env = get_adapter("sozialamt").parse(sample_bytes("sozialamt/fallmitteilung-001.xml"))[0]
+    result = routing.gate.check(env, at=datetime.now(UTC), stage="inbound")
+    assert result.released == {}  # no consent covers the social office's disclosure
+    with pytest.raises(ValueError, match="released nothing"):
+        routing.publisher().publish(result, "jobcenter-duisburg", headers={})

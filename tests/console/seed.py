@@ -82,10 +82,11 @@ def _statutory_envelope() -> TransferEnvelope:
     return TransferEnvelope.model_validate(data, strict=False)
 
 
-def seed_demo(data_dir: Path) -> Seeded:
-    """Run the demo scenario and one statutory transfer into ``data_dir``; create users."""
+def seed_demo(data_dir: Path, database_url: str | None = None) -> Seeded:
+    """Run the demo scenario and one statutory transfer into ``data_dir`` (or the database at
+    ``database_url``, with the embedded broker in ``data_dir``); create users."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    settings = Settings(data_dir=data_dir)
+    settings = Settings(data_dir=data_dir, database_url=database_url)
     routes_file = data_dir / "routes.yaml"
     routes_file.write_text(demo_route_table_text(), encoding="utf-8")
     stand_ins = {a: StandIn(a) for a in PUSH_AGENCIES}

@@ -14,11 +14,11 @@ from casebridge.db import get_database
 from casebridge.errors import ConflictError
 from casebridge.gateway.app import create_app
 from casebridge.gateway.console import data
+from tests.consent.store_fixtures import pg_schema_url
 from tests.console.conftest import csrf_token, sign_in
 from tests.console.html import table
 from tests.console.seed import Seeded, seed_demo
 from tests.console.test_pages import EXPECTED_FLOWS
-from tests.consent.store_fixtures import pg_schema_url
 
 pytestmark = pytest.mark.postgres
 

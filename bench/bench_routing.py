@@ -71,11 +71,15 @@ def _inbound(url: str, db_url: str, prefix: str, n: int, offset: int, ready: Any
     routing.close()
 
 
-def _deliver(url: str, db_url: str, prefix: str, n: int, threads: int = 1) -> None:
+def _deliver(url: str, db_url: str, prefix: str, n: int, threads: int = 1,
+             ready: Any = None, go: Any = None) -> None:
     import threading
 
     routing = _routing(url, db_url, prefix)
     worker = routing.worker(["suchtberatung-diakonie-du"], threads=threads)
+    if ready is not None:
+        ready.release()
+        go.wait()
 
     def watch() -> None:
         while not worker.stop_event.is_set():
@@ -175,6 +179,32 @@ def end_to_end(url: str, n: int, workers: int, db_url: str, threads: int = 1) ->
         p.join()
     rate = n / (_last_delivery(db_url, n) - start)
     _cleanup(url, prefix, r)
+    return rate
+
+
+def delivery_only(url: str, n: int, workers: int, db_url: str, threads: int = 1) -> float:
+    """Deliveries per second from a pre-filled queue with ``workers`` worker processes."""
+    prefix = f"bench{uuid.uuid4().hex[:6]}"
+    _prepare(db_url)
+    routing = _routing(url, db_url, prefix)
+    router = routing.router()
+    for raw in _zuweisungen(n, offset=500_000):
+        router.submit(raw, system=SENDER_SYSTEM, sender="jobcenter-duisburg")
+    ctx = multiprocessing.get_context("spawn")
+    ready, go = ctx.Semaphore(0), ctx.Event()
+    consumers = [ctx.Process(target=_deliver, args=(url, db_url, prefix, n, threads, ready, go))
+                 for _ in range(workers)]
+    for p in consumers:
+        p.start()
+    for _ in consumers:
+        ready.acquire()
+    start = time.time()
+    go.set()
+    for p in consumers:
+        p.join()
+    rate = n / (_last_delivery(db_url, n) - start)
+    _cleanup(url, prefix, routing)
+    routing.close()
     return rate
 
 
@@ -316,6 +346,13 @@ def run(quick: bool) -> list[Row]:
                     note=f"{n} referrals of {size} B canonical JSON; consent checked twice, "
                          "two audit entries, FHIR rendered into the pull outbox",
                 ))
+            for w in [1, 2]:
+                with _store(store, tmp) as db_url:
+                    value = delivery_only(url, n, w, db_url)
+                rows.append(Row("routing", f"{name}+{store} delivery only/s, {w} worker procs",
+                                value, f"raw kombu pub+consume ({name})", baseline,
+                                note="pre-filled queue: consent re-check + audit, FHIR render, "
+                                     "outbox; shows scaling with worker processes"))
             with _store(store, tmp) as db_url:
                 stages = stage_times(url, db_url, 20 if quick else 100)
             per_raw = 1000 / baseline

@@ -44,6 +44,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 class Channel(SqlaChannel):
     """SQLAlchemy channel with leases (see the module docstring)."""
 
+    def __init__(self, connection: Any, **kwargs: Any) -> None:
+        super().__init__(connection, **kwargs)
+        self._revived: dict[str, datetime.datetime] = {}
+
     def _engine_from_config(self) -> Any:
         conninfo = self.connection.client
         url = conninfo.hostname
@@ -66,11 +70,17 @@ class Channel(SqlaChannel):
             session.execute(text("BEGIN IMMEDIATE TRANSACTION"))
         msg_cls = self.message_cls
         try:
-            expired = datetime.datetime.now() - datetime.timedelta(seconds=self.lease_seconds)
-            session.query(msg_cls).filter(
-                msg_cls.queue_id == obj.id, msg_cls.visible == False,  # noqa: E712
-                msg_cls.sent_at < expired,
-            ).update({msg_cls.visible: True}, synchronize_session=False)
+            now = datetime.datetime.now()
+            if (now - self._revived.get(queue, datetime.datetime.min)).total_seconds() >= min(
+                1.0, self.lease_seconds
+            ):
+                # at most once a second per queue: idle polling stays read-only
+                self._revived[queue] = now
+                expired = now - datetime.timedelta(seconds=self.lease_seconds)
+                session.query(msg_cls).filter(
+                    msg_cls.queue_id == obj.id, msg_cls.visible == False,  # noqa: E712
+                    msg_cls.sent_at < expired,
+                ).update({msg_cls.visible: True}, synchronize_session=False)
             msg = (
                 session.query(msg_cls)
                 .with_for_update()

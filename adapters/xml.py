@@ -20,6 +20,7 @@ removes them.
 from __future__ import annotations
 
 import codecs
+import functools
 import re
 import threading
 from datetime import date, datetime
@@ -87,7 +88,7 @@ def check_encoding(raw: bytes, expected: str, source: str) -> None:
                 )
             ],
         )
-    if not raw.strip():
+    if not raw or raw.isspace():  # isspace stops at the first other byte; strip() copies
         raise ParseError(
             f"{source}: empty input", problems=[Problem(at(source, 1), "the input is empty")]
         )
@@ -96,7 +97,7 @@ def check_encoding(raw: bytes, expected: str, source: str) -> None:
         actual = "utf-8"  # XML's default
     else:
         try:
-            actual = codecs.lookup(name).name
+            actual = _codec_name(name)
         except LookupError:
             raise ParseError(
                 f"{source}: unknown encoding",
@@ -165,6 +166,11 @@ def check_encoding(raw: bytes, expected: str, source: str) -> None:
                 )
             ],
         )
+
+
+@functools.lru_cache(maxsize=64)
+def _codec_name(name: str) -> str:
+    return codecs.lookup(name).name
 
 
 def _is_utf8(raw: bytes) -> bool:

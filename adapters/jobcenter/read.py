@@ -110,6 +110,13 @@ _ADDRESS_KEYS = {
     P + "PLZ": "postal_code",
     P + "Ort": "city",
 }
+_KONTAKT, _ANSCHRIFT, _PERSON = _T["Kontakt"], _T["Anschrift"], _T["Person"]
+_NUMBER_KINDS = {_T["Kundennummer"]: "kundennummer", _T["BGNummer"]: "bg-nummer"}
+#: Profil children: tag → (local name, part id prefix).
+_PROFIL_TAGS = {
+    P + name: (name, name.lower())
+    for name in ("Schulabschluss", "Berufsabschluss", "LetzteTaetigkeit", "Vermittlungshemmnis")
+}
 _CASE_NOTES = Category.CASE_NOTES
 _EMPLOYMENT = Category.EMPLOYMENT
 
@@ -178,55 +185,20 @@ def read_name(el: etree._Element, ctx: Context, *, birth_name: bool = True) -> P
     return None if data is None else PersonName.model_validate(data)
 
 
-def identity_data(kunde: etree._Element, ctx: Context) -> Json | None:
-    """Kundennummer, BGNummer and Person → the identity part's content (a dict)."""
+def kunde_data(kunde: etree._Element, ctx: Context) -> tuple[Json | None, Json | None]:
+    """Kunde → (identity content, contact content) as dicts, in one pass over its children:
+    Kundennummer, BGNummer and Person make the identity; Anschrift and Kontakt the contact."""
+    source = ctx.source
     identifiers = []
+    addresses = []
+    telecom = []
     person: Json | None = None
     for child in kunde:
         tag = child.tag
-        if tag == _T["Kundennummer"]:
-            kind = "kundennummer"
-        elif tag == _T["BGNummer"]:
-            kind = "bg-nummer"
-        else:
-            if tag == _T["Person"] and person is None:
-                person = _person_data(child, ctx)
-            continue
-        identifiers.append(
-            {
-                "system": agency_identifier_system(ctx.id_agency, kind),
-                "value": text_of(child, ctx.source),
-            }
-        )
-    if person is None:
-        if not identifiers:
-            return None
-        return {"kind": "identity", "identifiers": identifiers}
-    if not identifiers and person["name"] is None and person["birth_date"] is None and (
-        person["sex"] is None
-    ):
-        return None
-    return {"kind": "identity", "identifiers": identifiers, **person}
-
-
-def read_identity(kunde: etree._Element, ctx: Context) -> IdentityData | None:
-    """Kundennummer, BGNummer and Person → the identity part's content."""
-    data = identity_data(kunde, ctx)
-    return None if data is None else IdentityData.model_validate(data)
-
-
-def contact_data(kunde: etree._Element, ctx: Context) -> Json | None:
-    """Anschrift and Kontakt → the contact part's content (a dict)."""
-    addresses = []
-    telecom = []
-    source = ctx.source
-    for child in kunde:
-        tag = child.tag
-        if tag == _T["Kontakt"]:
-            telecom.append(
-                {"system": KONTAKT[child.get("art", "")], "value": text_of(child, source)}
-            )
-        elif tag == _T["Anschrift"]:
+        if tag == _KONTAKT:
+            system = KONTAKT[child.get("art", "")]
+            telecom.append({"system": system, "value": text_of(child, source)})
+        elif tag == _ANSCHRIFT:
             fields = {
                 key: text_of(c, source) for c in child if (key := _ADDRESS_KEYS.get(c.tag))
             }
@@ -236,14 +208,39 @@ def contact_data(kunde: etree._Element, ctx: Context) -> Json | None:
                     problems=[Problem(at(source, line(child)), "element 'Anschrift' is empty")],
                 )
             addresses.append(fields)
-    if not addresses and not telecom:
-        return None
-    return {"kind": "contact", "addresses": addresses, "telecom": telecom}
+        elif tag == _PERSON:
+            if person is None:
+                person = _person_data(child, ctx)
+        elif (kind := _NUMBER_KINDS.get(tag)) is not None:
+            identifiers.append(
+                {
+                    "system": agency_identifier_system(ctx.id_agency, kind),
+                    "value": text_of(child, source),
+                }
+            )
+    contact = (
+        {"kind": "contact", "addresses": addresses, "telecom": telecom}
+        if addresses or telecom
+        else None
+    )
+    if person is None:
+        identity = {"kind": "identity", "identifiers": identifiers} if identifiers else None
+    elif identifiers or any(v is not None for v in person.values()):
+        identity = {"kind": "identity", "identifiers": identifiers, **person}
+    else:
+        identity = None
+    return identity, contact
+
+
+def read_identity(kunde: etree._Element, ctx: Context) -> IdentityData | None:
+    """Kundennummer, BGNummer and Person → the identity part's content."""
+    data = kunde_data(kunde, ctx)[0]
+    return None if data is None else IdentityData.model_validate(data)
 
 
 def read_contact(kunde: etree._Element, ctx: Context) -> ContactData | None:
     """Anschrift and Kontakt → the contact part's content."""
-    data = contact_data(kunde, ctx)
+    data = kunde_data(kunde, ctx)[1]
     return None if data is None else ContactData.model_validate(data)
 
 
@@ -370,9 +367,10 @@ def read_plan(el: etree._Element, ctx: Context) -> SupportPlan:
     return SupportPlan.model_validate(plan_data(el, ctx))
 
 
-def _kopf(kopf: etree._Element, ctx: Context) -> Json:
+def _kopf(kopf: etree._Element, source: str) -> tuple[Json, dict[str, etree._Element]]:
+    """The header fields and the Absender, first Empfaenger and Zweck elements."""
     fields: Json = {"source_system": SYSTEM, "recipients": []}
-    source = ctx.source
+    found: dict[str, etree._Element] = {}
     for child in kopf:
         tag = child.tag
         if tag == _T["NachrichtenID"]:
@@ -383,21 +381,22 @@ def _kopf(kopf: etree._Element, ctx: Context) -> Json:
             fields["created_at"] = iso_datetime(text_of(child, source), child, source, BERLIN)
         elif tag == _T["Absender"]:
             fields["sender"] = child.get("dienststelle")
+            found["Absender"] = child
         elif tag == _T["Empfaenger"]:
             fields["recipients"].append(child.get("dienststelle"))
-    return fields
+            found.setdefault("Empfaenger", child)
+        elif tag == _T["Zweck"]:
+            found["Zweck"] = child
+    return fields, found
 
 
 def read_zuweisung(root: etree._Element, source: str) -> TransferEnvelope:
     """A validated Zuweisung → one referral / conference / planning envelope."""
     kopf = _child(root, "Kopf")
     assert kopf is not None
-    absender = _child(kopf, "Absender")
-    assert absender is not None
+    fields, found = _kopf(kopf, source)
+    absender, zweck = found["Absender"], found["Zweck"]  # required by the XSD
     ctx = Context(source, absender.get("dienststelle", ""))
-    fields = _kopf(kopf, ctx)
-    zweck = _child(kopf, "Zweck")
-    assert zweck is not None
     code = zweck.get("schluessel", "")
     if code not in ZWECK:
         raise bad_value(zweck, source, "unknown purpose code", "schluessel")
@@ -416,10 +415,9 @@ def read_zuweisung(root: etree._Element, source: str) -> TransferEnvelope:
     for el in root:
         tag = el.tag
         if tag == _T["Kunde"]:
-            identity = identity_data(el, ctx)
+            identity, contact = kunde_data(el, ctx)
             if identity is not None:
                 parts.add("identity", Category.IDENTITY, identity, "/Zuweisung/Kunde", view=True)
-            contact = contact_data(el, ctx)
             if contact is not None:
                 parts.add("contact", Category.CONTACT, contact, "/Zuweisung/Kunde", view=True)
         elif tag == _T["Bedarfsgemeinschaft"]:
@@ -440,12 +438,10 @@ def read_zuweisung(root: etree._Element, source: str) -> TransferEnvelope:
         elif tag == _T["Profil"]:
             inner: dict[str, int] = {}
             for item in el:
-                iname = local(item)
+                iname, prefix = _PROFIL_TAGS.get(item.tag) or (local(item), local(item).lower())
                 k = inner[iname] = inner.get(iname, 0) + 1
                 category, statement = statement_data(item, iname, ctx)
-                parts.add(
-                    f"{iname.lower()}-{k}", category, statement, f"/Zuweisung/Profil/{iname}[{k}]"
-                )
+                parts.add(f"{prefix}-{k}", category, statement, f"/Zuweisung/Profil/{iname}[{k}]")
         elif tag == _T["Kooperationsplan"]:
             parts.add(
                 "plan",
@@ -468,10 +464,8 @@ def read_rueckmeldung(root: etree._Element, source: str) -> TransferEnvelope:
     """
     kopf = _child(root, "Kopf")
     assert kopf is not None
-    empfaenger = _child(kopf, "Empfaenger")
-    assert empfaenger is not None
-    ctx = Context(source, empfaenger.get("dienststelle", ""))
-    fields = _kopf(kopf, ctx)
+    fields, found = _kopf(kopf, source)
+    ctx = Context(source, found["Empfaenger"].get("dienststelle", ""))  # required by the XSD
     fields["purpose"] = Purpose.SERVICE_DELIVERY
     fields["message_type"] = MessageType.STATUS_UPDATE
     parts = carrier.PartCollector(source)

@@ -142,8 +142,10 @@ def task(envelope: TransferEnvelope) -> Json:
     subject: Json | None = None
     if identity is not None and isinstance(identity.content, IdentityData):
         c = identity.content
+        # A part read from a contained Patient goes back into one, so its source survives.
         simple = (contact is None and identity.id == "identity" and len(c.identifiers) == 1
-                  and c.name is None and c.birth_date is None and c.sex is None)
+                  and c.name is None and c.birth_date is None and c.sex is None
+                  and not (identity.source or "").startswith("/contained/"))
         if simple:
             ident = c.identifiers[0]
             subject = {"identifier": {"system": ident.system, "value": ident.value}}

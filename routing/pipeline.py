@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -133,7 +133,6 @@ class Accepted:
     recipients: list[RecipientOutcome]
     audit_seqs: tuple[int, ...]
     status_effect: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def as_report(self) -> dict[str, Any]:
         """JSON-ready form for the gateway's answer to the sender (no payload)."""

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from casebridge.gateway.console.data import Edge
 
-WIDTH, HEIGHT = 760, 520
-NODE_W, NODE_H = 196, 44
+WIDTH, HEIGHT = 660, 500
+NODE_W, NODE_H = 214, 48
 _BEND = 46.0
 
 

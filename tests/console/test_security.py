@@ -174,3 +174,14 @@ def test_the_api_keeps_its_problem_documents(app_client: TestClient) -> None:
 def test_console_routes_are_not_in_the_openapi_schema(app_client: TestClient) -> None:
     paths = app_client.get("/openapi.json").json()["paths"]
     assert not [p for p in paths if p.startswith("/console")]
+
+
+def test_unknown_console_paths_get_an_html_page(signed_in: SignIn) -> None:
+    client = signed_in("dana-dpo")
+    missing = client.get("/console/no-such-page")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith("text/html")
+    assert "Not found" in text(missing.text)
+    wrong_method = client.get("/console/logout")
+    assert wrong_method.status_code == 405
+    assert wrong_method.headers["content-type"].startswith("text/html")

@@ -42,6 +42,7 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "error.csrf": "Das Formular war ungültig oder veraltet (CSRF-Schutz). Bitte laden Sie die "
                       "Seite neu und versuchen Sie es erneut.",
         "error.notfound.title": "Nicht gefunden",
+        "error.notfound": "Diese Seite gibt es nicht.",
         "error.input.title": "Ungültige Eingabe",
         "back_home": "Zur Startseite",
         "period": "Zeitraum",
@@ -214,6 +215,7 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "error.csrf": "The form was invalid or stale (CSRF protection). Please reload the page "
                       "and try again.",
         "error.notfound.title": "Not found",
+        "error.notfound": "There is no such page.",
         "error.input.title": "Invalid input",
         "back_home": "Back to the start page",
         "period": "Period",

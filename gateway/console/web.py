@@ -30,6 +30,7 @@ from casebridge.gateway.console.sessions import (
     ConsoleUser,
     CsrfRefused,
     LoginRequired,
+    current_user,
     request_language,
 )
 from casebridge.gateway.principals import Role
@@ -127,6 +128,9 @@ def redirect(location: str) -> Response:
 
 
 def _error_page(request: Request, status: int, title_key: str, message: str) -> Response:
+    if getattr(request.state, "console_user", None) is None:
+        # errors raised before a page looked at the session still speak the reader's language
+        request.state.console_user = current_user(request)
     return render(request, "error.html", status_code=status, title_key=title_key,
                   message=message)
 
@@ -165,8 +169,12 @@ def install_error_pages(app: FastAPI) -> None:
         if not _is_console(request):
             return await _delegate(http_error, request, exc)
         assert isinstance(exc, StarletteHTTPException)
-        key = "error.notfound.title" if exc.status_code == 404 else "error.input.title"
-        return _error_page(request, exc.status_code, key, str(exc.detail))
+        if exc.status_code == 404:
+            user = current_user(request)
+            lang = user.lang if user is not None else request_language(request)
+            return _error_page(request, 404, "error.notfound.title",
+                               translate(lang, "error.notfound"))
+        return _error_page(request, exc.status_code, "error.input.title", str(exc.detail))
 
     async def on_login_required(request: Request, exc: Exception) -> Response:
         target = request.url.path if request.method == "GET" else f"{PREFIX}/"

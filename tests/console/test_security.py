@@ -181,7 +181,8 @@ def test_unknown_console_paths_get_an_html_page(signed_in: SignIn) -> None:
     missing = client.get("/console/no-such-page")
     assert missing.status_code == 404
     assert missing.headers["content-type"].startswith("text/html")
-    assert "Not found" in text(missing.text)
+    assert "There is no such page." in text(missing.text)  # in the session's language
+    assert "Sign out" in text(missing.text)
     wrong_method = client.get("/console/logout")
     assert wrong_method.status_code == 405
     assert wrong_method.headers["content-type"].startswith("text/html")

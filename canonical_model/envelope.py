@@ -27,8 +27,6 @@ from casebridge.canonical_model.vocabulary import (
 )
 
 SCHEMA_VERSION: Final = "1.0"
-# An enum member looked up on its class costs a Python-level descriptor call (Python 3.11).
-_STATUS_UPDATE = MessageType.STATUS_UPDATE
 
 
 class ConferenceInfo(CanonicalModel):
@@ -98,7 +96,7 @@ class TransferEnvelope(CanonicalModel):
                 raise ValueError(
                     f"reason_part_ids: no part with id {', '.join(sorted(missing))}"
                 )
-        if self.message_type == _STATUS_UPDATE:
+        if self.message_type == MessageType.STATUS_UPDATE:
             if self.status is None:
                 raise ValueError("status: a status_update needs a status")
             if self.correlation_id is None:

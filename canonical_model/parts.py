@@ -136,9 +136,6 @@ _FIXED_CATEGORY: dict[str, Category] = {
     "support_plan": Category.SUPPORT_PLAN,
     "child_protection": Category.CHILD_PROTECTION,
 }
-# Looking up an enum member on its class runs a Python-level descriptor (Python 3.11); this
-# validator runs once per part, so the member is looked up once here.
-_ENTRUSTED = Category.ENTRUSTED
 
 
 class Part(CanonicalModel):
@@ -160,7 +157,7 @@ class Part(CanonicalModel):
     @model_validator(mode="after")
     def _category_rules(self) -> Part:
         category = self.category
-        if category == _ENTRUSTED:
+        if category == Category.ENTRUSTED:
             if self.entrusted_by is None:
                 raise ValueError("an 'entrusted' part must name who entrusted it (entrusted_by)")
         elif self.entrusted_by is not None:

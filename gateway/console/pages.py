@@ -16,7 +16,7 @@ from casebridge.gateway.console import data
 from casebridge.gateway.console.diagram import HEIGHT, NODE_H, NODE_W, WIDTH, layout
 from casebridge.gateway.console.i18n import term
 from casebridge.gateway.console.sessions import PREFIX, ConsoleUser, check_csrf, require
-from casebridge.gateway.console.verify import Verifications
+from casebridge.gateway.console.verify import Verifications, started_recently
 from casebridge.gateway.console.web import redirect, render, url
 from casebridge.gateway.principals import Role
 
@@ -216,12 +216,15 @@ def _verifications(request: Request) -> Verifications:
 def integrity(request: Request) -> Response:
     """The last verification result, a button to verify again, and a running job's progress."""
     _dpo(request)
-    job_id = _text(request, "job", 32)
+    job_id = _text(request, "job", 40)
     job = _verifications(request).get(job_id) if job_id else None
     with _db(request).session() as session:
         last = data.last_verification(session)
-    return render(request, "integrity.html", job=job, last=last,
-                  refresh=job is not None and not job.done.is_set())
+    # a job started by another gateway process: wait for its result event
+    elsewhere = (job is None and job_id is not None and started_recently(job_id)
+                 and (last is None or last.details.get("job") != job_id))
+    return render(request, "integrity.html", job=job, last=last, elsewhere=elsewhere,
+                  refresh=elsewhere or (job is not None and not job.done.is_set()))
 
 
 @router.post("/integrity/verify")

@@ -4,7 +4,9 @@ Verifying a long chain takes seconds to minutes, longer than a request should. A
 :class:`VerificationJob` in a thread and redirects to a page that refreshes itself (a meta refresh,
 no script) until the job is done. The result is appended to the audit trail as a
 ``chain_verified`` event, so the last result survives restarts and is the same for every gateway
-process; the job table only holds running jobs of this process for their progress bars.
+process; the job table only holds running jobs of this process for their progress bars. Behind a
+load balancer the page may ask another process: it then waits for the ``chain_verified`` event
+carrying the job's id (ids start with their start time, so the waiting ends after ten minutes).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import secrets
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from casebridge.consent.audit import AuditTrail, VerifyResult
 from casebridge.db import Database
@@ -45,6 +47,14 @@ class VerificationJob:
         return min(99, self.checked * 100 // self.total) if self.total else 0
 
 
+def started_recently(job_id: str, *, within: timedelta = timedelta(minutes=10)) -> bool:
+    """Whether a job id (``<unix time>-<random>``) was issued less than ``within`` ago."""
+    stamp, _, _rest = job_id.partition("-")
+    if not stamp.isdigit():
+        return False
+    return datetime.now(UTC) - datetime.fromtimestamp(int(stamp), UTC) < within
+
+
 class Verifications:
     """The verification jobs of one gateway process (at most one runs at a time)."""
 
@@ -68,7 +78,8 @@ class Verifications:
             if len(self._jobs) >= _MAX_JOBS:
                 oldest = min(self._jobs.values(), key=lambda j: j.started_at)
                 del self._jobs[oldest.id]
-            job = VerificationJob(secrets.token_urlsafe(12), by, datetime.now(UTC))
+            now = datetime.now(UTC)
+            job = VerificationJob(f"{int(now.timestamp())}-{secrets.token_urlsafe(9)}", by, now)
             self._jobs[job.id] = job
         threading.Thread(target=self._run, args=(job,), name="console-verify", daemon=True).start()
         return job
@@ -88,7 +99,7 @@ class Verifications:
                 details={"ok": result.ok, "checked": result.checked, "last_seq": result.last_seq,
                          "first_broken_seq": result.first_broken_seq,
                          "problem": (result.problem or None) and result.problem[:300],
-                         "by": job.by},
+                         "by": job.by, "job": job.id},
             )
             job.event_seq = event.seq
             log.info("console_chain_verified", status="ok" if result.ok else "broken",

@@ -64,3 +64,19 @@ def test_progress_is_reported_per_batch(seeded: Seeded) -> None:
     assert job.result is not None and job.result.ok
     assert (job.checked, job.percent) == (16, 100)
     assert jobs.get(job.id) is job and jobs.get("unknown") is None
+
+
+def test_a_job_of_another_gateway_process_is_awaited_until_its_result_appears(
+    signed_in: SignIn, seeded: Seeded
+) -> None:
+    client = signed_in("dana-dpo")
+    other = Verifications(get_database(seeded.database_url))  # "another process"
+    job = other.start("dana-dpo")
+    assert job.done.wait(10)
+    ours = client.get(f"/console/integrity?job={job.id}")
+    assert "refresh" not in ours.text  # its result event names the job: nothing to wait for
+    assert "Unaltered: 16 entries checked" in text(ours.text)
+    waiting = client.get(f"/console/integrity?job={int(time.time())}-elsewhere")
+    assert '<meta http-equiv="refresh" content="1">' in waiting.text
+    stale = client.get("/console/integrity?job=1000000000-long-ago")
+    assert "refresh" not in stale.text

@@ -58,7 +58,10 @@ def vhost() -> Iterator[str]:
     if RABBITMQCTL is None:
         pytest.skip("rabbitmqctl is not installed")
     name = f"cb-test-{uuid.uuid4().hex[:10]}"
-    ctl("add_vhost", name)
+    try:
+        ctl("add_vhost", name)
+    except (subprocess.CalledProcessError, OSError) as exc:
+        pytest.skip(f"rabbitmqctl cannot manage the local broker here ({type(exc).__name__})")
     ctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
     yield name
     ctl("delete_vhost", name)

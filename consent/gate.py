@@ -22,8 +22,12 @@ from casebridge.consent.audit import AuditEntry, AuditTrail
 from casebridge.consent.claims import record_claims
 from casebridge.consent.decision import MessageDecisions
 from casebridge.consent.policy import TransferPolicy
-from casebridge.consent.registry import Resolution, ResolvedClient, resolve_envelope
-from casebridge.consent.store import states_for_client
+from casebridge.consent.registry import (
+    Resolution,
+    ResolvedClient,
+    envelope_identifiers,
+    resolve_with_consents,
+)
 from casebridge.db import Database
 from casebridge.errors import InputError
 from casebridge.logging import get_logger
@@ -75,13 +79,8 @@ class ConsentGate:
 
         if at.tzinfo is None:
             raise InputError("at: the decision time needs a UTC offset")
-        with self.db.session() as session:
-            client = resolve_envelope(session, envelope)
-            states = (
-                states_for_client(session, client.client_id)
-                if client.client_id is not None
-                else []
-            )
+        with self.db.snapshot_read() as conn:
+            client, states = resolve_with_consents(conn, envelope_identifiers(envelope))
         facts = (
             ClientFacts(client.client_id, birth_date=client.birth_date)
             if client.resolution == Resolution.RESOLVED and client.client_id is not None

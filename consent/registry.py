@@ -19,8 +19,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import StrEnum
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select, tuple_
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from casebridge.canonical_model import (
@@ -34,6 +37,9 @@ from casebridge.canonical_model import (
 from casebridge.consent.store import ClientIdentifierRow, ClientNameRow, ClientRow
 from casebridge.db import Database
 from casebridge.errors import ConflictError, InputError, NotFound
+
+if TYPE_CHECKING:
+    from casebridge.consent.engine import ConsentState
 
 _MAX_LOOKUP = 64  # identifiers per resolution; a hostile message cannot make the query unbounded
 
@@ -86,11 +92,65 @@ def _owners(session: Session, identifiers: Iterable[Identifier]) -> dict[tuple[s
         return {}
     stmt = select(
         ClientIdentifierRow.system, ClientIdentifierRow.value, ClientIdentifierRow.client_id
-    ).where(
-        or_(*(and_(ClientIdentifierRow.system == s, ClientIdentifierRow.value == v)
-              for s, v in pairs))
-    )
+    ).where(_identifier_match(pairs))
     return {(s, v): c for s, v, c in session.execute(stmt)}
+
+
+def _identifier_match(pairs: Iterable[tuple[str, str]]) -> Any:
+    return or_(*(and_(ClientIdentifierRow.system == s, ClientIdentifierRow.value == v)
+                 for s, v in pairs))
+
+
+@cache
+def _decision_lookup() -> Any:
+    # Built once: constructing the expression costs more than the indexed query itself.
+    from casebridge.consent.store import ConsentRow, WithdrawalRow
+
+    owners = (
+        select(ClientIdentifierRow.client_id)
+        .where(tuple_(ClientIdentifierRow.system, ClientIdentifierRow.value).in_(
+            bindparam("pairs", expanding=True)))
+        .distinct()
+        .subquery()
+    )
+    return (
+        select(owners.c.client_id, ClientRow.birth_date, ConsentRow.consent_id,
+               ConsentRow.directive_json, WithdrawalRow.at)
+        .join(ClientRow, ClientRow.client_id == owners.c.client_id)
+        .outerjoin(ConsentRow, ConsentRow.client_id == owners.c.client_id)
+        .outerjoin(WithdrawalRow, WithdrawalRow.consent_id == ConsentRow.consent_id)
+    )
+
+
+def resolve_with_consents(
+    conn: Connection, identifiers: list[Identifier]
+) -> tuple[ResolvedClient, list[ConsentState]]:
+    """Resolve the client and load its consents in ONE statement (the decision's hot path).
+
+    Same outcome as :func:`resolve` followed by ``states_for_client``: identifiers of two
+    clients resolve to AMBIGUOUS and load nothing. One round trip instead of three keeps the
+    gate's latency flat as the store grows (every step is an index look-up).
+    """
+    from casebridge.consent.engine import ConsentState
+    from casebridge.consent.store import parse_directive
+
+    if not identifiers:
+        return ResolvedClient(Resolution.NO_IDENTIFIERS), []
+    pairs = sorted({(i.system, i.value) for i in identifiers[:_MAX_LOOKUP]})
+    stmt = _decision_lookup()
+    rows = conn.execute(stmt, {"pairs": pairs}).all()
+    clients = {row[0] for row in rows}
+    if not clients:
+        return ResolvedClient(Resolution.NOT_REGISTERED), []
+    if len(clients) > 1:
+        return ResolvedClient(Resolution.AMBIGUOUS), []
+    client_id, birth = rows[0][0], rows[0][1]
+    states = {
+        consent_id: ConsentState(parse_directive(text), withdrawn_at=at)
+        for _, _, consent_id, text, at in rows
+        if consent_id is not None
+    }
+    return ResolvedClient(Resolution.RESOLVED, client_id, birth), list(states.values())
 
 
 def resolve(session: Session, identifiers: list[Identifier]) -> ResolvedClient:

@@ -166,7 +166,7 @@ def directive_json(directive: ConsentDirective) -> str:
 
 
 @lru_cache(maxsize=65536)
-def _parse_directive(text: str) -> ConsentDirective:
+def parse_directive(text: str) -> ConsentDirective:
     # Stored directives never change, so parsing each text once per process is safe and keeps
     # the decision path free of repeated validation.
     return ConsentDirective.model_validate_json(text, strict=False)
@@ -295,7 +295,7 @@ def _load(session: Session, where: Iterable[Any]) -> list[ConsentRecord]:
     )
     records = []
     for row, wd in session.execute(stmt):
-        directive = _parse_directive(row.directive_json)
+        directive = parse_directive(row.directive_json)
         withdrawal = (
             None if wd is None else ConsentWithdrawal(consent_id=row.consent_id, at=wd.at, by=wd.by)
         )
@@ -315,7 +315,7 @@ def states_for_client(session: Session, client_id: str) -> list[ConsentState]:
         .where(ConsentRow.client_id == client_id)
     )
     return [
-        ConsentState(_parse_directive(text), withdrawn_at=at)
+        ConsentState(parse_directive(text), withdrawn_at=at)
         for text, at in session.execute(stmt)
     ]
 

@@ -109,3 +109,34 @@ def test_resolution_is_exactly_one_client_or_unknown(any_db) -> None:
     assert b.client_id != a.client_id
     by_own_id = Identifier(system=CLIENT_ID_SYSTEM, value=b.client_id)
     assert _session_resolve(any_db, [by_own_id]).client_id == b.client_id
+
+
+def test_one_statement_lookup_agrees_with_resolve_and_states(any_db) -> None:
+    from casebridge.consent.registry import resolve_with_consents
+    from casebridge.consent.store import states_for_client
+
+    store = ConsentStore(any_db)
+    a = store.record(directive("c1", identifiers=((KUNDENNUMMER, "962D123456"),)))
+    store.record(directive("c1b", identifiers=((KUNDENNUMMER, "962D123456"),)))
+    store.withdraw("c1b", by="test")
+    store.record(directive("c2", identifiers=((AKTENZEICHEN, "AZ-1"),)))
+    k = Identifier(system=KUNDENNUMMER, value="962D123456")
+    az = Identifier(system=AKTENZEICHEN, value="AZ-1")
+    own = Identifier(system=CLIENT_ID_SYSTEM, value=a.client_id)
+    unknown = Identifier(system=KUNDENNUMMER, value="nobody")
+    for identifiers in ([k], [k, own], [k, unknown], [unknown], [], [k, az]):
+        with any_db.session() as s:
+            expected = resolve(s, identifiers)
+            expected_states = (
+                states_for_client(s, expected.client_id) if expected.client_id else []
+            )
+        with any_db.snapshot_read() as conn:
+            got, states = resolve_with_consents(conn, identifiers)
+        assert got == expected
+        assert sorted((st.directive.consent_id, st.withdrawn_at) for st in states) == sorted(
+            (st.directive.consent_id, st.withdrawn_at) for st in expected_states
+        )
+    with any_db.snapshot_read() as conn:
+        _, states = resolve_with_consents(conn, [k, own])
+    assert {st.directive.consent_id for st in states} == {"c1", "c1b"}  # no duplicates
+    assert len(states) == 2

@@ -88,6 +88,20 @@ def _exception_summary(
     return event_dict
 
 
+class _CurrentStderr:
+    """Writes to whatever ``sys.stderr`` is at the moment of writing.
+
+    structlog's print logger keeps the file it was given; holding the stream that was current at
+    configuration time breaks when stderr is later replaced (test capture, daemonising).
+    """
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 _configured = False
 
 
@@ -114,7 +128,7 @@ def configure_logging(*, fmt: str = "auto", level: str = "info", force: bool = F
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
     _configured = True

@@ -14,6 +14,8 @@ import typer
 
 from casebridge import __version__
 from casebridge.errors import CasebridgeError, ConfigError, InputError, NotFound
+from casebridge.logging import configure_logging
+from casebridge.settings import get_settings
 
 app = typer.Typer(
     name="casebridge",
@@ -77,6 +79,13 @@ def _root(
     ),
 ) -> None:
     """casebridge: consent-gated case exchange between social-service agencies."""
+    # Log format and level come from the settings; a command that needs settings reports an
+    # invalid configuration itself, so logging falls back to its defaults rather than failing.
+    try:
+        settings = get_settings()
+    except ConfigError:
+        return
+    configure_logging(fmt=settings.log_format, level=settings.log_level, force=True)
 
 
 for _module in COMMAND_MODULES:

@@ -32,6 +32,7 @@ from casebridge.consent.store import ConsentStore
 from casebridge.db import get_database
 from casebridge.gateway.cli import app
 from casebridge.gateway.demo import sample_bytes
+from casebridge.logging import configure_logging
 from casebridge.routing.pipeline import Accepted
 from casebridge.routing.routes import demo_route_table
 from casebridge.routing.runtime import Routing
@@ -134,6 +135,9 @@ def demo(
 ) -> None:
     """Run the whole referral exchange on the embedded defaults and show each step."""
     settings, tmp = _data_dir()
+    if "CASEBRIDGE_LOG_LEVEL" not in os.environ:
+        # The demo narrates every step itself; info-level log lines would only interleave.
+        configure_logging(fmt=settings.log_format, level="warning", force=True)
     stand_ins = {a: StandIn(a) for a in PUSH_AGENCIES}
     routes = demo_route_table({a: s.url for a, s in stand_ins.items()})
     db = get_database(settings.effective_database_url)

@@ -22,6 +22,7 @@ import hashlib
 import importlib.resources
 import os
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -117,8 +118,28 @@ def _on_sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+#: Every engine this process created; a forked child must not reuse their pooled connections.
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def _forget_inherited_connections() -> None:
+    # SQLAlchemy's advice for os.fork(): drop the parent's pooled connections in the child
+    # without closing them (closing would end the parent's sessions on the server).
+    for engine in list(_ENGINES):
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_forget_inherited_connections)
+
+
 def create_db_engine(url: str) -> Engine:
     """A SQLAlchemy engine for ``url`` with casebridge's connection set-up."""
+    engine = _create_engine(url)
+    _ENGINES.add(engine)
+    return engine
+
+
+def _create_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError:

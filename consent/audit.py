@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import operator
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from json.encoder import encode_basestring
@@ -27,7 +30,7 @@ from sqlalchemy import Table, func, insert, select, update
 from casebridge.canonical_model import TransferEnvelope
 from casebridge.consent.decision import Decision, MessageDecisions
 from casebridge.consent.store import AuditEntryRow, AuditHeadRow, canonical_json
-from casebridge.db import Database, utc_text
+from casebridge.db import Database, create_db_engine, utc_text
 from casebridge.errors import AuditError
 
 GENESIS_HASH = "0" * 64
@@ -388,11 +391,73 @@ class AuditTrail:
             yield from (_row_to_entry(r) for r in rows)
 
     def verify(
-        self, *, batch: int = 20000, progress: Callable[[int, int], None] | None = None
+        self,
+        *,
+        batch: int = 20000,
+        progress: Callable[[int, int], None] | None = None,
+        workers: int | None = None,
     ) -> VerifyResult:
-        """Verify the whole stored chain, streaming; ``progress(checked, total)`` per batch."""
-        verifier = ChainVerifier()
+        """Verify the whole stored chain, streaming; ``progress(checked, total)`` per batch.
+
+        Long chains are split into contiguous ranges verified in parallel processes (hashing is
+        CPU-bound); ``workers=1`` forces one sequential pass. Both find the same first break.
+        """
         head = self.head()
+        if workers is None:
+            workers = min(os.cpu_count() or 1, 4) if head[0] >= PARALLEL_VERIFY_MIN else 1
+        if workers > 1 and head[0] >= 2 * workers:
+            return self._verify_parallel(head, workers, batch, progress)
+        return self._verify_sequential(head, batch, progress)
+
+    def _verify_parallel(
+        self,
+        head: tuple[int, str],
+        workers: int,
+        batch: int,
+        progress: Callable[[int, int], None] | None,
+    ) -> VerifyResult:
+        url = self.db.engine.url.render_as_string(hide_password=False)
+        step = -(-head[0] // workers)
+        bounds = [(lo, min(lo + step - 1, head[0])) for lo in range(1, head[0] + 1, step)]
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=len(bounds), mp_context=context) as pool:
+            futures = [pool.submit(_verify_range, url, lo, hi, batch) for lo, hi in bounds]
+            parts: list[_RangeResult] = []
+            for future in futures:
+                parts.append(future.result())
+                if progress is not None:
+                    progress(sum(p.checked for p in parts), head[0])
+        checked, last_seq, last_hash = 0, 0, GENESIS_HASH
+        for part in parts:
+            # Each range was checked on its own; the seams between ranges are checked here, in
+            # chain order, so the first break reported is the same as a sequential pass finds.
+            if part.first_prev is not None and part.first_prev != last_hash:
+                return VerifyResult(
+                    False, checked, last_seq + 1,
+                    "prev_hash does not match the preceding entry's hash "
+                    "(an entry before it was removed, inserted or reordered)",
+                    last_seq, last_hash,
+                )
+            checked += part.checked
+            if part.broken is not None:
+                return VerifyResult(False, checked, part.broken[0], part.broken[1],
+                                    part.last_seq, part.last_hash)
+            last_seq, last_hash = part.last_seq, part.last_hash
+        # The tail beyond the split (appends meanwhile), the head and what lies beyond it are
+        # checked by the sequential pass from where the ranges ended.
+        verifier = ChainVerifier()
+        verifier.checked, verifier.last_seq, verifier.last_hash = checked, last_seq, last_hash
+        return self._verify_sequential(head, batch, progress, verifier=verifier)
+
+    def _verify_sequential(
+        self,
+        head: tuple[int, str],
+        batch: int,
+        progress: Callable[[int, int], None] | None,
+        *,
+        verifier: ChainVerifier | None = None,
+    ) -> VerifyResult:
+        verifier = verifier or ChainVerifier()
         while True:
             for rows in self._raw_batches(
                 batch=batch, start=verifier.last_seq, where=[_T.c.seq <= head[0]]
@@ -458,6 +523,45 @@ class AuditTrail:
             "disclosures": disclosures,
             "withheld_transfers": refused,
         }
+
+
+#: Chains at least this long are verified by several processes (below it, start-up dominates).
+PARALLEL_VERIFY_MIN = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class _RangeResult:
+    checked: int
+    first_prev: str | None  # prev_hash of the range's first entry, for the seam check
+    last_seq: int
+    last_hash: str
+    broken: tuple[int, str] | None
+
+
+def _verify_range(url: str, lo: int, hi: int, batch: int) -> _RangeResult:
+    """Verify entries lo..hi of the chain at ``url`` (runs in a worker process)."""
+    engine = create_db_engine(url)
+    try:
+        trail = AuditTrail(Database(engine))
+        verifier = ChainVerifier()
+        verifier.last_seq = lo - 1
+        first_prev: str | None = None
+        for rows in trail._raw_batches(batch=batch, start=lo - 1, where=[_T.c.seq <= hi]):
+            for row in rows:
+                if first_prev is None:
+                    first_prev = verifier.last_hash = row[_PREV]
+                encoded = list(map(_apply, _ROW_ENCODERS, row))
+                if not verifier.feed(int(row[_SEQ]), encoded, row[-1], row[_PREV]):
+                    break
+            if verifier.broken is not None:
+                break
+        if verifier.broken is None and verifier.last_seq != hi:
+            verifier.broken = (verifier.last_seq + 1,
+                               f"entry {verifier.last_seq + 1} is missing")
+        return _RangeResult(verifier.checked, first_prev, verifier.last_seq,
+                            verifier.last_hash, verifier.broken)
+    finally:
+        engine.dispose()
 
 
 def _apply(encoder: Callable[[Any], str], value: Any) -> str:

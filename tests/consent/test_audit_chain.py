@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import text
 
+from casebridge.consent import audit as audit_module
 from casebridge.consent.audit import (
     GENESIS_HASH,
     HASHED_FIELDS,
@@ -23,6 +24,14 @@ from casebridge.errors import AuditError
 from tests.consent.store_fixtures import *  # noqa: F403
 
 AT = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True, params=["sequential", "parallel"])
+def verify_mode(request, monkeypatch) -> str:
+    """Every verification test runs once sequentially and once split over worker processes."""
+    if request.param == "parallel":
+        monkeypatch.setattr(audit_module, "PARALLEL_VERIFY_MIN", 1)
+    return request.param
 
 
 def _draft(i: int = 0, **changes) -> AuditDraft:
@@ -207,3 +216,4 @@ def test_two_processes_appending_at_once_yield_one_valid_chain(any_db, fresh_db_
     # each append's two entries are adjacent: one transaction, one lock
     for first, second in zip(ids[::2], ids[1::2], strict=True):
         assert second == f"{first}b"
+

@@ -404,8 +404,11 @@ class AuditTrail:
         """
         head = self.head()
         if workers is None:
-            workers = min(os.cpu_count() or 1, 4) if head[0] >= PARALLEL_VERIFY_MIN else 1
-        if workers > 1 and head[0] >= 2 * workers:
+            # One more process than cores: each worker also waits on the database, and that
+            # wait overlaps another's hashing (measured: 2 cores, 3 workers fastest on both
+            # backends).
+            workers = min((os.cpu_count() or 1) + 1, 8) if head[0] >= PARALLEL_VERIFY_MIN else 1
+        if workers > 1 and head[0] >= workers:
             return self._verify_parallel(head, workers, batch, progress)
         return self._verify_sequential(head, batch, progress)
 

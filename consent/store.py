@@ -187,6 +187,20 @@ class ConsentRecord:
         """The consent id."""
         return self.directive.consent_id
 
+    def state_at(self, now: datetime) -> str:
+        """Where the consent stands at ``now``: withdrawn, its status if not active,
+        not_yet_valid, expired, or active (what the API and the CLI show)."""
+        d = self.directive
+        if self.withdrawal is not None and self.withdrawal.at <= now:
+            return "withdrawn"
+        if str(d.status) != "active":
+            return str(d.status)
+        if now < d.effective_from:
+            return "not_yet_valid"
+        if d.valid_until is not None and now > d.valid_until:
+            return "expired"
+        return "active"
+
     def history(self) -> list[dict[str, str]]:
         """What happened to this consent, oldest first: recorded, then withdrawn."""
         events = [

@@ -88,23 +88,10 @@ class WithdrawResponse(BaseModel):
     by: str
 
 
-def _state(record: ConsentRecord, now: datetime) -> str:
-    d = record.directive
-    if record.withdrawal is not None and record.withdrawal.at <= now:
-        return "withdrawn"
-    if str(d.status) != "active":
-        return str(d.status)
-    if now < d.effective_from:
-        return "not_yet_valid"
-    if d.valid_until is not None and now > d.valid_until:
-        return "expired"
-    return "active"
-
-
 def _summary(record: ConsentRecord, now: datetime) -> ConsentSummary:
     d = record.directive
     return ConsentSummary(
-        consent_id=d.consent_id, client_id=record.client_id, state=_state(record, now),
+        consent_id=d.consent_id, client_id=record.client_id, state=record.state_at(now),
         status=str(d.status), grantor=str(d.grantor.relation), valid_from=d.effective_from,
         valid_until=d.valid_until, disclosers=list(d.disclosers), recipients=list(d.recipients),
         purposes=[str(p) for p in d.purposes],

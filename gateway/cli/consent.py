@@ -67,26 +67,13 @@ def read_input(path: Path, what: str) -> bytes:
     return raw
 
 
-def _state(record: ConsentRecord, now: datetime) -> str:
-    d = record.directive
-    if record.withdrawal is not None and record.withdrawal.at <= now:
-        return "withdrawn"
-    if str(d.status) != "active":
-        return str(d.status)
-    if now < d.effective_from:
-        return "not_yet_valid"
-    if d.valid_until is not None and now > d.valid_until:
-        return "expired"
-    return "active"
-
-
 def record_summary(record: ConsentRecord, now: datetime) -> dict[str, Any]:
     """A consent as one JSON object for ``list`` (no names, no identifiers)."""
     d = record.directive
     return {
         "consent_id": d.consent_id,
         "client_id": record.client_id,
-        "state": _state(record, now),
+        "state": record.state_at(now),
         "status": str(d.status),
         "grantor": str(d.grantor.relation),
         "valid_from": d.effective_from.isoformat(),

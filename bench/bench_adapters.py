@@ -37,6 +37,8 @@ from lxml import etree
 
 from bench.common import Row
 from casebridge.adapters import get_adapter
+from casebridge.adapters.jobcenter.read import HEMMNIS
+from casebridge.adapters.sozialamt.read import BEREICH
 from casebridge.canonical_model import (
     Address,
     BenefitData,
@@ -131,14 +133,7 @@ def jobcenter_messages(n: int, seed: int = 1) -> list[bytes]:
     """``n`` varied job centre messages: about 80 % Zuweisung, 20 % Rueckmeldung."""
     rng = random.Random(seed)
     adapter = get_adapter("jobcenter")
-    hemmnisse = [
-        ("gesundheit", "health"),
-        ("sucht", "addiction"),
-        ("schulden", "debts"),
-        ("wohnen", "housing"),
-        ("familie", "household"),
-        ("sonstige", "case_notes"),
-    ]
+    hemmnisse = [(code, str(category)) for code, category in HEMMNIS.items()]
     out = []
     for i in range(n):
         sender, recipient = (
@@ -243,16 +238,7 @@ def sozialamt_messages(n: int, seed: int = 2) -> list[bytes]:
     """``n`` varied social office files, each holding one Fallmitteilung (some 2 or 3)."""
     rng = random.Random(seed)
     adapter = get_adapter("sozialamt")
-    bereiche = [
-        ("Wohnen", "housing"),
-        ("Finanzen", "finances"),
-        ("Schulden", "debts"),
-        ("Gesundheit", "health"),
-        ("Sucht", "addiction"),
-        ("Arbeit", "employment"),
-        ("Bildung", "education"),
-        ("Familie", "household"),
-    ]
+    bereiche = [(code, str(category)) for code, category in BEREICH.items()]
     out = []
     for i in range(n):
         envelopes = []

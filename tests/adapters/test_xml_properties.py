@@ -17,8 +17,9 @@ from lxml import etree
 
 from casebridge.adapters import get_adapter
 from casebridge.adapters.jobcenter import SCHEMA as JC_SCHEMA
+from casebridge.adapters.jobcenter.read import HEMMNIS
 from casebridge.adapters.sozialamt import SCHEMA as SA_SCHEMA
-from casebridge.adapters.sozialamt.read import case_file_category
+from casebridge.adapters.sozialamt.read import BEREICH, case_file_category
 from casebridge.canonical_model import (
     Address,
     BenefitData,
@@ -212,14 +213,7 @@ def zuweisungen(draw: st.DrawFn) -> TransferEnvelope:
                 ),
             )
         )
-    hemmnisse = [
-        ("gesundheit", "health"),
-        ("sucht", "addiction"),
-        ("schulden", "debts"),
-        ("wohnen", "housing"),
-        ("familie", "household"),
-        ("sonstige", "case_notes"),
-    ]
+    hemmnisse = [(code, str(category)) for code, category in HEMMNIS.items()]
     for i, (code, category) in enumerate(draw(st.lists(st.sampled_from(hemmnisse), max_size=8))):
         parts.append(part(f"v{i}", category, Statement(label=code, text=draw(long_texts))))
     if draw(st.booleans()):
@@ -355,16 +349,7 @@ def fallmitteilungen(draw: st.DrawFn) -> TransferEnvelope:
         )
     if name and draw(st.booleans()):
         parts.append(part("c", "contact", ContactData(addresses=[Address(text=draw(texts()))])))
-    bereiche = [
-        ("Wohnen", "housing"),
-        ("Finanzen", "finances"),
-        ("Schulden", "debts"),
-        ("Gesundheit", "health"),
-        ("Sucht", "addiction"),
-        ("Arbeit", "employment"),
-        ("Bildung", "education"),
-        ("Familie", "household"),
-    ]
+    bereiche = [(code, str(category)) for code, category in BEREICH.items()]
     for i, (code, category) in enumerate(draw(st.lists(st.sampled_from(bereiche), max_size=10))):
         parts.append(part(f"a{i}", category, Statement(label=code, text=draw(long_texts))))
     for i, text in enumerate(draw(st.lists(long_texts, max_size=5))):

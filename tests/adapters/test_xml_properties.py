@@ -8,7 +8,7 @@ parts the format has no element for restored from carriers.
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from hypothesis import given
@@ -44,7 +44,10 @@ from casebridge.canonical_model import (
     SupportPlanData,
     TransferEnvelope,
 )
+from tests.strategies import agency_ids as agency
+from tests.strategies import dates
 from tests.strategies import envelopes as any_envelopes
+from tests.strategies import message_ids as message_id
 
 JC = get_adapter("jobcenter")
 SA = get_adapter("sozialamt")
@@ -65,9 +68,6 @@ words = st.text(
     max_size=15,
 ).filter(lambda w: not any(c.isspace() for c in w))
 long_texts = texts(3000)
-agency = st.from_regex(r"[a-z][a-z0-9]{1,10}-[a-z]{2,10}", fullmatch=True)
-message_id = st.from_regex(r"[A-Z]{2}-[A-Z0-9]{2,6}-20[0-9]{2}-[0-9]{4,6}", fullmatch=True)
-dates = st.dates(min_value=date(1920, 1, 1), max_value=date(2040, 12, 31))
 moments = st.datetimes(
     min_value=datetime(2000, 1, 1),
     max_value=datetime(2040, 1, 1),

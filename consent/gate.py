@@ -21,6 +21,7 @@ from casebridge.canonical_model import Outcome, TransferEnvelope
 from casebridge.consent.audit import AuditEntry, AuditTrail
 from casebridge.consent.claims import record_claims
 from casebridge.consent.decision import MessageDecisions
+from casebridge.consent.engine import ClientFacts, decide, release
 from casebridge.consent.policy import TransferPolicy
 from casebridge.consent.registry import (
     Resolution,
@@ -75,8 +76,6 @@ class ConsentGate:
         policies: Mapping[str, TransferPolicy] | None = None,
     ) -> Evaluation:
         """Decide for every recipient without recording anything (dry run only)."""
-        from casebridge.consent.engine import ClientFacts, decide
-
         if at.tzinfo is None:
             raise InputError("at: the decision time needs a UTC offset")
         with self.db.snapshot_read() as conn:
@@ -101,8 +100,6 @@ class ConsentGate:
         policies: Mapping[str, TransferPolicy] | None = None,
     ) -> GateResult:
         """Decide for every recipient, append one audit entry each, then release."""
-        from casebridge.consent.engine import release
-
         evaluation = self.evaluate(envelope, at=at, policies=policies)
         entries = self.audit.append_decisions(
             envelope, evaluation.decisions, stage=stage, at=at,

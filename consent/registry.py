@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import and_, bindparam, or_, select, tuple_
 from sqlalchemy.engine import Connection
@@ -34,12 +34,17 @@ from casebridge.canonical_model import (
     TransferEnvelope,
     normalise_name,
 )
-from casebridge.consent.store import ClientIdentifierRow, ClientNameRow, ClientRow
+from casebridge.consent.engine import ConsentState
+from casebridge.consent.store import (
+    ClientIdentifierRow,
+    ClientNameRow,
+    ClientRow,
+    ConsentRow,
+    WithdrawalRow,
+    parse_directive,
+)
 from casebridge.db import Database
 from casebridge.errors import ConflictError, InputError, NotFound
-
-if TYPE_CHECKING:
-    from casebridge.consent.engine import ConsentState
 
 _MAX_LOOKUP = 64  # identifiers per resolution; a hostile message cannot make the query unbounded
 
@@ -104,8 +109,6 @@ def _identifier_match(pairs: Iterable[tuple[str, str]]) -> Any:
 @cache
 def _decision_lookup() -> Any:
     # Built once: constructing the expression costs more than the indexed query itself.
-    from casebridge.consent.store import ConsentRow, WithdrawalRow
-
     owners = (
         select(ClientIdentifierRow.client_id)
         .where(tuple_(ClientIdentifierRow.system, ClientIdentifierRow.value).in_(
@@ -131,9 +134,6 @@ def resolve_with_consents(
     clients resolve to AMBIGUOUS and load nothing. One round trip instead of three keeps the
     gate's latency flat as the store grows (every step is an index look-up).
     """
-    from casebridge.consent.engine import ConsentState
-    from casebridge.consent.store import parse_directive
-
     if not identifiers:
         return ResolvedClient(Resolution.NO_IDENTIFIERS), []
     pairs = sorted({(i.system, i.value) for i in identifiers[:_MAX_LOOKUP]})

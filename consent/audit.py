@@ -465,10 +465,8 @@ class AuditTrail:
             for rows in self._raw_batches(
                 batch=batch, start=verifier.last_seq, where=[_T.c.seq <= head[0]]
             ):
-                for row in rows:
-                    encoded = list(map(_apply, _ROW_ENCODERS, row))
-                    if not verifier.feed(int(row[_SEQ]), encoded, row[-1], row[_PREV]):
-                        return verifier.finish()
+                if not _feed_rows(verifier, rows):
+                    return verifier.finish()
                 if progress is not None:
                     progress(verifier.checked, head[0])
             # Appends that committed meanwhile moved the head: verify them too, then stop.
@@ -550,13 +548,10 @@ def _verify_range(url: str, lo: int, hi: int, batch: int) -> _RangeResult:
         verifier.last_seq = lo - 1
         first_prev: str | None = None
         for rows in trail._raw_batches(batch=batch, start=lo - 1, where=[_T.c.seq <= hi]):
-            for row in rows:
-                if first_prev is None:
-                    first_prev = verifier.last_hash = row[_PREV]
-                encoded = list(map(_apply, _ROW_ENCODERS, row))
-                if not verifier.feed(int(row[_SEQ]), encoded, row[-1], row[_PREV]):
-                    break
-            if verifier.broken is not None:
+            if first_prev is None:
+                # The range's first link points outside it; the parent checks that seam.
+                first_prev = verifier.last_hash = rows[0][_PREV]
+            if not _feed_rows(verifier, rows):
                 break
         if verifier.broken is None and verifier.last_seq != hi:
             verifier.broken = (verifier.last_seq + 1,
@@ -565,6 +560,15 @@ def _verify_range(url: str, lo: int, hi: int, batch: int) -> _RangeResult:
                             verifier.last_hash, verifier.broken)
     finally:
         engine.dispose()
+
+
+def _feed_rows(verifier: ChainVerifier, rows: Sequence[Sequence[Any]]) -> bool:
+    """Feed stored rows (in seq order) to ``verifier``; False at the first break."""
+    for row in rows:
+        encoded = list(map(_apply, _ROW_ENCODERS, row))
+        if not verifier.feed(int(row[_SEQ]), encoded, row[-1], row[_PREV]):
+            return False
+    return True
 
 
 def _apply(encoder: Callable[[Any], str], value: Any) -> str:

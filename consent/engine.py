@@ -90,10 +90,7 @@ AGE_OF_MAJORITY = 18
 PARENTS = frozenset({PersonRelation.MOTHER, PersonRelation.FATHER, PersonRelation.PARENT})
 
 #: Who may consent for a minor (rule 9) — and whose consent a minor's entrusted data also needs.
-GUARDIANS = frozenset(
-    {PersonRelation.MOTHER, PersonRelation.FATHER, PersonRelation.PARENT,
-     PersonRelation.LEGAL_GUARDIAN}
-)
+GUARDIANS = PARENTS | {PersonRelation.LEGAL_GUARDIAN}
 
 R = WithholdReason
 #: Nearness to the data, low to high; among consents that all fail, the highest reason wins.

@@ -6,7 +6,11 @@ an operator — or the Kubernetes migration Job — do it as a separate, observa
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import typer
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
 from casebridge.db import create_db_engine, current_revisions, head_revisions, migrate
@@ -22,20 +26,27 @@ def _show(revisions: set[str]) -> str:
     return ", ".join(sorted(revisions)) or "empty"
 
 
-@db_app.command("upgrade")
-def upgrade() -> None:
-    """Bring the schema to the newest revision (idempotent; safe while other processes run)."""
+@contextmanager
+def _configured_engine() -> Iterator[Engine]:
+    """The configured database's engine; a database that cannot be opened is a ConfigError."""
     engine = create_db_engine(get_settings().effective_database_url)
     try:
-        before = current_revisions(engine)
-        migrate(engine)
-        after = current_revisions(engine)
+        yield engine
     except OperationalError as exc:
         raise ConfigError(
             f"cannot open the database ({type(exc.orig).__name__}); check CASEBRIDGE_DATABASE_URL"
         ) from None
     finally:
         engine.dispose()
+
+
+@db_app.command("upgrade")
+def upgrade() -> None:
+    """Bring the schema to the newest revision (idempotent; safe while other processes run)."""
+    with _configured_engine() as engine:
+        before = current_revisions(engine)
+        migrate(engine)
+        after = current_revisions(engine)
     if before == after:
         typer.echo(f"schema already at {_show(after)}")
     else:
@@ -45,15 +56,8 @@ def upgrade() -> None:
 @db_app.command("status")
 def status() -> None:
     """Show the schema revision; exit 1 if the database is behind the installed code."""
-    engine = create_db_engine(get_settings().effective_database_url)
-    try:
+    with _configured_engine() as engine:
         current = current_revisions(engine)
-    except OperationalError as exc:
-        raise ConfigError(
-            f"cannot open the database ({type(exc.orig).__name__}); check CASEBRIDGE_DATABASE_URL"
-        ) from None
-    finally:
-        engine.dispose()
     heads = head_revisions()
     typer.echo(f"database: {_show(current)}")
     typer.echo(f"code:     {_show(heads)}")

@@ -109,7 +109,8 @@ class Topology:
         self.n_gateways, self.n_workers = gateways, workers
         self.vhost = f"casebridge_prove_{suffix}"
         self.mq_user = f"casebridge_prove_{suffix}"
-        self.mq_password = secrets.token_urlsafe(24)
+        # Hex, not urlsafe: a password starting with '-' is read by rabbitmqctl as an option.
+        self.mq_password = secrets.token_hex(24)
         self.database = f"casebridge_prove_{suffix}"
         self.db_user = f"casebridge_prove_{suffix}"
         self.db_password = secrets.token_urlsafe(24)

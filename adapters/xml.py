@@ -305,6 +305,9 @@ def check_root(root: etree._Element, namespace: str, names: tuple[str, ...], sou
     return qname.localname
 
 
+_COMPILE_LOCK = threading.Lock()
+
+
 def load_schema(path: Path) -> etree.XMLSchema:
     """The compiled XSD at ``path``, compiled once per thread (XMLSchema keeps an error log)."""
     cache: dict[Path, etree.XMLSchema] | None = getattr(_local, "schemas", None)
@@ -312,7 +315,11 @@ def load_schema(path: Path) -> etree.XMLSchema:
         cache = _local.schemas = {}
     schema = cache.get(path)
     if schema is None:
-        schema = cache[path] = etree.XMLSchema(etree.parse(str(path), _parser()))
+        # libxml2's XSD compiler is not safe to run in several threads at once (a worker with
+        # --threads failed a message with XMLSchemaParseError); compiling happens once per
+        # thread, so serialising it costs nothing on the validation path.
+        with _COMPILE_LOCK:
+            schema = cache[path] = etree.XMLSchema(etree.parse(str(path), _parser()))
     return schema
 
 

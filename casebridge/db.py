@@ -13,7 +13,9 @@ SQLite notes: pysqlite's own transaction handling is switched off so that SQLAlc
 ``BEGIN`` itself; a connection with the execution option ``sqlite_immediate=True`` begins with
 ``BEGIN IMMEDIATE`` (take the write lock at once), which is how writers that read-then-write (the
 audit chain) serialise across processes. WAL journal and ``synchronous=FULL`` make commits durable
-while readers keep reading.
+while readers keep reading. Threads of one process take a lock per database file before they ask
+for SQLite's write lock: a thread that waits inside SQLite's busy handler sleeps in steps of up to
+100 ms, a thread that waits on the lock runs the moment the writer before it commits.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import os
 import threading
 import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -127,6 +129,9 @@ def _forget_inherited_connections() -> None:
     # without closing them (closing would end the parent's sessions on the server).
     for engine in list(_ENGINES):
         engine.dispose(close=False)
+    # a lock some other thread of the parent held at the fork would never be released here
+    for db in list(_databases.values()):
+        db._writer = threading.RLock() if db.dialect == "sqlite" else nullcontext()
 
 
 os.register_at_fork(after_in_child=_forget_inherited_connections)
@@ -223,6 +228,10 @@ class Database:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.sessions = sessionmaker(engine, expire_on_commit=False)
+        # Only SQLite needs it (see the module docstring); PostgreSQL has row locks.
+        self._writer: AbstractContextManager[Any] = (
+            threading.RLock() if engine.dialect.name == "sqlite" else nullcontext()
+        )
 
     @property
     def dialect(self) -> str:
@@ -235,7 +244,7 @@ class Database:
 
         ``immediate`` takes SQLite's write lock at BEGIN (read-then-write without lost updates).
         """
-        with self.engine.connect() as raw:
+        with self._writing(immediate), self.engine.connect() as raw:
             conn = raw.execution_options(sqlite_immediate=True) if immediate else raw
             with Session(bind=conn, expire_on_commit=False) as session, conn.begin():
                 yield session
@@ -244,10 +253,13 @@ class Database:
     @contextmanager
     def connection(self, *, immediate: bool = False) -> Iterator[Connection]:
         """A Core connection in one transaction (for bulk reads and appends)."""
-        with self.engine.connect() as raw:
+        with self._writing(immediate), self.engine.connect() as raw:
             conn = raw.execution_options(sqlite_immediate=True) if immediate else raw
             with conn.begin():
                 yield conn
+
+    def _writing(self, immediate: bool) -> AbstractContextManager[Any]:
+        return self._writer if immediate else nullcontext()
 
     @contextmanager
     def snapshot_read(self) -> Iterator[Connection]:

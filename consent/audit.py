@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from json.encoder import encode_basestring
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, func, insert, select, update
 
 from casebridge.canonical_model import TransferEnvelope
 from casebridge.consent.decision import Decision, MessageDecisions
@@ -258,6 +258,13 @@ def draft_for_decision(
 # Declarative classes expose __table__ as a FromClause; these are plain Tables (core inserts).
 _T = cast(Table, AuditEntryRow.__table__)
 _HEAD = cast(Table, AuditHeadRow.__table__)
+# Built once: constructing a statement costs about as much as running it on SQLite.
+_INSERT_ENTRIES = insert(_T)
+_LOCK_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()
+_MOVE_HEAD = (
+    update(_HEAD).where(_HEAD.c.id == 1)
+    .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+)
 _NAMES = (*_ORDER, "hash")
 _COLUMNS = [_T.c[name] for name in _NAMES]
 _SEQ = _ORDER.index("seq")
@@ -278,15 +285,23 @@ class AuditTrail:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def append(self, drafts: Sequence[AuditDraft]) -> list[AuditEntry]:
-        """Append drafts in one transaction as consecutive entries; returns the stored entries."""
-        if not drafts:
+    def append(
+        self, drafts: Sequence[AuditDraft], *, along: Callable[[Connection], None] | None = None,
+    ) -> list[AuditEntry]:
+        """Append drafts in one transaction as consecutive entries; returns the stored entries.
+
+        ``along`` runs first in the same transaction: a record that must exist exactly when
+        these entries do (the gateway's idempotency claim). If it raises, nothing is appended.
+        """
+        if not drafts and along is None:
             return []
         recorded_at = utc_text(datetime.now(UTC))
         with self.db.connection(immediate=True) as conn:
-            head = conn.execute(
-                select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()
-            ).one_or_none()
+            if along is not None:
+                along(conn)
+                if not drafts:
+                    return []
+            head = conn.execute(_LOCK_HEAD).one_or_none()
             if head is None:
                 raise AuditError("the audit chain head is missing; the store is damaged")
             seq, prev = int(head[0]), str(head[1])
@@ -298,8 +313,8 @@ class AuditTrail:
                 entries.append(AuditEntry(**fields, prev_hash=prev, hash=digest))
                 rows.append(_encode_row(fields, prev, digest))
                 prev = digest
-            conn.execute(insert(_T), rows)
-            conn.execute(update(_HEAD).where(_HEAD.c.id == 1).values(seq=seq, hash=prev))
+            conn.execute(_INSERT_ENTRIES, rows)
+            conn.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": prev})
         return entries
 
     def append_decisions(
@@ -310,12 +325,14 @@ class AuditTrail:
         stage: str,
         at: datetime,
         client_id: str | None,
+        along: Callable[[Connection], None] | None = None,
     ) -> list[AuditEntry]:
-        """One entry per recipient of ``decisions``, appended together."""
+        """One entry per recipient of ``decisions``, appended together (``along``: see
+        :meth:`append`)."""
         return self.append([
             draft_for_decision(envelope, d, stage=stage, at=at, client_id=client_id)
             for d in decisions.decisions
-        ])
+        ], along=along)
 
     def append_event(
         self,

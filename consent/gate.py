@@ -13,9 +13,11 @@ propagates and no envelope leaves the gate.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+
+from sqlalchemy import Connection
 
 from casebridge.canonical_model import Outcome, TransferEnvelope
 from casebridge.consent.audit import AuditEntry, AuditTrail
@@ -98,12 +100,16 @@ class ConsentGate:
         at: datetime,
         stage: str,
         policies: Mapping[str, TransferPolicy] | None = None,
+        along: Callable[[Connection], None] | None = None,
     ) -> GateResult:
-        """Decide for every recipient, append one audit entry each, then release."""
+        """Decide for every recipient, append one audit entry each, then release.
+
+        ``along`` is written in the audit entries' transaction (see ``AuditTrail.append``).
+        """
         evaluation = self.evaluate(envelope, at=at, policies=policies)
         entries = self.audit.append_decisions(
             envelope, evaluation.decisions, stage=stage, at=at,
-            client_id=evaluation.client.client_id,
+            client_id=evaluation.client.client_id, along=along,
         )
         overrides = [(d.recipient, e.seq) for d, e in zip(
             evaluation.decisions.decisions, entries, strict=True) if d.outcome == Outcome.OVERRIDE]

@@ -6,8 +6,10 @@ Order of checks for one posted file (nothing is decided or published unless all 
 2. every message must name the caller's agency as sender — otherwise 403, and a
    ``forged_sender`` event in the audit trail (the caller, the claimed sender, the message id);
 3. the caller's agency must use this system and every message must be on a route (NoRoute);
-4. per message id, an idempotency claim: a message id the sender already posted is answered with
-   the stored result and not routed again; the same id with different content is a conflict.
+4. per message id, an idempotency claim, written in the transaction of the message's inbound
+   audit entries (a message id is claimed exactly when its decisions are recorded): a message id
+   the sender already posted is answered with the stored result and not routed again; the same
+   id with different content is a conflict.
    A message that released nothing to anyone was not accepted, so posting it again (e.g. after
    the client's consent was recorded) decides it again.
 
@@ -19,15 +21,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import queue
 import threading
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, Text, delete, insert, update
+from sqlalchemy import Connection, String, Text, bindparam, delete, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -66,6 +67,20 @@ class InboundRow(Base):
     completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
+# Built once (the inbound path runs them for every message).
+_INSERT_CLAIM = insert(InboundRow)
+_COMPLETE = (
+    update(InboundRow)
+    .where(InboundRow.sender == bindparam("m_sender"),
+           InboundRow.message_id == bindparam("m_id"))
+    .values(state="done", result_json=bindparam("result"), completed_at=bindparam("at"))
+)
+
+
+class _AlreadyClaimed(Exception):
+    """The message id was claimed by an earlier (or concurrent) post."""
+
+
 @dataclass(frozen=True, slots=True)
 class MessageOutcome:
     """The answer for one message: routing's report, and whether it is a replay."""
@@ -83,37 +98,45 @@ class RouterPool:
     """Routers (each with its own broker connection) lent to one request thread at a time.
 
     A kombu channel is not thread-safe and the gateway routes in a thread pool, so each request
-    borrows a router; a router whose broker connection failed is dropped, not returned.
+    borrows a router. At most ``size`` exist; a request that finds them all lent waits for one,
+    because opening a broker connection (and declaring the topology on it) costs far more than
+    the wait. A router whose broker connection failed is dropped, not returned.
     """
 
     def __init__(self, routing: Routing, *, size: int = 8) -> None:
         self.routing = routing
-        self._idle: queue.LifoQueue[Router] = queue.LifoQueue(maxsize=size)
+        self._idle: list[Router] = []
+        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(size)
 
     @contextmanager
     def router(self) -> Iterator[Router]:
         """A router for the duration of the block."""
-        try:
-            router = self._idle.get_nowait()
-        except queue.Empty:
-            router = self.routing.router()
-        try:
-            yield router
-        except BrokerUnavailable:
-            release(router.publisher.connection)
-            raise
-        try:
-            self._idle.put_nowait(router)
-        except queue.Full:
-            release(router.publisher.connection)
+        with self._slots:
+            with self._lock:
+                router = self._idle.pop() if self._idle else None
+            if router is None:
+                router = self.routing.router()
+            try:
+                yield router
+            except BrokerUnavailable:
+                release(router.publisher.connection)
+                raise
+            except BaseException:
+                self._give_back(router)
+                raise
+            self._give_back(router)
+
+    def _give_back(self, router: Router) -> None:
+        with self._lock:
+            self._idle.append(router)
 
     def close(self) -> None:
         """Release every idle router's connection."""
-        while True:
-            try:
-                release(self._idle.get_nowait().publisher.connection)
-            except queue.Empty:
-                return
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for router in idle:
+            release(router.publisher.connection)
 
 
 class Intake:
@@ -125,13 +148,6 @@ class Intake:
         self.routers = RouterPool(routing)
         self.audit = AuditTrail(db)
         self.max_bytes = max_bytes
-        # SQLite has one writer, and threads that wait for it in SQLite's busy handler sleep in
-        # coarse steps (up to 100 ms), which gave a long latency tail; on SQLite the gateway
-        # routes one message at a time per process instead (the GIL serialises the Python work
-        # anyway). PostgreSQL routes concurrently.
-        self._serial: AbstractContextManager[Any] = (
-            threading.Lock() if db.dialect == "sqlite" else nullcontext()
-        )
 
     def submit(self, raw: bytes, *, system: str, caller: Principal) -> list[MessageOutcome]:
         """Route every message of one posted file; see the module docstring for the order."""
@@ -151,8 +167,7 @@ class Intake:
         if own.system != system:
             raise NoRoute(f"agency '{agency}' sends in system '{own.system}', not '{system}'")
         checked = [(e, self.routing.routes.check(e)) for e in envelopes]
-        with self._serial:
-            return [self._once(envelope, hits, system) for envelope, hits in checked]
+        return [self._once(envelope, hits, system) for envelope, hits in checked]
 
     def _audit_forgery(self, envelope: TransferEnvelope, caller: Principal, system: str) -> None:
         self.audit.append_event(
@@ -169,21 +184,33 @@ class Intake:
         log.warning("forged sender refused", agency=caller.agency, sender=envelope.sender,
                     message_id=envelope.message_id)
 
-    def _claim(self, envelope: TransferEnvelope, system: str) -> MessageOutcome | None:
-        """Claim the message id, or the stored outcome if it was already routed."""
-        digest = envelope_hash(envelope)
+    def _new_claim(
+        self, envelope: TransferEnvelope, system: str, digest: str
+    ) -> Callable[[Connection], None]:
+        """The claim of a new message id, written with the inbound audit entries.
+
+        A message id is claimed exactly when its decisions are recorded: one transaction, and
+        the primary key makes two concurrent posts of one id race safely (the loser writes
+        nothing and raises _AlreadyClaimed).
+        """
+        def claim(conn: Connection) -> None:
+            try:
+                conn.execute(_INSERT_CLAIM, {
+                    "sender": envelope.sender, "message_id": envelope.message_id,
+                    "system": system, "envelope_hash": digest, "state": "pending",
+                    "claimed_at": datetime.now(UTC),
+                })
+            except IntegrityError:
+                raise _AlreadyClaimed from None
+
+        return claim
+
+    def _claim_existing(
+        self, envelope: TransferEnvelope, system: str, digest: str
+    ) -> MessageOutcome | None:
+        """For a message id posted before: its stored outcome, or None once it is claimed
+        again (nothing was released the first time, or that request died)."""
         now = datetime.now(UTC)
-        # Fast path, one statement: a new message id (the usual case) is simply inserted; the
-        # primary key makes two concurrent posts of one id race safely.
-        try:
-            with self.db.connection(immediate=True) as conn:
-                conn.execute(insert(InboundRow).values(
-                    sender=envelope.sender, message_id=envelope.message_id, system=system,
-                    envelope_hash=digest, state="pending", claimed_at=now,
-                ))
-            return None
-        except IntegrityError:
-            pass
         with self.db.session(immediate=True) as session:
             row = session.get(
                 InboundRow, (envelope.sender, envelope.message_id), with_for_update=True
@@ -216,13 +243,10 @@ class Intake:
 
     def _complete(self, envelope: TransferEnvelope, report: dict[str, Any]) -> None:
         with self.db.connection(immediate=True) as conn:
-            conn.execute(
-                update(InboundRow)
-                .where(InboundRow.sender == envelope.sender,
-                       InboundRow.message_id == envelope.message_id)
-                .values(state="done", result_json=json.dumps(report, sort_keys=True),
-                        completed_at=datetime.now(UTC))
-            )
+            conn.execute(_COMPLETE, {
+                "m_sender": envelope.sender, "m_id": envelope.message_id,
+                "result": json.dumps(report, sort_keys=True), "at": datetime.now(UTC),
+            })
 
     def _release_claim(self, envelope: TransferEnvelope) -> None:
         with self.db.session(immediate=True) as session:
@@ -235,12 +259,26 @@ class Intake:
     def _once(
         self, envelope: TransferEnvelope, hits: dict[str, RecipientRoute], system: str
     ) -> MessageOutcome:
-        stored = self._claim(envelope, system)
+        digest = envelope_hash(envelope)
+        try:
+            # the usual case, a new message id: claimed in the audit transaction of the route
+            return self._route(envelope, hits, system, self._new_claim(envelope, system, digest))
+        except _AlreadyClaimed:
+            pass
+        stored = self._claim_existing(envelope, system, digest)
         if stored is not None:
             return stored
+        return self._route(envelope, hits, system, None)
+
+    def _route(
+        self, envelope: TransferEnvelope, hits: dict[str, RecipientRoute], system: str,
+        claim: Callable[[Connection], None] | None,
+    ) -> MessageOutcome:
         try:
             with self.routers.router() as router:
-                accepted = router.route(envelope, hits)
+                accepted = router.route(envelope, hits, along=claim)
+        except _AlreadyClaimed:
+            raise  # nothing was written: the claim belongs to another request
         except BaseException:
             # Nothing confirmed: the sender may post again and the id must be free for it.
             self._release_claim(envelope)

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kombu import Connection, Producer
+from sqlalchemy import Connection as DbConnection
 
 from casebridge.adapters import get_adapter
 from casebridge.canonical_model import MessageType, TransferEnvelope
@@ -66,6 +67,9 @@ class Publisher:
         with broker_errors("connecting to the broker", connection):
             topology.declare(connection)
             self.producer = Producer(connection.default_channel, exchange=topology.exchange)
+        # Recipients whose queue this publisher declared. kombu remembers declared entities as
+        # well, but only after a retry wrapper per publish that cost as much as the publish.
+        self._declared: set[str] = set()
 
     def publish(
         self, result: GateResult, recipient: str, *, headers: Mapping[str, Any]
@@ -89,10 +93,11 @@ class Publisher:
                 delivery_mode=2,
                 headers=dict(headers),
                 message_id=str(headers.get("delivery_id", envelope.message_id)),
-                declare=[topo.queue(recipient)],
+                declare=[] if recipient in self._declared else [topo.queue(recipient)],
                 retry=True,
                 retry_policy=PUBLISH_RETRY,
             )
+        self._declared.add(recipient)
 
     def publish_dead(
         self, body: bytes, *, recipient: str, headers: Mapping[str, Any],
@@ -196,13 +201,18 @@ class Router:
             raw, system=system, sender=sender, source=source)]
 
     def route(
-        self, envelope: TransferEnvelope, hits: dict[str, RecipientRoute] | None = None,
+        self, envelope: TransferEnvelope, hits: dict[str, RecipientRoute] | None = None, *,
+        along: Callable[[DbConnection], None] | None = None,
     ) -> Accepted:
-        """Gate and publish one envelope whose route was checked (or is checked now)."""
+        """Gate and publish one envelope whose route was checked (or is checked now).
+
+        ``along`` is written in the transaction of the inbound audit entries (the gateway's
+        idempotency claim); if it raises, nothing is audited or published.
+        """
         hits = hits if hits is not None else self.routes.check(envelope)
         at = self.clock()
         result = self.gate.check(
-            envelope, at=at, stage="inbound", policies=self.routes.policies(hits)
+            envelope, at=at, stage="inbound", policies=self.routes.policies(hits), along=along,
         )
         queued = self._publish_released(envelope, result, at=at)
         effect = None

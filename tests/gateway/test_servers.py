@@ -116,13 +116,18 @@ def test_inbound_answers_after_rabbitmq_confirmed(tmp_path: Path, pg_url: str) -
         routing.close()
 
 
-@pytest.mark.postgres
-def test_concurrent_posts_of_one_message_are_routed_once(tmp_path: Path, pg_url: str) -> None:
+@pytest.mark.parametrize("store", [pytest.param("postgres", marks=pytest.mark.postgres),
+                                   "sqlite"])
+def test_concurrent_posts_of_one_message_are_routed_once(
+    tmp_path: Path, store: str, request: pytest.FixtureRequest
+) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     from casebridge.errors import ConflictError
     from casebridge.gateway.principals import Principal
 
+    pg_url = (request.getfixturevalue("pg_url") if store == "postgres"
+              else f"sqlite:///{tmp_path / 'casebridge.db'}")
     client = _app(tmp_path, pg_url, "memory://")
     intake = client.app.state.intake
     _, desk = _key(pg_url, "desk.pg", Role.CONSENT_DESK)

@@ -7,6 +7,8 @@ database with :func:`casebridge.gateway.app.create_app` and everything follows.
 
 from __future__ import annotations
 
+# The trivial look-ups are ``async def``: FastAPI runs a plain ``def`` dependency in the thread
+# pool, a hop per dependency per request that cost more than the look-up itself.
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -22,13 +24,13 @@ from casebridge.routing.runtime import Routing
 from casebridge.settings import Settings
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     """The settings the app was created with."""
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_database_dep(request: Request) -> Database:
+async def get_database_dep(request: Request) -> Database:
     """The database the app was created with."""
     db: Database = request.app.state.database
     return db
@@ -40,7 +42,7 @@ def get_session(db: Annotated[Database, Depends(get_database_dep)]) -> Iterator[
         yield session
 
 
-def get_routing(request: Request) -> Routing:
+async def get_routing(request: Request) -> Routing:
     """Routing of the app; ConfigError (503) if no route table is configured."""
     routing: Routing | None = request.app.state.routing
     if routing is None:
@@ -48,7 +50,7 @@ def get_routing(request: Request) -> Routing:
     return routing
 
 
-def get_intake(request: Request, routing: Annotated[Routing, Depends(get_routing)]) -> Intake:
+async def get_intake(request: Request, routing: Annotated[Routing, Depends(get_routing)]) -> Intake:
     """The inbound path of the app."""
     intake: Intake = request.app.state.intake
     return intake

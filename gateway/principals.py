@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String, select
+from sqlalchemy import Connection, ForeignKey, String, bindparam, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from casebridge.db import Base, UtcDateTime
@@ -195,23 +195,32 @@ def _principal(row: PrincipalRow, method: str, key_id: str | None = None) -> Pri
     )
 
 
-def principal_for_key(session: Session, *, key: str) -> Principal | None:
-    """The active principal owning an unrevoked ``key``, or None (one indexed query)."""
+_KEY_OWNER = (
+    select(ApiKeyRow.key_hash, ApiKeyRow.revoked_at, PrincipalRow.name, PrincipalRow.kind,
+           PrincipalRow.role, PrincipalRow.agency, PrincipalRow.disabled_at)
+    .join(PrincipalRow, PrincipalRow.name == ApiKeyRow.principal)
+    .where(ApiKeyRow.key_id == bindparam("key_id"))
+)
+
+
+def principal_for_key(db: Session | Connection, *, key: str) -> Principal | None:
+    """The active principal owning an unrevoked ``key``, or None (one indexed query).
+
+    Runs on every agency request, so it reads plain columns with one prepared statement.
+    """
     key_id = split_api_key(key)
     if key_id is None:
         return None
-    found = session.execute(
-        select(ApiKeyRow.key_hash, ApiKeyRow.revoked_at, PrincipalRow)
-        .join(PrincipalRow, PrincipalRow.name == ApiKeyRow.principal)
-        .where(ApiKeyRow.key_id == key_id)
-    ).one_or_none()
+    found = db.execute(_KEY_OWNER, {"key_id": key_id}).one_or_none()
     if found is None:
         return None
-    key_hash, revoked_at, owner = found
+    key_hash, revoked_at, name, kind, role, agency, disabled_at = found
     if revoked_at is not None or not hmac.compare_digest(key_hash, hash_api_key(key)):
         return None
-    active = _active(owner)
-    return None if active is None else _principal(active, "api_key", key_id)
+    if disabled_at is not None:
+        return None
+    return Principal(name=name, kind=PrincipalKind(kind), role=Role(role), agency=agency,
+                     method="api_key", key_id=key_id)
 
 
 def principal_for_password(session: Session, *, name: str, password: str) -> Principal | None:

@@ -96,20 +96,23 @@ def authenticate(
     db = request.app.state.database
     subject = _trusted_cert_subject(request)
     principal: Principal | None = None
-    with db.session() as session:
-        if subject is not None:
-            principal = principal_for_cert(session, subject=subject)
-        elif bearer is not None or api_key is not None:
-            key = bearer.credentials if bearer is not None else api_key
-            if key and len(key) <= _MAX_CREDENTIAL:
-                principal = principal_for_key(session, key=key)
-        elif basic is not None:
-            if len(basic.username) + len(basic.password) <= _MAX_CREDENTIAL:
-                principal = principal_for_password(
-                    session, name=basic.username, password=basic.password
-                )
-        else:
-            raise AuthError("authentication required: an API key or user credentials")
+    if subject is None and (bearer is not None or api_key is not None):
+        # the path of every agency request: one read statement, no transaction around it
+        key = bearer.credentials if bearer is not None else api_key
+        if key and len(key) <= _MAX_CREDENTIAL:
+            with db.snapshot_read() as conn:
+                principal = principal_for_key(conn, key=key)
+    else:
+        with db.session() as session:
+            if subject is not None:
+                principal = principal_for_cert(session, subject=subject)
+            elif basic is not None:
+                if len(basic.username) + len(basic.password) <= _MAX_CREDENTIAL:
+                    principal = principal_for_password(
+                        session, name=basic.username, password=basic.password
+                    )
+            else:
+                raise AuthError("authentication required: an API key or user credentials")
     if principal is None:
         raise AuthError("the credentials are not valid (unknown, revoked or wrong)")
     request.state.principal = principal

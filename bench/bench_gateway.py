@@ -81,8 +81,12 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.kill()
 
 
-def _prepare(tmp: Path, n: int) -> tuple[dict[str, str], str, Path]:
-    """A store with an agency key and the client's consent; ``n`` distinct referral bodies."""
+def _prepare(
+    tmp: Path, n: int, *, db_url: str | None = None, broker_url: str | None = None
+) -> tuple[dict[str, str], str, Path]:
+    """A store with an agency key and the client's consent; ``n`` distinct referral bodies.
+
+    Without URLs: the embedded defaults (SQLite store and broker in ``tmp``)."""
     from casebridge.consent.store import ConsentStore
     from casebridge.db import get_database, reset_databases
     from casebridge.gateway.demo import sample_bytes
@@ -92,8 +96,8 @@ def _prepare(tmp: Path, n: int) -> tuple[dict[str, str], str, Path]:
     routes = tmp / "routes.yaml"
     routes.write_text(demo_route_table_text(), encoding="utf-8")
     env = {**os.environ, "CASEBRIDGE_DATA_DIR": str(tmp),
-           "CASEBRIDGE_DATABASE_URL": f"sqlite:///{tmp / 'casebridge.db'}",
-           "CASEBRIDGE_BROKER_URL": f"sqla+sqlite:///{tmp / 'broker.db'}",
+           "CASEBRIDGE_DATABASE_URL": db_url or f"sqlite:///{tmp / 'casebridge.db'}",
+           "CASEBRIDGE_BROKER_URL": broker_url or f"sqla+sqlite:///{tmp / 'broker.db'}",
            "CASEBRIDGE_ROUTE_TABLE": str(routes), "CASEBRIDGE_LOG_FORMAT": "json"}
     db = get_database(env["CASEBRIDGE_DATABASE_URL"])
     ConsentStore(db).import_fhir(sample_bytes("consent-fhir/consent-self-001.json"),

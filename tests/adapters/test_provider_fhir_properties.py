@@ -31,6 +31,15 @@ def test_task_status_updates_round_trip_exactly(envelope: TransferEnvelope) -> N
     assert ADAPTER.parse(ADAPTER.render_xml(envelope)) == [envelope]
 
 
+@given(fhir_referrals() | fhir_status_updates())
+def test_rendered_json_is_what_fhir_resources_validated(envelope: TransferEnvelope) -> None:
+    # render_json writes the validated data with json, not with fhir.resources' serialiser:
+    # read back, it must be the very resource fhir.resources validated.
+    as_json = ADAPTER.render_json(envelope)
+    model = ADAPTER.resource(envelope)
+    assert type(model).model_validate_json(as_json) == model
+
+
 def _without_source(envelope: TransferEnvelope) -> dict[str, object]:
     return {p.id: p.model_copy(update={"source": None}) for p in envelope.parts}
 

@@ -13,6 +13,7 @@ from casebridge.canonical_model.types import AgencyId, IdentifierSystem, NonEmpt
 from casebridge.canonical_model.vocabulary import (
     AgencyKindField,
     HouseholdRoleField,
+    PersonRelation,
     PersonRelationField,
     SexField,
 )
@@ -77,7 +78,8 @@ class PersonName(CanonicalModel):
 
     @model_validator(mode="after")
     def _not_empty(self) -> PersonName:
-        if self.family is None and not self.given:
+        fields = self.__dict__
+        if fields["family"] is None and not fields["given"]:
             raise ValueError("a name needs a family name or a given name")
         return self
 
@@ -106,8 +108,14 @@ class Address(CanonicalModel):
 
     @model_validator(mode="after")
     def _not_empty(self) -> Address:
-        if not any(
-            (self.lines, self.street, self.house_number, self.postal_code, self.city, self.text)
+        fields = self.__dict__
+        if not (
+            fields["lines"]
+            or fields["street"]
+            or fields["house_number"]
+            or fields["postal_code"]
+            or fields["city"]
+            or fields["text"]
         ):
             raise ValueError("an address needs at least one element")
         return self
@@ -165,7 +173,7 @@ class Grantor(CanonicalModel):
 
     @model_validator(mode="after")
     def _other_needs_name(self) -> Grantor:
-        if self.relation == "other" and self.name is None:
+        if self.name is None and self.relation is PersonRelation.OTHER:
             raise ValueError(
                 "a person who is neither the client nor a parent/guardian needs a name"
             )

@@ -6,12 +6,41 @@ import re
 from datetime import date
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints, WithJsonSchema
+from pydantic_core import PydanticKnownError
 
 #: Text that must carry something: stripped, at least one character.
 NonEmptyStr = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+#: What pydantic-core's ``strip_whitespace`` removes (Rust ``str::trim``: Unicode White_Space).
+#: Python's own ``str.strip()`` would also remove U+001C..U+001F.
+_WHITESPACE = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
+    "\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+TEXT_MAX = 100_000
+
+
+def _text(value: str) -> str:
+    # Same result and errors as StringConstraints(strip_whitespace=True, min_length=1,
+    # max_length=TEXT_MAX), at a fraction of the cost for long texts: pydantic-core builds a new
+    # string for every stripped value and counts characters over its UTF-8 form, which for a
+    # note of a few kB costs about 1.5 µs; str.strip returns the same object when there is
+    # nothing to strip, and len() is O(1).
+    stripped = value.strip(_WHITESPACE)
+    if not stripped:
+        raise PydanticKnownError("string_too_short", {"min_length": 1})
+    if len(stripped) > TEXT_MAX:
+        raise PydanticKnownError("string_too_long", {"max_length": TEXT_MAX})
+    return stripped
+
+
 #: Free text with an upper bound so a hostile message cannot make one datum unbounded.
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100_000)]
+Text = Annotated[
+    str,
+    AfterValidator(_text),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": TEXT_MAX}),
+]
 #: An agency id as used in every native system and in consents, e.g. ``jobcenter-duisburg``.
 AgencyId = Annotated[
     str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}[a-z0-9]$")

@@ -158,7 +158,12 @@ def _create_engine(url: str) -> Engine:
         event.listen(engine, "begin", _on_sqlite_begin)
         return engine
     if backend == "postgresql":
-        return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=5)
+        # No ping before every checkout: it was one more round trip on each of the eight
+        # checkouts of a referral. A connection the server dropped fails its first statement
+        # instead; SQLAlchemy then discards the whole pool, the request is answered 503 and a
+        # worker requeues the message (optimistic disconnect handling). pool_recycle keeps
+        # connections younger than the usual idle timeouts of proxies and firewalls.
+        return create_engine(parsed, pool_size=5, max_overflow=5, pool_recycle=1800)
     raise ConfigError(
         f"CASEBRIDGE_DATABASE_URL: unsupported backend '{backend}' (use sqlite or postgresql)"
     )

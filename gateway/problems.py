@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import OperationalError as SAOperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from casebridge.errors import (
@@ -181,8 +182,21 @@ def internal_error_response(request: Request | None, exc: BaseException) -> JSON
     )
 
 
+def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    # The database refused or dropped the connection (restart, fail-over, a lock timeout). The
+    # open transaction rolled back; a retry is safe because message ids are claimed once and
+    # workers recognise a delivery id they delivered before.
+    log.warning("request_failed", code="database_unavailable", exc_type=type(exc).__name__)
+    return problem_response(
+        503, "Database unavailable", code="database_unavailable", request=request,
+        detail="the database could not be reached; retry shortly",
+        headers={"Retry-After": "5"},
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Register the one mapping of errors to problem documents on ``app``."""
+    app.add_exception_handler(SAOperationalError, _database_error)
     app.add_exception_handler(CasebridgeError, _casebridge_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

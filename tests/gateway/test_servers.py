@@ -149,3 +149,24 @@ def test_concurrent_posts_of_one_message_are_routed_once(
     assert results.count("routed") == 1, results
     decisions = [e for e in AuditTrail(get_database(pg_url)).entries() if e.kind == "decision"]
     assert len(decisions) == 1
+
+
+@pytest.mark.postgres
+def test_dropped_database_connections_give_503_then_recover(tmp_path: Path, pg_url: str) -> None:
+    """Without a ping before each checkout, a connection the server dropped fails once: the
+    caller gets a 503 problem (retry), never a 500, and the next request works again."""
+    from sqlalchemy import create_engine, text
+
+    client = _app(tmp_path, pg_url, "memory://")
+    _, desk = _key(pg_url, "desk.drop", Role.CONSENT_DESK)
+    assert client.get("/v1/consents?client_id=nobody", headers=desk).status_code == 200
+    engine = get_database(pg_url).engine
+    with engine.connect() as a, engine.connect() as b:  # the pool's connections, both idle after
+        pids = {c.execute(text("SELECT pg_backend_pid()")).scalar() for c in (a, b)}
+    admin = create_engine(pg_url.split("?")[0], isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        for pid in pids:
+            assert conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar()
+    admin.dispose()
+    statuses = [client.get("/v1/consents?client_id=nobody", headers=desk).status_code for _ in range(3)]
+    assert set(statuses) <= {200, 503} and statuses[-1] == 200, statuses

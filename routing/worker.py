@@ -32,7 +32,7 @@ from kombu import Consumer
 from kombu.exceptions import OperationalError as KombuOperationalError
 from kombu.message import Message
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from casebridge.adapters import get_adapter
@@ -59,6 +59,7 @@ log = get_logger(__name__)
 #: Only a delivery is final: a message blocked earlier is decided again when it comes back (the
 #: sender resent it after a new consent, or a replay), which is a new, audited decision.
 DONE_STATES = frozenset({"delivered"})
+_DELIVERY_STATE = select(DeliveryRow.state).where(DeliveryRow.delivery_id == bindparam("did"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +101,9 @@ class DeliveryService:
         self.clock = clock
 
     def _state(self, did: str) -> str | None:
-        with self.db.session() as session:
-            return session.scalar(select(DeliveryRow.state).where(DeliveryRow.delivery_id == did))
+        with self.db.snapshot_read() as conn:
+            state: str | None = conn.scalar(_DELIVERY_STATE, {"did": did})
+        return state
 
     def _mark(self, envelope: TransferEnvelope, did: str, state: str, *, session: Any = None,
               reason: str | None = None, detail: dict[str, Any] | None = None,

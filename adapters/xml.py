@@ -370,13 +370,16 @@ def text_of(el: etree._Element, source: str) -> str:
     """The element's text, stripped; MappingError (naming the element) when it is blank."""
     value = (el.text or "").strip()
     if not value:
-        raise MappingError(
-            f"{source}: empty element",
-            problems=[
-                Problem(at(source, line(el)), f"element '{etree.QName(el).localname}' is empty")
-            ],
-        )
+        raise blank(el, source)
     return value
+
+
+def blank(el: etree._Element, source: str) -> MappingError:
+    """The error :func:`text_of` raises, for readers that take the text inline (hot loops)."""
+    return MappingError(
+        f"{source}: empty element",
+        problems=[Problem(at(source, line(el)), f"element '{etree.QName(el).localname}' is empty")],
+    )
 
 
 def bad_value(

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from lxml import etree
 
 from casebridge.adapters import carrier
-from casebridge.adapters.xml import at, bad_value, iso_date, iso_datetime, line, text_of
+from casebridge.adapters.xml import at, bad_value, blank, iso_date, iso_datetime, line, text_of
 from casebridge.canonical_model import (
     BenefitData,
     Category,
@@ -110,15 +110,34 @@ _ADDRESS_KEYS = {
     P + "PLZ": "postal_code",
     P + "Ort": "city",
 }
+# The readers compare tags with these module globals: a dict lookup per comparison (``_T[...]``)
+# cost more than the comparison itself.
+(
+    _KOPF, _NACHRICHTEN_ID, _BEZUG, _ERSTELLT_AM, _ABSENDER, _EMPFAENGER, _ZWECK, _KUNDE,
+    _VORNAME, _FAMILIENNAME, _GEBURTSNAME, _GEBURTSDATUM, _GESCHLECHT, _MITGLIED, _ART,
+    _BEWILLIGT_BIS, _ZIEL, _SCHRITT, _VERMERK, _BG, _LEISTUNG, _PROFIL, _PLAN, _STATUS, _DATUM,
+) = (
+    P + name
+    for name in (
+        "Kopf NachrichtenID BezugNachrichtenID ErstelltAm Absender Empfaenger Zweck Kunde Vorname "
+        "Familienname Geburtsname Geburtsdatum Geschlecht Mitglied Art BewilligtBis Ziel Schritt "
+        "Vermerk Bedarfsgemeinschaft Leistung Profil Kooperationsplan Status Datum"
+    ).split()
+)
+_PERSON_TAGS = frozenset({_VORNAME, _FAMILIENNAME, _GEBURTSNAME, _GEBURTSDATUM, _GESCHLECHT})
 _KONTAKT, _ANSCHRIFT, _PERSON = _T["Kontakt"], _T["Anschrift"], _T["Person"]
-_NUMBER_KINDS = {_T["Kundennummer"]: "kundennummer", _T["BGNummer"]: "bg-nummer"}
-#: Profil children: tag → (local name, part id prefix).
+_KUNDENNUMMER = _T["Kundennummer"]
+_NUMBER_KINDS = {_KUNDENNUMMER: "kundennummer", _T["BGNummer"]: "bg-nummer"}
+#: Profil children: tag → (local name, part id prefix, source path prefix).
 _PROFIL_TAGS = {
-    P + name: (name, name.lower())
+    P + name: (name, name.lower(), f"/Zuweisung/Profil/{name}[")
     for name in ("Schulabschluss", "Berufsabschluss", "LetzteTaetigkeit", "Vermittlungshemmnis")
 }
 _CASE_NOTES = Category.CASE_NOTES
 _EMPLOYMENT = Category.EMPLOYMENT
+_IDENTITY, _CONTACT, _HOUSEHOLD = Category.IDENTITY, Category.CONTACT, Category.HOUSEHOLD
+_BENEFITS, _SUPPORT_PLAN = Category.BENEFITS, Category.SUPPORT_PLAN
+_OTHER_ROLE = HouseholdRole.OTHER
 
 
 def local(el: etree._Element) -> str:
@@ -165,17 +184,21 @@ def _person_data(el: etree._Element, ctx: Context, *, birth_name: bool = True) -
     birth = sex = None
     for child in el:
         tag = child.tag
-        if tag == _T["Vorname"]:
-            given = text_of(child, source)
-        elif tag == _T["Familienname"]:
-            family = text_of(child, source)
-        elif tag == _T["Geburtsname"]:
-            if birth_name:
-                born = text_of(child, source)
-        elif tag == _T["Geburtsdatum"]:
-            birth = iso_date(text_of(child, source), child, source)
-        elif tag == _T["Geschlecht"]:
-            sex = SEX[text_of(child, source)]
+        if tag not in _PERSON_TAGS or (tag == _GEBURTSNAME and not birth_name):
+            continue
+        value = (child.text or "").strip()  # text_of, inline: this runs for every name part
+        if not value:
+            raise blank(child, source)
+        if tag == _VORNAME:
+            given = value
+        elif tag == _FAMILIENNAME:
+            family = value
+        elif tag == _GEBURTSDATUM:
+            birth = iso_date(value, child, source)
+        elif tag == _GESCHLECHT:
+            sex = SEX[value]
+        else:
+            born = value
     return {"name": _name_data(el, given, family, born, ctx), "birth_date": birth, "sex": sex}
 
 
@@ -199,9 +222,14 @@ def kunde_data(kunde: etree._Element, ctx: Context) -> tuple[Json | None, Json |
             system = KONTAKT[child.get("art", "")]
             telecom.append({"system": system, "value": text_of(child, source)})
         elif tag == _ANSCHRIFT:
-            fields = {
-                key: text_of(c, source) for c in child if (key := _ADDRESS_KEYS.get(c.tag))
-            }
+            fields = {}
+            for c in child:
+                key = _ADDRESS_KEYS.get(c.tag)
+                if key is not None:
+                    value = (c.text or "").strip()
+                    if not value:
+                        raise blank(c, source)
+                    fields[key] = value
             if not fields:
                 raise MappingError(
                     f"{source}: empty address",
@@ -248,7 +276,7 @@ def household_data(bg: etree._Element, ctx: Context) -> Json:
     """Bedarfsgemeinschaft → household members (role as written kept in role_label)."""
     members = []
     for m in bg:
-        if m.tag != _T["Mitglied"]:
+        if m.tag != _MITGLIED:
             continue
         label = (m.get("rolle") or "").strip()
         if not label:
@@ -256,7 +284,7 @@ def household_data(bg: etree._Element, ctx: Context) -> Json:
         person = _person_data(m, ctx, birth_name=False)
         members.append(
             {
-                "role": ROLLE.get(label.casefold(), HouseholdRole.OTHER),
+                "role": ROLLE.get(label.casefold(), _OTHER_ROLE),
                 "role_label": label,
                 "person": {"name": person["name"], "birth_date": person["birth_date"]},
             }
@@ -274,9 +302,9 @@ def benefit_data(el: etree._Element, ctx: Context) -> Json:
     benefit_type = until = None
     for child in el:
         tag = child.tag
-        if tag == _T["Art"]:
+        if tag == _ART:
             benefit_type = text_of(child, ctx.source)
-        elif tag == _T["BewilligtBis"]:
+        elif tag == _BEWILLIGT_BIS:
             until = iso_date(text_of(child, ctx.source), child, ctx.source)
     assert benefit_type is not None  # required by the XSD
     return {"kind": "benefit", "benefit_type": benefit_type, "granted_until": until}
@@ -330,11 +358,6 @@ def read_statement(el: etree._Element, ctx: Context) -> tuple[Category, Statemen
     return category, Statement.model_validate(data)
 
 
-def _positive(el: etree._Element, attribute: str) -> int | None:
-    value = el.get(attribute)
-    return None if value is None else int(value)  # the XSD guarantees a positive integer
-
-
 def plan_data(el: etree._Element, ctx: Context) -> Json:
     """Kooperationsplan → goals and measures (a SupportPlan dict)."""
     created = el.get("erstelltAm")
@@ -343,14 +366,20 @@ def plan_data(el: etree._Element, ctx: Context) -> Json:
     source = ctx.source
     for child in el:
         tag = child.tag
-        if tag == _T["Ziel"]:
-            goals.append({"number": _positive(child, "nr"), "text": text_of(child, source)})
-        elif tag == _T["Schritt"]:
-            due = child.get("bis")
+        if tag != _ZIEL and tag != _SCHRITT:
+            continue
+        text = (child.text or "").strip()
+        if not text:
+            raise blank(child, source)
+        if tag == _ZIEL:
+            nr = child.get("nr")  # the XSD guarantees a positive integer
+            goals.append({"number": None if nr is None else int(nr), "text": text})
+        else:
+            goal, due = child.get("ziel"), child.get("bis")
             measures.append(
                 {
-                    "goal": _positive(child, "ziel"),
-                    "text": text_of(child, source),
+                    "goal": None if goal is None else int(goal),
+                    "text": text,
                     "responsible": (child.get("verantwortlich") or "").strip() or None,
                     "due": None if due is None else iso_date(due, child, source, "bis"),
                 }
@@ -369,32 +398,40 @@ def read_plan(el: etree._Element, ctx: Context) -> SupportPlan:
 
 def _kopf(kopf: etree._Element, source: str) -> tuple[Json, dict[str, etree._Element]]:
     """The header fields and the Absender, first Empfaenger and Zweck elements."""
-    fields: Json = {"source_system": SYSTEM, "recipients": []}
+    recipients: list[str | None] = []
+    fields: Json = {"source_system": SYSTEM, "recipients": recipients}
     found: dict[str, etree._Element] = {}
     for child in kopf:
         tag = child.tag
-        if tag == _T["NachrichtenID"]:
-            fields["message_id"] = text_of(child, source)
-        elif tag == _T["BezugNachrichtenID"]:
-            fields["correlation_id"] = text_of(child, source)
-        elif tag == _T["ErstelltAm"]:
-            fields["created_at"] = iso_datetime(text_of(child, source), child, source, BERLIN)
-        elif tag == _T["Absender"]:
+        if tag == _EMPFAENGER:
+            recipients.append(child.get("dienststelle"))
+            found.setdefault("Empfaenger", child)
+        elif tag == _ABSENDER:
             fields["sender"] = child.get("dienststelle")
             found["Absender"] = child
-        elif tag == _T["Empfaenger"]:
-            fields["recipients"].append(child.get("dienststelle"))
-            found.setdefault("Empfaenger", child)
-        elif tag == _T["Zweck"]:
+        elif tag == _ZWECK:
             found["Zweck"] = child
+        elif tag == _NACHRICHTEN_ID:
+            fields["message_id"] = text_of(child, source)
+        elif tag == _BEZUG:
+            fields["correlation_id"] = text_of(child, source)
+        elif tag == _ERSTELLT_AM:
+            fields["created_at"] = iso_datetime(text_of(child, source), child, source, BERLIN)
     return fields, found
+
+
+def _kopf_of(root: etree._Element) -> etree._Element:
+    # The XSD puts Kopf first; looking at the first child avoids an iterator with a tag filter.
+    kopf = root[0] if len(root) else None
+    if kopf is None or kopf.tag != _KOPF:
+        kopf = _child(root, "Kopf")
+    assert kopf is not None
+    return kopf
 
 
 def read_zuweisung(root: etree._Element, source: str) -> TransferEnvelope:
     """A validated Zuweisung → one referral / conference / planning envelope."""
-    kopf = _child(root, "Kopf")
-    assert kopf is not None
-    fields, found = _kopf(kopf, source)
+    fields, found = _kopf(_kopf_of(root), source)
     absender, zweck = found["Absender"], found["Zweck"]  # required by the XSD
     ctx = Context(source, absender.get("dienststelle", ""))
     code = zweck.get("schluessel", "")
@@ -403,9 +440,10 @@ def read_zuweisung(root: etree._Element, source: str) -> TransferEnvelope:
     fields["purpose"], fields["message_type"] = ZWECK[code]
     fields["service"] = (zweck.text or "").strip() or None
     parts = carrier.PartCollector(source)
+    add = parts.add
     team = (absender.get("sachbearbeitung") or "").strip()
     if team:
-        parts.add(
+        add(
             "sachbearbeitung",
             _CASE_NOTES,
             {"kind": "statement", "label": SACHBEARBEITUNG, "text": team},
@@ -414,44 +452,43 @@ def read_zuweisung(root: etree._Element, source: str) -> TransferEnvelope:
     benefits = notes = 0
     for el in root:
         tag = el.tag
-        if tag == _T["Kunde"]:
+        if tag == _PROFIL:
+            counts: dict[str, int] = {}
+            for item in el:
+                known = _PROFIL_TAGS.get(item.tag)
+                if known is None:  # not in a validated message
+                    iname = local(item)
+                    known = (iname, iname.lower(), f"/Zuweisung/Profil/{iname}[")
+                iname, prefix, path = known
+                k = counts[iname] = counts.get(iname, 0) + 1
+                category, statement = statement_data(item, iname, ctx)
+                add(f"{prefix}-{k}", category, statement, f"{path}{k}]")
+        elif tag == _VERMERK:
+            notes += 1
+            parts.note(el, notes, "/Zuweisung/Vermerk")
+        elif tag == _KUNDE:
             identity, contact = kunde_data(el, ctx)
             if identity is not None:
-                parts.add("identity", Category.IDENTITY, identity, "/Zuweisung/Kunde", view=True)
+                add("identity", _IDENTITY, identity, "/Zuweisung/Kunde", view=True)
             if contact is not None:
-                parts.add("contact", Category.CONTACT, contact, "/Zuweisung/Kunde", view=True)
-        elif tag == _T["Bedarfsgemeinschaft"]:
-            parts.add(
-                "household",
-                Category.HOUSEHOLD,
-                household_data(el, ctx),
-                "/Zuweisung/Bedarfsgemeinschaft",
-            )
-        elif tag == _T["Leistung"]:
+                add("contact", _CONTACT, contact, "/Zuweisung/Kunde", view=True)
+        elif tag == _LEISTUNG:
             benefits += 1
-            parts.add(
+            add(
                 f"benefit-{benefits}",
-                Category.BENEFITS,
+                _BENEFITS,
                 benefit_data(el, ctx),
                 f"/Zuweisung/Leistung[{benefits}]",
             )
-        elif tag == _T["Profil"]:
-            inner: dict[str, int] = {}
-            for item in el:
-                iname, prefix = _PROFIL_TAGS.get(item.tag) or (local(item), local(item).lower())
-                k = inner[iname] = inner.get(iname, 0) + 1
-                category, statement = statement_data(item, iname, ctx)
-                parts.add(f"{prefix}-{k}", category, statement, f"/Zuweisung/Profil/{iname}[{k}]")
-        elif tag == _T["Kooperationsplan"]:
-            parts.add(
+        elif tag == _PLAN:
+            add(
                 "plan",
-                Category.SUPPORT_PLAN,
+                _SUPPORT_PLAN,
                 {"kind": "support_plan", "plan": plan_data(el, ctx)},
                 "/Zuweisung/Kooperationsplan",
             )
-        elif tag == _T["Vermerk"]:
-            notes += 1
-            parts.note(el, notes, "/Zuweisung/Vermerk")
+        elif tag == _BG:
+            add("household", _HOUSEHOLD, household_data(el, ctx), "/Zuweisung/Bedarfsgemeinschaft")
     fields["parts"] = parts.parts
     return carrier.build_envelope(fields, parts.header, at(source, line(root)))
 
@@ -462,9 +499,7 @@ def read_rueckmeldung(root: etree._Element, source: str) -> TransferEnvelope:
     The Kundennummer is the receiving job centre's number (it answers that centre's referral),
     so its identifier system names the Empfaenger, not the sending provider.
     """
-    kopf = _child(root, "Kopf")
-    assert kopf is not None
-    fields, found = _kopf(kopf, source)
+    fields, found = _kopf(_kopf_of(root), source)
     ctx = Context(source, found["Empfaenger"].get("dienststelle", ""))  # required by the XSD
     fields["purpose"] = Purpose.SERVICE_DELIVERY
     fields["message_type"] = MessageType.STATUS_UPDATE
@@ -473,13 +508,13 @@ def read_rueckmeldung(root: etree._Element, source: str) -> TransferEnvelope:
     notes: list[etree._Element] = []
     for el in root:
         tag = el.tag
-        if tag == _T["Status"]:
+        if tag == _STATUS:
             status_el = el
-        elif tag == _T["Kundennummer"]:
+        elif tag == _KUNDENNUMMER:
             number = el
-        elif tag == _T["Datum"]:
+        elif tag == _DATUM:
             date_el = el
-        elif tag == _T["Vermerk"]:
+        elif tag == _VERMERK:
             notes.append(el)
     assert status_el is not None
     code = text_of(status_el, source)

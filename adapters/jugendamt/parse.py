@@ -16,11 +16,14 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from casebridge.adapters.json_input import at
 from casebridge.adapters.jugendamt import codes
-from casebridge.canonical_model import Part, TransferEnvelope
+from casebridge.canonical_model import Category, Grantor, Part, TransferEnvelope
 from casebridge.canonical_model.validation import field_path, problems_from
 from casebridge.errors import MappingError, Problem
 
 Json = dict[str, Any]
+_MARKER_HEAD = codes.CARRIED_MARKER[0]
+# Members, not their strings: pydantic-core takes a member as it is, a string it looks up.
+_CASE_NOTES, _ENTRUSTED = Category.CASE_NOTES, Category.ENTRUSTED
 
 
 class _Bad(Exception):
@@ -153,15 +156,21 @@ def parse_protection(ks: Json, where: str) -> Json:
     }
 
 
-def entruster(word: str) -> Json:
+# Grantor is a frozen value object: the one validated instance per code-table relation serves
+# every note naming it (the envelope takes instances of the class as they are), instead of a
+# model instance and its validator per entrusted note.
+_GRANTORS = {word: Grantor(relation=relation) for word, relation in codes.ENTRUSTERS.items()}
+
+
+def entruster(word: str) -> Json | Grantor:
     """``anvertraut_von`` → Grantor: the child, a parent, the guardians, or a named person."""
-    relation = codes.ENTRUSTERS.get(word.strip().casefold())
-    if relation is not None:
-        return {"relation": relation}
+    known = _GRANTORS.get(word.strip().casefold())
+    if known is not None:
+        return known
     return {"relation": "other", "name": {"family": word}}
 
 
-def parse_note(note: Json, where: str) -> tuple[str, Json | None, Json]:
+def parse_note(note: Json, where: str) -> tuple[str, Json | Grantor | None, Json]:
     """A plain note → (category, entrusted_by, note content)."""
     content = {"kind": "note", "text": note["text"],
                "written_on": _date(note.get("datum"), f"{where}/datum")}
@@ -221,55 +230,79 @@ def _parts(doc: Json) -> list[tuple[str, Any]]:
     fall = doc["fall"]
     ids: Json = (doc.get("casebridge") or {}).get("teil_ids") or {}
     notes = fall.get("notizen") or []
+    pointers = [f"/fall/notizen/{i}" for i in range(len(notes))]
     out: list[tuple[str, Any]] = []  # (pointer, part dict or Part)
 
     carried: dict[str, tuple[Part, str | None]] = {}
-    for i, note in enumerate(notes):
-        found = carried_part(note["text"], f"/fall/notizen/{i}")
-        if found is not None:
-            carried[f"/fall/notizen/{i}"] = found
+    for where, note in zip(pointers, notes, strict=True):
+        text = note["text"]
+        # Every carried note holds the marker. Notes are the longest texts of an export: a
+        # memchr for its first character rules most of them out before the substring search.
+        if _MARKER_HEAD in text and codes.CARRIED_MARKER in text:
+            found = carried_part(text, where)
+            if found is not None:
+                carried[where] = found
     replacing = {r: (w, p) for w, (p, r) in carried.items() if r is not None}
     consumed: set[str] = set()
 
-    def slot(where: str, build: Any) -> None:
-        if where in replacing:
-            note_at, part = replacing[where]
-            consumed.add(note_at)
-            out.append((note_at, part))
-        else:
-            out.append((where, build()))
+    def replaced(where: str) -> bool:
+        # A slot a carried note replaces is not read (its native form may not even map).
+        hit = replacing.get(where)
+        if hit is None:
+            return False
+        consumed.add(hit[0])
+        out.append(hit)
+        return True
 
     case_file = parse_case_file(fall, agency)
-    if case_file is not None:
-        slot("/fall", lambda: _part("/fall", "support_plan", case_file, ids))
-    slot(codes.KIND_POINTER, lambda: _part(
-        codes.KIND_POINTER, "identity",
-        parse_kind(fall["kind"], fall.get("fallnummer"), agency, codes.KIND_POINTER), ids))
-    if fall["kind"].get("schule") is not None:
-        slot("/fall/kind/schule", lambda: _part(
-            "/fall/kind/schule", "education", parse_school(fall["kind"]["schule"]), ids))
-    if fall.get("sorgeberechtigte") is not None:
-        slot("/fall/sorgeberechtigte", lambda: _part(
-            "/fall/sorgeberechtigte", "household",
-            parse_guardians(fall["sorgeberechtigte"], "/fall/sorgeberechtigte"), ids))
-    if fall.get("hilfeplan") is not None:
-        slot("/fall/hilfeplan", lambda: _part(
-            "/fall/hilfeplan", "support_plan", parse_plan(fall["hilfeplan"], "/fall/hilfeplan"),
-            ids))
-    if fall.get("kinderschutz") is not None:
-        slot("/fall/kinderschutz", lambda: _part(
+    if case_file is not None and not (replacing and replaced("/fall")):
+        out.append(("/fall", _part("/fall", "support_plan", case_file, ids)))
+    kind = fall["kind"]
+    if not (replacing and replaced(codes.KIND_POINTER)):
+        identity = parse_kind(kind, fall.get("fallnummer"), agency, codes.KIND_POINTER)
+        out.append((codes.KIND_POINTER, _part(codes.KIND_POINTER, "identity", identity, ids)))
+    school = kind.get("schule")
+    if school is not None and not (replacing and replaced("/fall/kind/schule")):
+        out.append(("/fall/kind/schule",
+                    _part("/fall/kind/schule", "education", parse_school(school), ids)))
+    guardians = fall.get("sorgeberechtigte")
+    if guardians is not None and not (replacing and replaced("/fall/sorgeberechtigte")):
+        household = parse_guardians(guardians, "/fall/sorgeberechtigte")
+        out.append(("/fall/sorgeberechtigte",
+                    _part("/fall/sorgeberechtigte", "household", household, ids)))
+    plan = fall.get("hilfeplan")
+    if plan is not None and not (replacing and replaced("/fall/hilfeplan")):
+        out.append(("/fall/hilfeplan", _part(
+            "/fall/hilfeplan", "support_plan", parse_plan(plan, "/fall/hilfeplan"), ids)))
+    protection = fall.get("kinderschutz")
+    if protection is not None and not (replacing and replaced("/fall/kinderschutz")):
+        out.append(("/fall/kinderschutz", _part(
             "/fall/kinderschutz", "child_protection",
-            parse_protection(fall["kinderschutz"], "/fall/kinderschutz"), ids))
+            parse_protection(protection, "/fall/kinderschutz"), ids)))
 
-    for i, note in enumerate(notes):
-        where = f"/fall/notizen/{i}"
+    for i, (where, note) in enumerate(zip(pointers, notes, strict=True)):
         if where in consumed:
             continue
-        if where in carried:
+        if carried and where in carried:
             out.append((where, carried[where][0]))
-        else:
-            category, by, content = parse_note(note, where)
-            out.append((where, _part(where, category, content, ids, by, codes.note_id(i))))
+            continue
+        # parse_note and _part, inline: this loop runs for every note of every export.
+        datum = note.get("datum")
+        try:
+            written = None if datum is None else date.fromisoformat(datum)
+        except ValueError:
+            raise _Bad(f"{where}/datum", "not a valid date (YYYY-MM-DD)") from None
+        part: Json = {
+            "id": (ids.get(where) if ids else None) or f"note-{i + 1}",
+            "category": _CASE_NOTES,
+            "source": where,
+            "content": {"kind": "note", "text": note["text"], "written_on": written},
+        }
+        who = note.get("anvertraut_von")
+        if who is not None:
+            part["category"] = _ENTRUSTED
+            part["entrusted_by"] = entruster(who)
+        out.append((where, part))
     return out
 
 

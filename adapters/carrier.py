@@ -100,7 +100,8 @@ def build_envelope(fields: dict[str, Any], header: dict[str, Any] | None, locati
     from casebridge.canonical_model import TransferEnvelope
 
     try:
-        envelope = TransferEnvelope.model_validate(fields)
+        # The validator itself: model_validate adds a Python frame and keyword handling.
+        envelope = TransferEnvelope.__pydantic_validator__.validate_python(fields)
         if header:
             merged = envelope.model_dump(mode="json") | header
             envelope = TransferEnvelope.model_validate_json(json.dumps(merged))

@@ -249,6 +249,10 @@ def _parser() -> etree.XMLParser:
             huge_tree=False,
             remove_comments=True,
             remove_pis=True,
+            # Whitespace between elements is not data in these formats (no mixed content; a
+            # whitespace-only leaf keeps its text, so blank elements are still reported):
+            # dropping it makes the tree smaller to build, validate and walk (~1 us/message).
+            remove_blank_text=True,
             collect_ids=False,
         )
         _local.parser = parser

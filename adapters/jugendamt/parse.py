@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -340,7 +340,9 @@ def to_envelope(doc: Json, raw: bytes, source: str) -> TransferEnvelope:
         "parts": [p for _, p in parts],
     }
     try:
-        return TransferEnvelope.model_validate(envelope)
+        # The validator itself: model_validate adds a Python frame and keyword handling.
+        return cast(TransferEnvelope,
+                    TransferEnvelope.__pydantic_validator__.validate_python(envelope))
     except ValidationError as exc:
         raise MappingError(f"{source}: the export does not make a valid canonical message",
                            problems=_locate(exc, [w for w, _ in parts], source)) from None

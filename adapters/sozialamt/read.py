@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from lxml import etree
 
 from casebridge.adapters import carrier
-from casebridge.adapters.xml import at, bad_value, line, text_of
+from casebridge.adapters.xml import at, bad_value, blank, line, text_of
 from casebridge.canonical_model import (
     CaseFile,
     CaseFileData,
@@ -65,6 +65,7 @@ _ZEITPUNKT, _VON, _AN, _ANLASS, _TERMIN, _AKTE, _PERSON, _ANGABEN, _VERMERK = (
 )
 _NAME, _GEBDATUM, _ADRESSE = P + "Name", P + "GebDatum", P + "Adresse"
 _IDENTITY, _CONTACT = Category.IDENTITY, Category.CONTACT
+_AKTE_KEYS = {P + name: name for name in ("Aktenzeichen", "Rechtsgebiet", "Hilfeart")}
 
 
 def local(el: etree._Element) -> str:
@@ -125,7 +126,13 @@ def akte_data(
 ) -> tuple[Json, tuple[Category, Json] | None]:
     """Akte → the Aktenzeichen as identifier dict and, when it says more than its number, the
     case-file content dict (category per :func:`case_file_category`)."""
-    values = {local(c): text_of(c, source) for c in akte}
+    values = {}
+    for c in akte:
+        key = _AKTE_KEYS.get(c.tag)
+        value = (c.text or "").strip()
+        if not value:
+            raise blank(c, source)
+        values[key if key is not None else local(c)] = value
     number = values["Aktenzeichen"]
     identifier = {"system": agency_identifier_system(sender, "aktenzeichen"), "value": number}
     if "Rechtsgebiet" not in values and "Hilfeart" not in values:
@@ -253,9 +260,22 @@ def read_fallmitteilung(msg: etree._Element, n: int, source: str) -> TransferEnv
         parts.add("contact", _CONTACT, contact, f"{path}/Person/Adresse", view=True)
     if case_file is not None:
         parts.add("case-file", case_file[0], case_file[1], f"{path}/Akte")
+    angabe_path = f"{path}/Angaben/Angabe["
     for k, el in enumerate(angaben, start=1):
-        category, statement = angabe_data(el, source)
-        parts.add(f"angabe-{k}", category, statement, f"{path}/Angaben/Angabe[{k}]")
+        # angabe_data, inline: most parts of a Fallmitteilung are Angaben.
+        bereich = el.get("bereich", "")
+        category = BEREICH.get(bereich)
+        if category is None:
+            raise bad_value(el, source, "unknown Bereich", "bereich")
+        text = (el.text or "").strip()
+        if not text:
+            raise blank(el, source)
+        parts.add(
+            f"angabe-{k}",
+            category,
+            {"kind": "statement", "label": bereich, "text": text},
+            f"{angabe_path}{k}]",
+        )
     for k, el in enumerate(notes, start=1):
         parts.note(el, k, f"{path}/Vermerk")
     fields["parts"] = parts.parts

@@ -105,6 +105,12 @@ class Settings(BaseSettings):
     )
     route_table: Path | None = Field(default=None, description="Route table file (YAML/TOML).")
     max_message_bytes: int = Field(default=DEFAULT_MAX_MESSAGE_BYTES, gt=0)
+    inbound_concurrency: int = Field(
+        default=4, ge=1, le=64,
+        description="Inbound messages one gateway process routes at once; more wait. Routing is "
+        "CPU work under one interpreter lock, so more threads mostly add contention; raise it "
+        "when the database or broker is far away (network round trips to overlap).",
+    )
     minor_age: int = Field(default=15, ge=0, le=21, description="Below it a guardian consents.")
     trusted_proxies: list[str] = Field(
         default_factory=list,

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from anyio import CapacityLimiter
 from fastapi import FastAPI
 
 from casebridge import __version__
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.database = database
     app.state.routing = _routing(settings)
+    app.state.inbound_limiter = CapacityLimiter(settings.inbound_concurrency)
     app.state.intake = (
         Intake(database, app.state.routing, max_bytes=settings.max_message_bytes)
         if app.state.routing is not None

@@ -7,11 +7,12 @@ answer (200, ``replayed: true``) without routing it a second time.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Literal
 
+from anyio import to_thread
 from fastapi import APIRouter, Path, Request, Response
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 
 from casebridge.adapters import get_adapter
 from casebridge.errors import CasebridgeError
@@ -94,7 +95,10 @@ async def post_message(
         adapter = get_adapter(system, max_bytes=settings.max_message_bytes)
         require_media_type(request, adapter.media_types)
         raw = await request.body()
-        outcomes = await run_in_threadpool(intake.submit, raw, system=system, caller=caller)
+        outcomes = await to_thread.run_sync(
+            partial(intake.submit, raw, system=system, caller=caller),
+            limiter=request.app.state.inbound_limiter,
+        )
     except CasebridgeError as exc:
         REJECTED.labels(exc.code).inc()
         raise

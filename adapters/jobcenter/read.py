@@ -13,7 +13,16 @@ from zoneinfo import ZoneInfo
 from lxml import etree
 
 from casebridge.adapters import carrier
-from casebridge.adapters.xml import at, bad_value, blank, iso_date, iso_datetime, line, text_of
+from casebridge.adapters.xml import (
+    at,
+    bad_value,
+    blank,
+    children,
+    iso_date,
+    iso_datetime,
+    line,
+    text_of,
+)
 from casebridge.canonical_model import (
     BenefitData,
     Category,
@@ -182,7 +191,7 @@ def _person_data(el: etree._Element, ctx: Context, *, birth_name: bool = True) -
     source = ctx.source
     given = family = born = None
     birth = sex = None
-    for child in el:
+    for child in children(el):
         tag = child.tag
         if tag not in _PERSON_TAGS or (tag == _GEBURTSNAME and not birth_name):
             continue
@@ -216,14 +225,14 @@ def kunde_data(kunde: etree._Element, ctx: Context) -> tuple[Json | None, Json |
     addresses = []
     telecom = []
     person: Json | None = None
-    for child in kunde:
+    for child in children(kunde):
         tag = child.tag
         if tag == _KONTAKT:
             system = KONTAKT[child.get("art", "")]
             telecom.append({"system": system, "value": text_of(child, source)})
         elif tag == _ANSCHRIFT:
             fields = {}
-            for c in child:
+            for c in children(child):
                 key = _ADDRESS_KEYS.get(c.tag)
                 if key is not None:
                     value = (c.text or "").strip()
@@ -275,7 +284,7 @@ def read_contact(kunde: etree._Element, ctx: Context) -> ContactData | None:
 def household_data(bg: etree._Element, ctx: Context) -> Json:
     """Bedarfsgemeinschaft → household members (role as written kept in role_label)."""
     members = []
-    for m in bg:
+    for m in children(bg):
         if m.tag != _MITGLIED:
             continue
         label = (m.get("rolle") or "").strip()
@@ -300,7 +309,7 @@ def read_household(bg: etree._Element, ctx: Context) -> HouseholdData:
 def benefit_data(el: etree._Element, ctx: Context) -> Json:
     """Leistung → benefit type and the date it is granted until."""
     benefit_type = until = None
-    for child in el:
+    for child in children(el):
         tag = child.tag
         if tag == _ART:
             benefit_type = text_of(child, ctx.source)
@@ -364,7 +373,7 @@ def plan_data(el: etree._Element, ctx: Context) -> Json:
     goals = []
     measures = []
     source = ctx.source
-    for child in el:
+    for child in children(el):
         tag = child.tag
         if tag != _ZIEL and tag != _SCHRITT:
             continue
@@ -401,7 +410,7 @@ def _kopf(kopf: etree._Element, source: str) -> tuple[Json, dict[str, etree._Ele
     recipients: list[str | None] = []
     fields: Json = {"source_system": SYSTEM, "recipients": recipients}
     found: dict[str, etree._Element] = {}
-    for child in kopf:
+    for child in children(kopf):
         tag = child.tag
         if tag == _EMPFAENGER:
             recipients.append(child.get("dienststelle"))
@@ -450,11 +459,11 @@ def read_zuweisung(root: etree._Element, source: str) -> TransferEnvelope:
             "/Zuweisung/Kopf/Absender/@sachbearbeitung",
         )
     benefits = notes = 0
-    for el in root:
+    for el in children(root):
         tag = el.tag
         if tag == _PROFIL:
             counts: dict[str, int] = {}
-            for item in el:
+            for item in children(el):
                 known = _PROFIL_TAGS.get(item.tag)
                 if known is None:  # not in a validated message
                     iname = local(item)
@@ -506,7 +515,7 @@ def read_rueckmeldung(root: etree._Element, source: str) -> TransferEnvelope:
     parts = carrier.PartCollector(source)
     status_el = number = date_el = None
     notes: list[etree._Element] = []
-    for el in root:
+    for el in children(root):
         tag = el.tag
         if tag == _STATUS:
             status_el = el

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from lxml import etree
 
 from casebridge.adapters import carrier
-from casebridge.adapters.xml import at, bad_value, blank, line, text_of
+from casebridge.adapters.xml import at, bad_value, blank, children, line, text_of
 from casebridge.canonical_model import (
     CaseFile,
     CaseFileData,
@@ -127,7 +127,7 @@ def akte_data(
     """Akte → the Aktenzeichen as identifier dict and, when it says more than its number, the
     case-file content dict (category per :func:`case_file_category`)."""
     values = {}
-    for c in akte:
+    for c in children(akte):
         key = _AKTE_KEYS.get(c.tag)
         value = (c.text or "").strip()
         if not value:
@@ -166,7 +166,7 @@ def person_data(
     """Person (Name, GebDatum, Adresse) and the Aktenzeichen → identity and contact dicts."""
     name = birth = address = None
     if person is not None:
-        for child in person:
+        for child in children(person):
             tag = child.tag
             if tag == _NAME:
                 name = name_data(text_of(child, source))
@@ -227,7 +227,7 @@ def read_fallmitteilung(msg: etree._Element, n: int, source: str) -> TransferEnv
     akte = person = None
     angaben: list[etree._Element] = []
     notes: list[etree._Element] = []
-    for el in msg:
+    for el in children(msg):
         tag = el.tag
         if tag == _ZEITPUNKT:
             fields["created_at"] = german_datetime(el, source)
@@ -247,7 +247,7 @@ def read_fallmitteilung(msg: etree._Element, n: int, source: str) -> TransferEnv
         elif tag == _PERSON:
             person = el
         elif tag == _ANGABEN:
-            angaben.extend(el)
+            angaben.extend(children(el))
         elif tag == _VERMERK:
             notes.append(el)
     case_file = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 # The trivial look-ups are ``async def``: FastAPI runs a plain ``def`` dependency in the thread
 # pool, a hop per dependency per request that cost more than the look-up itself.
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -19,7 +19,12 @@ from casebridge.db import Database
 from casebridge.errors import ConfigError
 from casebridge.gateway.intake import Intake
 from casebridge.gateway.principals import Principal, Role
-from casebridge.gateway.security import authenticate, require_agency, require_roles
+from casebridge.gateway.security import (
+    agency_check,
+    authenticate,
+    require_agency,
+    require_roles,
+)
 from casebridge.routing.runtime import Routing
 from casebridge.settings import Settings
 
@@ -66,6 +71,8 @@ IntakeDep = Annotated[Intake, Depends(get_intake)]
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
 #: An agency system, authenticated as its agency.
 CurrentAgency = Annotated[Principal, Depends(require_agency)]
+#: The same check, deferred: a callable the route runs in its worker thread (inbound only).
+AgencyCheck = Annotated[Callable[[], Principal], Depends(agency_check)]
 #: Staff who record consents and link clients (or an administrator).
 ConsentDesk = Annotated[Principal, Depends(require_roles(Role.CONSENT_DESK, Role.ADMIN))]
 #: The data-protection officer: the only role that reads the audit trail.

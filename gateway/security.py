@@ -93,6 +93,15 @@ def authenticate(
     A plain ``def``: FastAPI runs it in the thread pool, so database look-ups and the password
     KDF never block the event loop.
     """
+    return _authenticate(request, bearer, api_key, basic)
+
+
+def _authenticate(
+    request: Request,
+    bearer: HTTPAuthorizationCredentials | None,
+    api_key: str | None,
+    basic: BasicCredentials | None,
+) -> Principal:
     db = request.app.state.database
     subject = _trusted_cert_subject(request)
     principal: Principal | None = None
@@ -134,6 +143,34 @@ def require_roles(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]
 
 async def require_agency(principal: Principal = Depends(authenticate)) -> Principal:
     """An agency system speaking for its agency (403 for people)."""
+    _require_agency(principal)
+    return principal
+
+
+def _require_agency(principal: Principal) -> None:
     if not principal.is_agency or principal.agency is None:
         raise Forbidden("this operation is for agency systems, authenticated as their agency")
-    return principal
+
+
+async def agency_check(
+    request: Request,
+    bearer: HTTPAuthorizationCredentials | None = Depends(bearer_scheme),
+    api_key: str | None = Depends(api_key_scheme),
+    basic: BasicCredentials | None = Depends(basic_scheme),
+) -> Callable[[], Principal]:
+    """The agency authentication of :func:`require_agency`, to be run by the route itself.
+
+    For the inbound route, which routes in a worker thread anyway: authenticating in that same
+    thread saves the second hand-over between event loop and thread pool per message, which cost
+    more CPU than the key look-up. A request without any credential is refused here at once.
+    """
+    if bearer is None and api_key is None and basic is None and _trusted_cert_subject(
+            request) is None:
+        raise AuthError("authentication required: an API key or user credentials")
+
+    def check() -> Principal:
+        principal = _authenticate(request, bearer, api_key, basic)
+        _require_agency(principal)
+        return principal
+
+    return check

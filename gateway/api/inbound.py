@@ -7,7 +7,6 @@ answer (200, ``replayed: true``) without routing it a second time.
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Literal
 
 from anyio import to_thread
@@ -17,7 +16,8 @@ from pydantic import BaseModel, Field
 from casebridge.adapters import get_adapter
 from casebridge.errors import CasebridgeError
 from casebridge.gateway.api.media import require_media_type
-from casebridge.gateway.deps import CurrentAgency, IntakeDep, SettingsDep
+from casebridge.gateway.deps import AgencyCheck, IntakeDep, SettingsDep
+from casebridge.gateway.intake import MessageOutcome
 from casebridge.gateway.metrics import REJECTED
 from casebridge.gateway.problems import problem_responses
 
@@ -85,19 +85,24 @@ class InboundResponse(BaseModel):
 async def post_message(
     request: Request,
     response: Response,
-    caller: CurrentAgency,
+    authenticate: AgencyCheck,
     intake: IntakeDep,
     settings: SettingsDep,
     system: str = SYSTEM_PATH,
 ) -> InboundResponse:
     """Parse, check the sender is the caller, decide consent per recipient, and queue."""
-    try:
+    raw = await request.body()  # already read and size-checked by the BodySizeLimit middleware
+
+    def checked_submit() -> list[MessageOutcome]:
+        # authentication first, as on every route, then what the request itself names
+        caller = authenticate()
         adapter = get_adapter(system, max_bytes=settings.max_message_bytes)
         require_media_type(request, adapter.media_types)
-        raw = await request.body()
+        return intake.submit(raw, system=system, caller=caller)
+
+    try:
         outcomes = await to_thread.run_sync(
-            partial(intake.submit, raw, system=system, caller=caller),
-            limiter=request.app.state.inbound_limiter,
+            checked_submit, limiter=request.app.state.inbound_limiter
         )
     except CasebridgeError as exc:
         REJECTED.labels(exc.code).inc()

@@ -88,7 +88,8 @@ class Channel(SqlaChannel):
             qid = self._queue_ids[queue] = int(self._get_or_create(queue).id)
         return qid
 
-    def _put(self, queue: Any, payload: Any, **kwargs: Any) -> None:
+    # kombu's SQLAlchemy channel renamed virtual's `message` to `payload`; its signature is kept.
+    def _put(self, queue: Any, payload: Any, **kwargs: Any) -> None:  # type: ignore[override]
         # One Core INSERT and a commit; stock kombu looks the queue up through the ORM and
         # flushes a unit of work for every message, which doubled the cost of a publish.
         with self._writer:

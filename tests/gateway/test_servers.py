@@ -168,5 +168,6 @@ def test_dropped_database_connections_give_503_then_recover(tmp_path: Path, pg_u
         for pid in pids:
             assert conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar()
     admin.dispose()
-    statuses = [client.get("/v1/consents?client_id=nobody", headers=desk).status_code for _ in range(3)]
+    statuses = [client.get("/v1/consents?client_id=nobody", headers=desk).status_code
+                for _ in range(3)]
     assert set(statuses) <= {200, 503} and statuses[-1] == 200, statuses

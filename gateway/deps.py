@@ -55,9 +55,11 @@ async def get_routing(request: Request) -> Routing:
     return routing
 
 
-async def get_intake(request: Request, routing: Annotated[Routing, Depends(get_routing)]) -> Intake:
-    """The inbound path of the app."""
-    intake: Intake = request.app.state.intake
+def intake_of(request: Request) -> Intake:
+    """The inbound path of the app; ConfigError (503) if no route table is configured."""
+    intake: Intake | None = request.app.state.intake
+    if intake is None:
+        raise ConfigError("no route table is configured (CASEBRIDGE_ROUTE_TABLE)")
     return intake
 
 
@@ -65,7 +67,6 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 DatabaseDep = Annotated[Database, Depends(get_database_dep)]
 SessionDep = Annotated[Session, Depends(get_session)]
 RoutingDep = Annotated[Routing, Depends(get_routing)]
-IntakeDep = Annotated[Intake, Depends(get_intake)]
 
 #: Any authenticated caller.
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from casebridge.adapters import get_adapter
 from casebridge.errors import CasebridgeError
 from casebridge.gateway.api.media import require_media_type
-from casebridge.gateway.deps import AgencyCheck, IntakeDep, SettingsDep
+from casebridge.gateway.deps import AgencyCheck, SettingsDep, intake_of
 from casebridge.gateway.intake import MessageOutcome
 from casebridge.gateway.metrics import REJECTED
 from casebridge.gateway.problems import problem_responses
@@ -86,7 +86,6 @@ async def post_message(
     request: Request,
     response: Response,
     authenticate: AgencyCheck,
-    intake: IntakeDep,
     settings: SettingsDep,
     system: str = SYSTEM_PATH,
 ) -> InboundResponse:
@@ -96,6 +95,7 @@ async def post_message(
     def checked_submit() -> list[MessageOutcome]:
         # authentication first, as on every route, then what the request itself names
         caller = authenticate()
+        intake = intake_of(request)
         adapter = get_adapter(system, max_bytes=settings.max_message_bytes)
         require_media_type(request, adapter.media_types)
         return intake.submit(raw, system=system, caller=caller)

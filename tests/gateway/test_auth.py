@@ -32,6 +32,22 @@ def test_no_credentials_is_401_problem(client: TestClient) -> None:
     assert r.json()["code"] == "unauthenticated"
 
 
+def test_inbound_authenticates_before_looking_at_the_request(
+    client: TestClient, issue: Issue
+) -> None:
+    # The inbound route authenticates in its routing thread; an unknown caller must still learn
+    # nothing about systems or content types, and a person's key is refused as on other routes.
+    bad = {"Authorization": "Bearer cbk_0000000000000000_nope", "Content-Type": "text/plain"}
+    for path in ("/v1/inbound/jobcenter", "/v1/inbound/no-such-system"):
+        r = client.post(path, content=b"<x/>", headers=bad)
+        assert (r.status_code, r.json()["code"]) == (401, "unauthenticated")
+    assert client.post("/v1/inbound/jobcenter", content=b"<x/>").status_code == 401
+    person = issue("desk.anna", role=Role.CONSENT_DESK)
+    r = client.post("/v1/inbound/no-such-system", content=b"<x/>",
+                    headers={**person.headers, "Content-Type": "text/plain"})
+    assert r.status_code == 403
+
+
 def test_admin_key_as_bearer_and_as_x_api_key(client: TestClient, issue: Issue) -> None:
     admin = issue("ops.admin", role=Role.ADMIN)
     assert client.get("/metrics", headers=admin.headers).status_code == 200

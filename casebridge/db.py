@@ -130,11 +130,22 @@ def _forget_inherited_connections() -> None:
     for engine in list(_ENGINES):
         engine.dispose(close=False)
     # a lock some other thread of the parent held at the fork would never be released here
-    for db in list(_databases.values()):
-        db._writer = threading.RLock() if db.dialect == "sqlite" else nullcontext()
+    _SQLITE_WRITERS.clear()
 
 
 os.register_at_fork(after_in_child=_forget_inherited_connections)
+
+#: The in-process writer lock of each SQLite file (see the module docstring), by URL.
+_SQLITE_WRITERS: dict[str, threading.RLock] = {}
+
+
+def sqlite_writer(url: str) -> threading.RLock:
+    """The lock this process's writers of the SQLite file at ``url`` take before SQLite's own
+    write lock (the store's and the embedded broker's files alike)."""
+    lock = _SQLITE_WRITERS.get(url)
+    if lock is None:
+        lock = _SQLITE_WRITERS.setdefault(url, threading.RLock())  # atomic: first one wins
+    return lock
 
 
 def create_db_engine(url: str) -> Engine:
@@ -233,10 +244,8 @@ class Database:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.sessions = sessionmaker(engine, expire_on_commit=False)
-        # Only SQLite needs it (see the module docstring); PostgreSQL has row locks.
-        self._writer: AbstractContextManager[Any] = (
-            threading.RLock() if engine.dialect.name == "sqlite" else nullcontext()
-        )
+        # Only SQLite needs a writer lock (see the module docstring); PostgreSQL has row locks.
+        self._sqlite_url = str(engine.url) if engine.dialect.name == "sqlite" else None
 
     @property
     def dialect(self) -> str:
@@ -264,7 +273,10 @@ class Database:
                 yield conn
 
     def _writing(self, immediate: bool) -> AbstractContextManager[Any]:
-        return self._writer if immediate else nullcontext()
+        # looked up each time: a forked child gets fresh locks (see _forget_inherited_connections)
+        if immediate and self._sqlite_url is not None:
+            return sqlite_writer(self._sqlite_url)
+        return nullcontext()
 
     @contextmanager
     def snapshot_read(self) -> Iterator[Connection]:

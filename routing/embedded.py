@@ -20,8 +20,7 @@ than the longest retry schedule by default.
 from __future__ import annotations
 
 import datetime
-import os
-import threading
+from functools import cached_property
 from queue import Empty
 from typing import Any
 
@@ -32,21 +31,10 @@ from kombu.utils.json import dumps, loads
 from sqlalchemy import create_engine, event, insert, text
 from sqlalchemy.exc import OperationalError
 
+from casebridge.db import sqlite_writer
+
 DEFAULT_LEASE_SECONDS = 900.0
 _ROW = "casebridge_row"
-
-# One lock per broker file: threads of this process queue here rather than in SQLite's busy
-# handler, which sleeps in steps of up to 100 ms (see casebridge.db).
-_WRITERS: dict[str, threading.RLock] = {}
-_WRITERS_GUARD = threading.Lock()
-
-
-def _writer(url: str) -> threading.RLock:
-    with _WRITERS_GUARD:
-        return _WRITERS.setdefault(url, threading.RLock())
-
-
-os.register_at_fork(after_in_child=_WRITERS.clear)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -65,7 +53,8 @@ class Channel(SqlaChannel):
         self._revived: dict[str, datetime.datetime] = {}
         # kombu never deletes a queue row, so its id can be remembered per channel.
         self._queue_ids: dict[str, int] = {}
-        self._writer = _writer(self.connection.client.hostname)
+        # threads of this process queue here, not in SQLite's busy handler (see casebridge.db)
+        self._writer = sqlite_writer(self.connection.client.hostname)
 
     def _engine_from_config(self) -> Any:
         conninfo = self.connection.client
@@ -82,6 +71,10 @@ class Channel(SqlaChannel):
         opts = self.connection.client.transport_options
         return float(opts.get("lease_seconds", DEFAULT_LEASE_SECONDS))
 
+    @cached_property
+    def _insert_message(self) -> Any:
+        return insert(self.message_cls.__table__)
+
     def _queue_id(self, queue: str) -> int:
         qid = self._queue_ids.get(queue)
         if qid is None:
@@ -95,9 +88,9 @@ class Channel(SqlaChannel):
         with self._writer:
             qid = self._queue_id(queue)
             try:
-                self.session.execute(insert(self.message_cls.__table__).values(
-                    payload=dumps(payload), queue_id=qid, visible=True, version=1,
-                ))
+                self.session.execute(self._insert_message, {
+                    "payload": dumps(payload), "queue_id": qid, "visible": True, "version": 1,
+                })
                 self.session.commit()
             except OperationalError:
                 # the publish must fail (and be retried), never report a message it did not

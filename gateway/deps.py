@@ -7,8 +7,6 @@ database with :func:`casebridge.gateway.app.create_app` and everything follows.
 
 from __future__ import annotations
 
-# The trivial look-ups are ``async def``: FastAPI runs a plain ``def`` dependency in the thread
-# pool, a hop per dependency per request that cost more than the look-up itself.
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
@@ -27,6 +25,9 @@ from casebridge.gateway.security import (
 )
 from casebridge.routing.runtime import Routing
 from casebridge.settings import Settings
+
+# The trivial look-ups are ``async def``: FastAPI runs a plain ``def`` dependency in the thread
+# pool, a hop per dependency per request that cost more than the look-up itself.
 
 
 async def get_settings_dep(request: Request) -> Settings:
@@ -47,7 +48,7 @@ def get_session(db: Annotated[Database, Depends(get_database_dep)]) -> Iterator[
         yield session
 
 
-async def get_routing(request: Request) -> Routing:
+def routing_of(request: Request) -> Routing:
     """Routing of the app; ConfigError (503) if no route table is configured."""
     routing: Routing | None = request.app.state.routing
     if routing is None:
@@ -55,11 +56,15 @@ async def get_routing(request: Request) -> Routing:
     return routing
 
 
+async def get_routing(request: Request) -> Routing:
+    """Routing of the app, as a dependency (see :func:`routing_of`)."""
+    return routing_of(request)
+
+
 def intake_of(request: Request) -> Intake:
-    """The inbound path of the app; ConfigError (503) if no route table is configured."""
-    intake: Intake | None = request.app.state.intake
-    if intake is None:
-        raise ConfigError("no route table is configured (CASEBRIDGE_ROUTE_TABLE)")
+    """The inbound path of the app; exists exactly when routing does (see :func:`routing_of`)."""
+    routing_of(request)
+    intake: Intake = request.app.state.intake
     return intake
 
 

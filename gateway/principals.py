@@ -20,8 +20,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import TypeVar
 
-from sqlalchemy import Connection, ForeignKey, String, bindparam, select
+from sqlalchemy import Connection, ForeignKey, Row, String, bindparam, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from casebridge.db import Base, UtcDateTime
@@ -184,11 +185,15 @@ def verify_password(password: str, stored: str | None) -> bool:
 # --- look-ups (per request, never cached) -----------------------------------------------------
 
 
-def _active(row: PrincipalRow | None) -> PrincipalRow | None:
+#: A principal's columns: an ORM row, or a plain row of a Core look-up selecting the same names.
+_PrincipalColumns = TypeVar("_PrincipalColumns", PrincipalRow, Row)
+
+
+def _active(row: _PrincipalColumns | None) -> _PrincipalColumns | None:
     return row if row is not None and row.disabled_at is None else None
 
 
-def _principal(row: PrincipalRow, method: str, key_id: str | None = None) -> Principal:
+def _principal(row: PrincipalRow | Row, method: str, key_id: str | None = None) -> Principal:
     return Principal(
         name=row.name, kind=PrincipalKind(row.kind), role=Role(row.role), agency=row.agency,
         method=method, key_id=key_id,
@@ -214,13 +219,11 @@ def principal_for_key(db: Session | Connection, *, key: str) -> Principal | None
     found = db.execute(_KEY_OWNER, {"key_id": key_id}).one_or_none()
     if found is None:
         return None
-    key_hash, revoked_at, name, kind, role, agency, disabled_at = found
-    if revoked_at is not None or not hmac.compare_digest(key_hash, hash_api_key(key)):
+    if found.revoked_at is not None or not hmac.compare_digest(found.key_hash,
+                                                                hash_api_key(key)):
         return None
-    if disabled_at is not None:
-        return None
-    return Principal(name=name, kind=PrincipalKind(kind), role=Role(role), agency=agency,
-                     method="api_key", key_id=key_id)
+    active = _active(found)
+    return None if active is None else _principal(active, "api_key", key_id)
 
 
 def principal_for_password(session: Session, *, name: str, password: str) -> Principal | None:

@@ -126,11 +126,11 @@ def test_concurrent_posts_of_one_message_are_routed_once(
     from casebridge.errors import ConflictError
     from casebridge.gateway.principals import Principal
 
-    pg_url = (request.getfixturevalue("pg_url") if store == "postgres"
+    db_url = (request.getfixturevalue("pg_url") if store == "postgres"
               else f"sqlite:///{tmp_path / 'casebridge.db'}")
-    client = _app(tmp_path, pg_url, "memory://")
+    client = _app(tmp_path, db_url, "memory://")
     intake = client.app.state.intake
-    _, desk = _key(pg_url, "desk.pg", Role.CONSENT_DESK)
+    _, desk = _key(db_url, "desk.pg", Role.CONSENT_DESK)
     client.post("/v1/consents", content=sample_bytes("consent-fhir/consent-self-001.json"),
                 headers={**desk, "Content-Type": "application/fhir+json"})
     caller = Principal("jobcenter-duisburg", PrincipalKind.AGENCY, Role.AGENCY,
@@ -147,7 +147,7 @@ def test_concurrent_posts_of_one_message_are_routed_once(
     with ThreadPoolExecutor(6) as pool:
         results = list(pool.map(post, range(6)))
     assert results.count("routed") == 1, results
-    decisions = [e for e in AuditTrail(get_database(pg_url)).entries() if e.kind == "decision"]
+    decisions = [e for e in AuditTrail(get_database(db_url)).entries() if e.kind == "decision"]
     assert len(decisions) == 1
 
 

@@ -271,6 +271,11 @@ _SEQ = _ORDER.index("seq")
 _PREV = _ORDER.index("prev_hash")
 
 
+def entry_from_row(row: AuditEntryRow) -> AuditEntry:
+    """Decode a stored entry loaded through the ORM."""
+    return _row_to_entry([getattr(row, name) for name in _NAMES])
+
+
 def _row_to_entry(row: Sequence[Any]) -> AuditEntry:
     values = dict(zip(_NAMES, row, strict=True))
     for name in _JSON_FIELDS:

@@ -12,7 +12,6 @@ Reviews of statutory overrides and console verifications are audit events append
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -22,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from casebridge.canonical_model import Outcome, Purpose, WithholdReason
-from casebridge.consent.audit import AuditTrail
+from casebridge.consent.audit import AuditEntry, AuditTrail, entry_from_row
 from casebridge.consent.claims import StatutoryClaimRow, claims_for
 from casebridge.consent.engine import LOCAL_ZONE
 from casebridge.consent.store import AuditEntryRow
@@ -139,58 +138,19 @@ def flows(session: Session, period: Period) -> list[Edge]:
 # --- entry lists ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class EntryView:
-    """One audit entry, decoded for display."""
-
-    seq: int
-    at: str
-    recorded_at: str
-    kind: str
-    stage: str | None
-    sender: str | None
-    recipient: str | None
-    purpose: str | None
-    client_id: str | None
-    message_id: str | None
-    outcome: str | None
-    released: list[str]
-    withheld: list[tuple[str, str]]
-    consents: list[str]
-    legal_basis: str | None
-    review_required: bool
-    details: dict[str, Any]
-    prev_hash: str
-    hash: str
-
-
-def view(row: AuditEntryRow) -> EntryView:
-    """Decode a stored entry."""
-    return EntryView(
-        seq=row.seq, at=row.at, recorded_at=row.recorded_at, kind=row.kind, stage=row.stage,
-        sender=row.sender, recipient=row.recipient, purpose=row.purpose,
-        client_id=row.client_id, message_id=row.message_id, outcome=row.outcome,
-        released=json.loads(row.released),
-        withheld=[(c, r) for c, r in json.loads(row.withheld)],
-        consents=json.loads(row.consents), legal_basis=row.legal_basis,
-        review_required=bool(row.review_required), details=json.loads(row.details),
-        prev_hash=row.prev_hash, hash=row.hash,
-    )
-
-
-def entry(session: Session, seq: int) -> EntryView:
+def entry(session: Session, seq: int) -> AuditEntry:
     """One entry; NotFound if there is none."""
     row = session.get(AuditEntryRow, seq)
     if row is None:
         raise NotFound(f"there is no audit entry {seq}")
-    return view(row)
+    return entry_from_row(row)
 
 
 @dataclass(frozen=True, slots=True)
 class EntryPage:
     """Entries newest first, and where the next page starts (None: no more)."""
 
-    entries: list[EntryView]
+    entries: list[AuditEntry]
     before: int | None
 
 
@@ -200,7 +160,7 @@ def _page(session: Session, where: list[Any], before: int | None) -> EntryPage:
     rows = list(session.scalars(select(E).where(*where).order_by(E.seq.desc()).limit(PAGE + 1)))
     more = len(rows) > PAGE
     rows = rows[:PAGE]
-    return EntryPage([view(r) for r in rows], rows[-1].seq if more and rows else None)
+    return EntryPage([entry_from_row(r) for r in rows], rows[-1].seq if more and rows else None)
 
 
 def edge_decisions(
@@ -256,22 +216,22 @@ class Override:
     ``later`` are the seqs of the same transfer's further override decisions (at delivery).
     """
 
-    entry: EntryView
+    entry: AuditEntry
     claim: StatutoryClaimRow | None
-    review: EntryView | None
+    review: AuditEntry | None
     later: tuple[int, ...] = ()
 
 
-def _reviews(session: Session, message_ids: set[str]) -> dict[int, EntryView]:
+def _reviews(session: Session, message_ids: set[str]) -> dict[int, AuditEntry]:
     if not message_ids:
         return {}
     rows = session.scalars(
         select(E).where(E.kind == REVIEW_KIND, E.message_id.in_(sorted(message_ids)))
         .order_by(E.seq)
     )
-    found: dict[int, EntryView] = {}
+    found: dict[int, AuditEntry] = {}
     for row in rows:
-        event = view(row)
+        event = entry_from_row(row)
         reviewed = event.details.get("reviewed_seq")
         if isinstance(reviewed, int) and reviewed not in found:
             found[reviewed] = event
@@ -283,13 +243,13 @@ def _grouped(db: Database, where: list[Any]) -> list[Override]:
         rows = session.scalars(
             select(E).where(*_DECISION, E.outcome == "override", *where).order_by(E.seq)
         )
-        firsts: dict[tuple[str | None, str | None, str | None], tuple[EntryView, list[int]]] = {}
+        firsts: dict[tuple[str | None, str | None, str | None], tuple[AuditEntry, list[int]]] = {}
         for row in rows:
             key = (row.sender, row.message_id, row.recipient)
             if key in firsts:
                 firsts[key][1].append(row.seq)
             else:
-                firsts[key] = (view(row), [])
+                firsts[key] = (entry_from_row(row), [])
         reviews = _reviews(session, {k[1] for k in firsts if k[1]})
     claims = claims_for(db, [e.seq for e, _ in firsts.values()])
     found = [Override(e, claims.get(e.seq), reviews.get(e.seq), tuple(later))
@@ -316,7 +276,7 @@ def override(db: Database, seq: int) -> Override:
     raise NotFound(f"audit entry {seq} is not the first override of its transfer; review that")
 
 
-def review_override(db: Database, seq: int, *, reviewer: str, comment: str) -> EntryView:
+def review_override(db: Database, seq: int, *, reviewer: str, comment: str) -> AuditEntry:
     """Append the DPO's review of override ``seq``; ConflictError if it was reviewed already.
 
     The claim row's primary key decides between two racing reviews before anything is appended;
@@ -363,12 +323,12 @@ def review_override(db: Database, seq: int, *, reviewer: str, comment: str) -> E
 # --- verification results ---------------------------------------------------------------------
 
 
-def last_verification(session: Session) -> EntryView | None:
+def last_verification(session: Session) -> AuditEntry | None:
     """The newest ``chain_verified`` event, or None."""
     row = session.scalar(
         select(E).where(E.kind == VERIFIED_KIND).order_by(E.seq.desc()).limit(1)
     )
-    return None if row is None else view(row)
+    return None if row is None else entry_from_row(row)
 
 
 def client_ids_known(session: Session, client_id: str) -> bool:

@@ -22,6 +22,6 @@ def test_readme_has_exactly_one_main_and_one_test_command() -> None:
     assert "pytest" in block_after("test-command")[0]
 
 
-def test_ci_runs_the_readme_test_command() -> None:
+def test_ci_runs_both_readme_commands() -> None:
     ci = (REPO_ROOT / ".ci" / "run").read_text()
-    assert "<!-- test-command -->" in ci
+    assert "for marker in main-command test-command" in ci

@@ -25,7 +25,7 @@ import importlib.resources
 import os
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,8 +44,9 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.exc import ArgumentError, OperationalError
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
 
+from casebridge.codes import code_width
 from casebridge.errors import ConfigError
 from casebridge.logging import get_logger
 from casebridge.settings import get_settings
@@ -96,6 +97,18 @@ class UtcDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: str | None, dialect: Dialect) -> datetime | None:
         return None if value is None else parse_utc_text(value)
+
+
+def code_column(
+    *vocabularies: Iterable[str], minimum: int = 16, nullable: bool | None = None
+) -> Any:
+    """A column for codes of closed ``vocabularies`` (see :mod:`casebridge.codes`): wide enough
+    for every word, and remembering the words so that tests can store each of them."""
+    words = frozenset(str(w) for vocabulary in vocabularies for w in vocabulary)
+    return mapped_column(
+        String(code_width(words, minimum=minimum)), nullable=nullable,
+        info={"vocabulary": words},
+    )
 
 
 class Base(DeclarativeBase):

@@ -152,3 +152,56 @@ def test_store_down_pauses_without_dead_letters_then_delivers_everything_once(
             )).scalar_one() == 16
     finally:
         _close(env)
+
+
+def _copy_dead_letters(env: Env) -> int:
+    """Put a second copy of every dead letter into the queue (a worker restarted between its
+    dead-letter publish and its ack left exactly such copies)."""
+    dlq = DeadLetters(env.routing)
+    publisher = env.routing.publisher()
+    with dlq._taken() as messages:
+        for m in messages:
+            publisher.publish_dead(m.body, recipient=str(m.headers["recipient"]),
+                                   headers=dict(m.headers))
+        return len(messages)
+
+
+def test_replay_is_idempotent_one_row_per_message_and_skips_what_was_delivered(
+    pg_env: Env,
+) -> None:
+    jobcenter = pg_env.stand_ins["jobcenter-duisburg"]
+    jobcenter.down()
+    raws = case_exports(2)
+    router = pg_env.routing.router()
+    for raw in raws:
+        router.submit(raw, system="jugendamt")
+    assert run_worker(pg_env) == {"delivered": 2, "dead": 2}
+    assert _copy_dead_letters(pg_env) == 2
+    dlq = DeadLetters(pg_env.routing)
+    letters = dlq.list()
+    assert len(letters) == 2 and {d.copies for d in letters} == {2}
+    assert all(d.attempts >= 3 and d.first_failure and d.first_failure <= d.dead_at
+               and d.reason == "retries_exhausted" for d in letters)
+    jobcenter.up()
+    first = letters[0].id
+    with dlq._taken() as messages:
+        kept = next((m.body, dict(m.headers)) for m in messages
+                    if m.headers["delivery_id"] == first)
+    # several copies replay as one
+    assert [(o.id, o.result) for o in dlq.replay([first])] == [(first, "requeued")]
+    assert run_worker(pg_env) == {"delivered": 1}
+    # a copy of the delivered message turns up in the queue again: its replay is skipped
+    pg_env.routing.publisher().publish_dead(kept[0], recipient="jobcenter-duisburg",
+                                            headers=kept[1])
+    outcomes = {o.id: o.result for o in dlq.replay()}
+    assert outcomes[first] == "skipped_delivered"
+    assert list(outcomes.values()).count("requeued") == 1
+    assert run_worker(pg_env) == {"delivered": 1}
+    assert dlq.list() == []
+    assert pg_env.received_keys() == expected_keys(raws)
+    assert pg_env.repeats() == 0
+    skipped = _audit_kinds(pg_env, "replay_skipped")
+    assert [(e.outcome, e.details["delivery_id"]) for e in skipped] == [
+        ("skipped_delivered", first)]
+    assert len(_audit_kinds(pg_env, "dead_letter_replayed")) == 2
+    assert AuditTrail(pg_env.routing.db).verify().ok

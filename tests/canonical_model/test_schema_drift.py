@@ -6,14 +6,16 @@ import json
 
 from casebridge.canonical_model.schema import SCHEMA_DIR, render, schema_documents
 
+REGENERATE = "run `casebridge schema --out canonical_model/schemas` and commit"
+
 
 def test_committed_schemas_match_the_models() -> None:
     expected = schema_documents()
     committed = {p.name for p in SCHEMA_DIR.glob("*.schema.json")}
-    assert committed == set(expected), "run `casebridge schema --out canonical_model/schemas` and commit"
+    assert committed == set(expected), REGENERATE
     for name, schema in expected.items():
         on_disk = (SCHEMA_DIR / name).read_text(encoding="utf-8")
-        assert on_disk == render(schema), f"{name} drifted: run `casebridge schema --out canonical_model/schemas`"
+        assert on_disk == render(schema), f"{name} drifted: {REGENERATE}"
 
 
 def test_every_schema_carries_the_schema_version() -> None:

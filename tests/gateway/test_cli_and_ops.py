@@ -16,7 +16,6 @@ from tests.conftest import REPO_ROOT
 from tests.consent.store_fixtures import cli_env  # noqa: F401 - fixture
 from tests.gateway.conftest import Issue
 
-
 ROUTES = REPO_ROOT / "deploy" / "config" / "routes.yaml"
 
 

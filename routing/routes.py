@@ -218,8 +218,10 @@ class RouteTable:
 def _format_error(exc: ValidationError, source: str) -> ConfigError:
     lines = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "(file)"
-        lines.append(f"{source}: {loc}: {err['msg']}")
+        loc = ".".join(str(p) for p in err["loc"])
+        # checks across the file name their field themselves, after pydantic's "Value error, "
+        msg = err["msg"].removeprefix("Value error, ")
+        lines.append(f"{source}: {loc}: {msg}" if loc else f"{source}: {msg}")
     return ConfigError(
         lines[0] if len(lines) == 1 else f"{source}: invalid route table",
         problems=[Problem("", line) for line in lines],

@@ -40,6 +40,7 @@ COMMANDS: dict[str, str] = {
     "dlq": "Inspect and replay the dead-letter queue.",
     "status": "Show a referral's lifecycle, or list overdue referrals (Wiedervorlage).",
     "keys": "Issue, revoke and list API keys; set staff passwords and agency certificates.",
+    "routes": "Validate a route table and print its agencies and routes.",
     "db": "Inspect and upgrade the database schema.",
     "schema": "Write the JSON Schema of the transfer envelope and of each canonical model.",
 }

@@ -102,8 +102,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    # Plain help for the command list: rich's renderer and its imports would triple the time
-    # of `casebridge --help` (bench/bench_cli.py); each command's own help stays rich.
+    # Plain (click-formatted) help throughout: rich's help renderer and its imports about
+    # tripled the time of `casebridge --help` (bench/bench_cli.py measures it).
     rich_markup_mode=None,
     context_settings={"max_content_width": 110},
 )

@@ -33,6 +33,7 @@ from casebridge.errors import (
     NotFound,
     ParseError,
     RoutingError,
+    TooManyAttempts,
     UnknownSystem,
     UnsupportedMediaType,
 )
@@ -66,6 +67,7 @@ class ProblemDocument(BaseModel):
 
 #: (error class, status, title), most specific first: the first isinstance match wins.
 _STATUS: tuple[tuple[type[CasebridgeError], int, str], ...] = (
+    (TooManyAttempts, 429, "Too many failed attempts"),
     (AuthError, 401, "Not authenticated"),
     (Forbidden, 403, "Forbidden"),
     (UnknownSystem, 404, "Unknown system"),
@@ -127,6 +129,8 @@ def _casebridge_error(request: Request, exc: Exception) -> JSONResponse:
         headers["WWW-Authenticate"] = 'Bearer, Basic realm="casebridge"'
     elif status == 503:
         headers["Retry-After"] = "5"
+    elif isinstance(exc, TooManyAttempts):
+        headers["Retry-After"] = str(exc.retry_after)
     if status >= 500:
         # Server-side messages can name hosts or files; the caller gets the code only.
         log.warning("request_failed", code=exc.code, status_code=status)
@@ -215,3 +219,10 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         }
         for status in statuses
     }
+
+
+def error_response(request: Request, exc: CasebridgeError | SAOperationalError) -> JSONResponse:
+    """The problem document of an error raised outside a route (in a middleware)."""
+    if isinstance(exc, SAOperationalError):
+        return _database_error(request, exc)
+    return _casebridge_error(request, exc)

@@ -331,6 +331,26 @@ def last_verification(session: Session) -> AuditEntry | None:
     return None if row is None else entry_from_row(row)
 
 
+def active_locks(session: Session, now: datetime, *, days: int = 2) -> list[AuditEntry]:
+    """``login_locked`` events whose lock is still in force, newest first.
+
+    Locks last at most the throttle's window; looking back ``days`` bounds the scan.
+    """
+    rows = session.scalars(
+        select(E).where(E.kind == "login_locked", E.at >= now - timedelta(days=days))
+        .order_by(E.seq.desc()).limit(500)
+    ).all()
+    entries = [entry_from_row(row) for row in rows]
+    return [e for e in entries if _lock_until(e) > now]
+
+
+def _lock_until(entry: AuditEntry) -> datetime:
+    try:
+        return datetime.fromisoformat(str(entry.details.get("until")))
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
+
+
 def client_ids_known(session: Session, client_id: str) -> bool:
     """Whether any audit entry concerns ``client_id``."""
     hit = select(E.seq).where(E.client_id == client_id).limit(1)

@@ -227,6 +227,15 @@ def integrity(request: Request) -> Response:
                   refresh=elsewhere or (job is not None and not job.done.is_set()))
 
 
+@router.get("/locks")
+def locks(request: Request) -> Response:
+    """Accounts and addresses locked after failed sign-ins, while the lock lasts."""
+    _dpo(request)
+    with _db(request).session() as session:
+        active = data.active_locks(session, datetime.now(UTC))
+    return render(request, "locks.html", locks=active)
+
+
 @router.post("/integrity/verify")
 async def verify(request: Request) -> Response:
     """Start a verification in the background and show its progress."""

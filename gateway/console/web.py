@@ -63,6 +63,7 @@ NAV = (
     ("/report", "nav.report", (Role.DPO,)),
     ("/consents", "nav.consents", (Role.DPO,)),
     ("/integrity", "nav.integrity", (Role.DPO,)),
+    ("/locks", "nav.locks", (Role.DPO,)),
     ("/ops", "nav.ops", (Role.ADMIN,)),
 )
 

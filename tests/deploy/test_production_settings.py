@@ -7,8 +7,8 @@ import pytest
 from casebridge.errors import ConfigError
 from casebridge.settings import Settings, get_settings
 
-GOOD_DB = "postgresql+psycopg://casebridge:s3cr3t-Xy@db:5432/casebridge"
-GOOD_BROKER = "amqp://casebridge:s3cr3t-Xy@rabbitmq-1:5672//"
+GOOD_DB = "postgresql+psycopg://casebridge:s3cr3t-Xy-9wLq@db:5432/casebridge"
+GOOD_BROKER = "amqp://casebridge:s3cr3t-Xy-9wLq@rabbitmq-1:5672//"
 
 
 @pytest.fixture

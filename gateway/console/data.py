@@ -337,7 +337,7 @@ def active_locks(session: Session, now: datetime, *, days: int = 2) -> list[Audi
     Locks last at most the throttle's window; looking back ``days`` bounds the scan.
     """
     rows = session.scalars(
-        select(E).where(E.kind == "login_locked", E.at >= now - timedelta(days=days))
+        select(E).where(E.kind == "login_locked", E.at >= utc_text(now - timedelta(days=days)))
         .order_by(E.seq.desc()).limit(500)
     ).all()
     entries = [entry_from_row(row) for row in rows]

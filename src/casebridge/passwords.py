@@ -34,8 +34,11 @@ def weakness(password: str) -> str | None:
     if len(password) < MIN_LENGTH:
         return f"shorter than {MIN_LENGTH} characters"
     lowered = password.lower()
-    if lowered in WELL_KNOWN or _DECORATION.sub("", lowered) in WELL_KNOWN:
+    core = _DECORATION.sub("", lowered)
+    if lowered in WELL_KNOWN or core in WELL_KNOWN:
         return "a well-known password"
+    if len(core) < 4:
+        return "mostly digits and punctuation"
     if len(set(lowered)) <= 3:
         return "too few distinct characters"
     return None

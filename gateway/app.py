@@ -21,6 +21,7 @@ from casebridge import __version__
 from casebridge.db import get_database
 from casebridge.gateway.api import audit, clients, consents, inbound, ops, outbox, referrals
 from casebridge.gateway.console.app import mount_console
+from casebridge.gateway.headers import SecurityHeaders, mount_api_docs
 from casebridge.gateway.intake import Intake
 from casebridge.gateway.limits import AuthenticateFirst, BodySizeLimit
 from casebridge.gateway.observe import ObserveRequests
@@ -66,7 +67,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="casebridge gateway",
         version=__version__,
         description=DESCRIPTION,
-        openapi_url="/openapi.json",
+        # served by casebridge.gateway.headers.mount_api_docs: local assets, guarded in production
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
         lifespan=_lifespan,
     )
     database = get_database(settings.effective_database_url)
@@ -84,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (ops, inbound, outbox, referrals, consents, clients, audit):
         app.include_router(module.router)
     mount_console(app)
+    mount_api_docs(app, production=settings.environment == "production")
     # add_middleware wraps: the last added is the outermost.
     app.add_middleware(
         BodySizeLimit, max_bytes=settings.max_message_bytes,
@@ -91,5 +96,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         grace=settings.body_grace_seconds,
     )
     app.add_middleware(AuthenticateFirst, uploads_per_principal=settings.uploads_per_principal)
+    app.add_middleware(SecurityHeaders, hsts=settings.environment == "production")
     app.add_middleware(ObserveRequests)
     return app

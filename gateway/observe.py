@@ -2,7 +2,9 @@
 
 One structured log line per request with metadata only: method, the route *template* (never the
 concrete path, which carries ids, nor the query string), status, duration and the caller's agency
-or role. Bodies and header values are never logged. Anything a route lets escape becomes a
+or role. Bodies and header values are never logged. A client that goes away before it was
+answered is its own outcome -- status 499 in the metrics, a ``client_disconnected`` log line --
+not a 500: it is nobody's error on the server side. Anything a route lets escape becomes a
 problem document here (see :func:`~casebridge.gateway.problems.internal_error_response`) instead
 of a traceback in the server log.
 """
@@ -11,9 +13,11 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from casebridge.gateway.metrics import HTTP_DURATION, HTTP_REQUESTS
@@ -23,10 +27,32 @@ from casebridge.logging import get_logger
 log = get_logger("casebridge.gateway.access")
 
 
+#: nginx's status for "the client closed the request": no answer was sent, and none was owed.
+CLIENT_CLOSED = 499
+
+
 def _route_template(scope: Scope) -> str:
     route = scope.get("route")
     path = getattr(route, "path", None)
-    return path if isinstance(path, str) else "<unmatched>"
+    if isinstance(path, str):
+        return path
+    # Answered (or abandoned) before routing, e.g. by the body or authentication middleware:
+    # find the template the router would have matched.
+    return _template_of(getattr(getattr(scope.get("app"), "router", None), "routes", ()), scope)
+
+
+def _template_of(routes: Iterable[Any], scope: Scope) -> str:
+    for candidate in routes:
+        included = getattr(candidate, "original_router", None)  # FastAPI's include_router
+        if included is not None:
+            found = _template_of(included.routes, scope)
+            if found != "<unmatched>":
+                return found
+            continue
+        match, _ = candidate.matches(scope)
+        if match is Match.FULL and isinstance(getattr(candidate, "path", None), str):
+            return str(candidate.path)
+    return "<unmatched>"
 
 
 class ObserveRequests:
@@ -56,6 +82,10 @@ class ObserveRequests:
 
         try:
             await self.app(scope, receive, send_wrapper)
+            if not started:
+                status = CLIENT_CLOSED  # the client went away before an answer was due
+        except ClientDisconnect:
+            status = CLIENT_CLOSED if not started else status
         except Exception as exc:  # noqa: BLE001 - the one place nothing may escape from
             if not started:
                 response = internal_error_response(Request(scope), exc)
@@ -70,7 +100,7 @@ class ObserveRequests:
             HTTP_DURATION.labels(method, route).observe(elapsed)
             principal: Any = scope.get("state", {}).get("principal")
             log.info(
-                "request",
+                "client_disconnected" if status == CLIENT_CLOSED else "request",
                 method=method,
                 path=route,
                 status_code=status,

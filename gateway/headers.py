@@ -13,6 +13,8 @@ like every API operation. ReDoc is not offered: no packaged copy of it exists.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -21,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from swagger_ui_bundle import swagger_ui_path
 
 from casebridge.gateway.api.report_html import STYLE_HASH
+from casebridge.gateway.problems import document_problems
 from casebridge.gateway.security import authenticate
 
 API_CSP = (f"default-src 'none'; style-src '{STYLE_HASH}'; frame-ancestors 'none'; "
@@ -61,6 +64,14 @@ class SecurityHeaders:
 def mount_api_docs(app: FastAPI, *, production: bool) -> None:
     """``/openapi.json`` and ``/docs`` (Swagger UI from the installed package)."""
     guard = [Depends(authenticate)] if production else []
+    plain_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(plain_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.mount("/docs/static", StaticFiles(directory=swagger_ui_path), name="swagger-ui")
 
     @app.get("/openapi.json", include_in_schema=False, dependencies=guard)

@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable
 from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from casebridge.gateway.metrics import HTTP_DURATION, HTTP_REQUESTS
 from casebridge.gateway.problems import internal_error_response
+from casebridge.gateway.route_match import route_template
 from casebridge.logging import get_logger
 
 log = get_logger("casebridge.gateway.access")
@@ -29,30 +28,6 @@ log = get_logger("casebridge.gateway.access")
 
 #: nginx's status for "the client closed the request": no answer was sent, and none was owed.
 CLIENT_CLOSED = 499
-
-
-def _route_template(scope: Scope) -> str:
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    if isinstance(path, str):
-        return path
-    # Answered (or abandoned) before routing, e.g. by the body or authentication middleware:
-    # find the template the router would have matched.
-    return _template_of(getattr(getattr(scope.get("app"), "router", None), "routes", ()), scope)
-
-
-def _template_of(routes: Iterable[Any], scope: Scope) -> str:
-    for candidate in routes:
-        included = getattr(candidate, "original_router", None)  # FastAPI's include_router
-        if included is not None:
-            found = _template_of(included.routes, scope)
-            if found != "<unmatched>":
-                return found
-            continue
-        match, _ = candidate.matches(scope)
-        if match is Match.FULL and isinstance(getattr(candidate, "path", None), str):
-            return str(candidate.path)
-    return "<unmatched>"
 
 
 class ObserveRequests:
@@ -94,7 +69,7 @@ class ObserveRequests:
                 log.error("response_aborted", exc_type=type(exc).__name__)
         finally:
             elapsed = time.perf_counter() - start
-            route = _route_template(scope)
+            route = route_template(scope)
             method = scope.get("method", "")
             HTTP_REQUESTS.labels(method, route, str(status)).inc()
             HTTP_DURATION.labels(method, route).observe(elapsed)

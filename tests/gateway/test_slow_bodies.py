@@ -43,7 +43,7 @@ def _rss_mb(pid: int) -> float:
 class Server:
     """``casebridge serve`` on a temporary store, with an agency key issued."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, **settings: str) -> None:
         routes = tmp_path / "routes.yaml"
         routes.write_text(demo_route_table_text(), encoding="utf-8")
         database_url = f"sqlite:///{tmp_path / 'gateway.db'}"
@@ -62,6 +62,7 @@ class Server:
             "CASEBRIDGE_BODY_IDLE_TIMEOUT": "2", "CASEBRIDGE_BODY_GRACE_SECONDS": "1",
             "CASEBRIDGE_BODY_MIN_RATE": "65536",
             "CASEBRIDGE_UPLOADS_PER_PRINCIPAL": "16",
+            **{f"CASEBRIDGE_{name.upper()}": value for name, value in settings.items()},
         })
         self.log = (tmp_path / "serve.log").open("wb")
         self.proc = subprocess.Popen(

@@ -172,3 +172,32 @@ def test_mtls_presents_the_configured_client_certificate(tmp_path) -> None:
         (headers, body), = recipient.received
         Webhook(secret).verify(body, headers, json_parse=False)  # raises if not genuine
         assert (("commonName", name),) in recipient.peer_subjects[0]
+
+
+def _documented_verify():  # type: ignore[no-untyped-def]
+    """The recipient's example from docs/gateway.md, as a recipient would copy it."""
+    doc = (Path(__file__).parents[2] / "docs" / "gateway.md").read_text(encoding="utf-8")
+    section = doc[doc.index("**How a recipient verifies**"):]
+    start = section.index("```python\n") + len("```python\n")
+    code = section[start:section.index("\n```", start)]
+    namespace: dict[str, object] = {}
+    exec(compile(code, "docs/gateway.md", "exec"), namespace)  # our own docs
+    return namespace["verify"]
+
+
+def test_the_documented_example_verifies_and_refuses_a_replay(recipient, tmp_path) -> None:
+    verify = _documented_verify()
+    path, secret = _secret(tmp_path, "key", 11)
+    target = PushDelivery(url=recipient.url, signing_secret_files=[path])
+    for clock in (time.time, lambda: time.time() - 600):
+        client = PushClient(clock=clock)
+        try:
+            _push(client, target)
+        finally:
+            client.close()
+    (fresh_headers, fresh_body), (old_headers, old_body) = recipient.received
+    assert verify(secret, fresh_headers, fresh_body) == "msg_d-1"
+    with pytest.raises(ValueError, match="no valid signature"):
+        verify(secret, fresh_headers, fresh_body + b"x")
+    with pytest.raises(ValueError, match="tolerance"):
+        verify(secret, old_headers, old_body)

@@ -65,9 +65,14 @@ Delivery = Annotated[PushDelivery | PullDelivery, Field(discriminator="mode")]
 
 
 class AgencyConfig(_Strict):
-    """One agency: its id, kind, system (adapter name) and how it receives."""
+    """One agency: its id, name, kind, system (adapter name) and how it receives."""
 
     id: Annotated[str, Field(pattern=AGENCY_ID)]
+    name: str | None = Field(
+        default=None, min_length=1, max_length=120, pattern=r"^[^\x00-\x1f\x7f]+$",
+        description="The agency's name as people know it (shown by the console and in reports); "
+                    "absent: the id is shown.",
+    )
     kind: AgencyKind
     system: str
     delivery: Delivery
@@ -158,6 +163,11 @@ class RouteTable:
         if isinstance(agency.delivery, PushDelivery) and agency.delivery.retry is not None:
             return agency.delivery.retry
         return self.config.retry
+
+    def name_of(self, agency_id: str) -> str:
+        """The agency's configured name; its id where the table names it not (or knows it not)."""
+        agency = self.agencies.get(agency_id)
+        return agency.name if agency is not None and agency.name else agency_id
 
     @staticmethod
     def _selects(selectors: list[str], agency: AgencyConfig) -> bool:

@@ -27,7 +27,7 @@ from casebridge.consent.claims import StatutoryClaimRow, claims_for
 from casebridge.consent.engine import LOCAL_ZONE
 from casebridge.consent.store import AuditEntryRow
 from casebridge.db import Database, utc_text
-from casebridge.errors import ConflictError, NotFound
+from casebridge.errors import ConflictError
 from casebridge.gateway.console.i18n import WordedInputError, WordedNotFound
 from casebridge.gateway.console.personal import personal_data_in
 from casebridge.gateway.console.store import ReviewClaimRow
@@ -265,9 +265,9 @@ def incidents(
     where = [or_(*(_kind_is(k) for k in kinds)), *_in(period)]
     if filters.agency:
         # a forged sender's caller is in details (canonical JSON: compact, sorted keys)
+        caller = json.dumps({"caller": filters.agency}, separators=(",", ":"))[1:-1]
         where.append(or_(E.sender == filters.agency, E.recipient == filters.agency,
-                         E.details.contains(json.dumps({"caller": filters.agency}, separators=(",", ":"))[1:-1],
-                                            autoescape=True)))
+                         E.details.contains(caller, autoescape=True)))
     return _page(session, where, before)
 
 

@@ -13,7 +13,7 @@ from casebridge.consent.store import ConsentStore
 from casebridge.db import Database
 from casebridge.errors import ConflictError, NotFound
 from casebridge.gateway.console import data
-from casebridge.gateway.console.diagram import HEIGHT, NODE_H, NODE_W, WIDTH, layout
+from casebridge.gateway.console.diagram import NODE_H, NODE_W, layout
 from casebridge.gateway.console.i18n import WordedInputError, term
 from casebridge.gateway.console.sessions import PREFIX, ConsoleUser, check_csrf, require
 from casebridge.gateway.console.verify import Verifications, started_recently
@@ -69,12 +69,11 @@ def flows(request: Request) -> Response:
     period = _period(request)
     with _db(request).session() as session:
         edges = data.flows(session, period)
-    nodes, paths = layout(edges, agencies(request, user.lang))
+    diagram = layout(edges, agencies(request, user.lang))
     totals = {o: sum(e.counts[o] for e in edges) for o in data.OUTCOMES}
     return render(
-        request, "flows.html", period=period, edges=edges, nodes=nodes, paths=paths,
-        totals=totals, outcomes=data.OUTCOMES, width=WIDTH, height=HEIGHT, node_w=NODE_W,
-        node_h=NODE_H,
+        request, "flows.html", period=period, edges=edges, diagram=diagram,
+        totals=totals, outcomes=data.OUTCOMES, node_w=NODE_W, node_h=NODE_H,
     )
 
 

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from casebridge.gateway.api.audit import (
+    AgencyRef,
     ProcessingRecord,
     ProcessingRecords,
     processing_records,
@@ -62,8 +63,8 @@ def records_csv(found: ProcessingRecords, lang: str) -> str:
              "records.required", "records.legal_bases", "records.response_days"]
     writer.writerow([translate(lang, h) for h in heads])
 
-    def agencies(refs: list[object]) -> str:
-        return "; ".join(f"{r.name or r.id} ({r.id})" for r in refs)  # type: ignore[attr-defined]
+    def agencies(refs: list[AgencyRef]) -> str:
+        return "; ".join(f"{r.name or r.id} ({r.id})" for r in refs)
 
     def words(vocabulary: str, codes: list[str]) -> str:
         return "; ".join(term(lang, vocabulary, c) for c in codes)
@@ -71,8 +72,8 @@ def records_csv(found: ProcessingRecords, lang: str) -> str:
     record: ProcessingRecord
     for record in found.records:
         writer.writerow([_cell(v) for v in (
-            str(record.route + 1), agencies(list(record.senders)),
-            agencies(list(record.recipients)), words("purpose", record.purposes),
+            str(record.route + 1), agencies(record.senders), agencies(record.recipients),
+            words("purpose", record.purposes),
             words("message_type", record.message_types) if record.message_types is not None
             else translate(lang, "records.all_types"),
             words("category", [c.category for c in record.categories]),

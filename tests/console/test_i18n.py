@@ -17,6 +17,7 @@ from casebridge.canonical_model import (
     Purpose,
     WithholdReason,
 )
+from casebridge.gateway.console.data import INCIDENT_KINDS, presets
 from casebridge.gateway.console.i18n import (
     LABELS,
     VOCABULARY,
@@ -25,7 +26,6 @@ from casebridge.gateway.console.i18n import (
     term,
     translate,
 )
-from casebridge.gateway.console.data import INCIDENT_KINDS, presets
 from casebridge.gateway.console.ops import STATES
 from tests.console.conftest import SignIn
 from tests.console.html import page, text

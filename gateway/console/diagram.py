@@ -20,14 +20,15 @@ from casebridge.gateway.console.data import Edge
 
 NODE_W, NODE_H = 200, 54
 _MARGIN = 16
-_GAP = 6.0  # between a label and anything else
+_GAP = 4.0  # between a label and anything else
 _LABEL_H = 26.0
 _SYMBOLS = {"permit": "✓", "partial": "◐", "block": "✕", "override": "§"}
 #: estimated widths at the label's font (15 px, bold) — generous, so the text stays inside
 _SYMBOL_W, _DIGIT_W, _PART_GAP, _PAD = 15.0, 9.5, 7.0, 9.0
 _NAME_CHARS = 26  # per line of a box; longer names wrap onto a second line, then are cut
-_POSITIONS = (0.5, 0.42, 0.58, 0.34, 0.66, 0.27, 0.73, 0.2, 0.8)
-_BENDS = (1.0, 1.7, 0.45, 2.4, 3.2)
+#: where along its curve a label may sit (middle first), and how strongly a curve may bend
+_POSITIONS = tuple(sorted((0.15 + 0.035 * i for i in range(21)), key=lambda t: abs(t - 0.5)))
+_BENDS = (1.0, 1.4, 0.6, 1.9, 0.3, 2.5, 3.2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,4 +224,4 @@ def layout(edges: list[Edge], agencies: dict[str, tuple[str, str]]) -> Diagram:
         paths = _place(edges, nodes, width, height)
         if paths is not None:
             return Diagram(width, height, list(nodes.values()), paths)
-        grow *= 1.15  # terminates: a large enough ring leaves room for every label
+        grow *= 1.08  # terminates: a large enough ring leaves room for every label

@@ -109,3 +109,13 @@ def audit_count(seeded: Seeded) -> int:
     from casebridge.consent.audit import AuditTrail
 
     return AuditTrail(get_database(seeded.database_url)).count()
+
+
+@pytest.fixture(scope="session")
+def region_data(tmp_path_factory: pytest.TempPathFactory) -> Seeded:
+    """A generated region of 12 agencies and 40 routes with traffic on every route."""
+    from tests.console.region import seed_region
+
+    seeded = seed_region(tmp_path_factory.mktemp("console-region"))
+    reset_databases()
+    return seeded

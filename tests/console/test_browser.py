@@ -7,6 +7,7 @@ reason, only where no chromium executable exists; CI installs it (see .ci/run).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +45,10 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def server(demo_data: Seeded, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``casebridge serve`` (uvicorn) on a copy of the demo data; yields its base URL."""
-    data = demo_data.clone(tmp_path_factory.mktemp("browser-data"))
+@contextmanager
+def _serve(seeded: Seeded, tmp: Path) -> Iterator[str]:
+    """``casebridge serve`` (uvicorn) on a copy of ``seeded``; yields its base URL."""
+    data = seeded.clone(tmp)
     port = _free_port()
     env = {**os.environ,
            "CASEBRIDGE_DATA_DIR": str(data.data_dir), "CASEBRIDGE_DATABASE_URL": data.database_url,
@@ -54,7 +56,7 @@ def server(demo_data: Seeded, tmp_path_factory: pytest.TempPathFactory) -> Itera
            "CASEBRIDGE_ROUTE_TABLE": str(data.routes_file),
            "CASEBRIDGE_CONSOLE_COOKIE_SECURE": "false", "CASEBRIDGE_LOG_FORMAT": "json",
            "CASEBRIDGE_LOG_LEVEL": "warning"}
-    log = (tmp_path_factory.getbasetemp() / f"uvicorn-{port}.log").open("wb")
+    log = (tmp / f"uvicorn-{port}.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "casebridge", "serve", "--host", "127.0.0.1", "--port", str(port)],
         env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -82,6 +84,28 @@ def server(demo_data: Seeded, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 
 @pytest.fixture(scope="module")
+def server(demo_data: Seeded, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The gateway on a copy of the demo data."""
+    with _serve(demo_data, tmp_path_factory.mktemp("browser-data")) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def incident_server(incident_data: Seeded,
+                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The gateway on the demo data plus a dead letter, a forged sender, a refused message."""
+    with _serve(incident_data, tmp_path_factory.mktemp("browser-incidents")) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def region_server(region_data: Seeded, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The gateway on the generated region of 12 agencies and 40 routes."""
+    with _serve(region_data, tmp_path_factory.mktemp("browser-region")) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Headless chromium (the system's) through Playwright."""
     sync_api = pytest.importorskip("playwright.sync_api")
@@ -91,21 +115,52 @@ def browser() -> Iterator[Any]:
         instance.close()
 
 
+@contextmanager
+def _page_on(browser: Any, base: str) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1366, "height": 768}, base_url=base,
+                                  locale="de-DE", accept_downloads=True)
+    context.set_default_timeout(15000)
+    page = context.new_page()
+    try:
+        yield page
+    finally:
+        context.close()
+
+
 @pytest.fixture
 def new_page(browser: Any, server: str) -> Iterator[Any]:
     """A fresh browser context (no cookies) with a laptop-sized window."""
-    context = browser.new_context(viewport={"width": 1366, "height": 768}, base_url=server,
-                                  locale="de-DE")
-    context.set_default_timeout(15000)
-    page = context.new_page()
-    yield page
-    context.close()
+    with _page_on(browser, server) as page:
+        yield page
+
+
+def check_axe(page: Any, name: str) -> None:
+    """axe-core on the page as it is: no critical and no serious violation.
+
+    ``label-content-name-mismatch`` is experimental in axe (off by default), so it is switched
+    on explicitly. Lesser findings are saved beside the screenshots for reading.
+    """
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page, options={
+        "resultTypes": ["violations"],
+        "rules": {"label-content-name-mismatch": {"enabled": True}},
+    })
+    violations = results.response["violations"]
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    (SHOTS / f"axe-{name}.json").write_text(json.dumps(violations, indent=1), encoding="utf-8")
+    grave = [f"{v['id']} ({v['impact']}): {v['help']} – "
+             + "; ".join(n["target"][0] if isinstance(n["target"][0], str) else str(n["target"])
+                         for n in v["nodes"][:3])
+             for v in violations if v["impact"] in ("critical", "serious")]
+    assert grave == [], f"{name}: " + "\n".join(grave)
 
 
 def shot(page: Any, name: str, *, full: bool = True) -> None:
-    """Save a screenshot as a test artifact."""
+    """Save a screenshot as a test artifact, and check the page with axe-core."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full)
+    check_axe(page, name)
 
 
 def sign_in(page: Any, user: str) -> None:
@@ -136,7 +191,8 @@ def test_dpo_walks_through_every_page(new_page: Any, demo_data: Seeded) -> None:
 
     # Follow an edge of the diagram to its decisions
     # a user clicks the counts on the arrow (the curve itself is a thin line)
-    page.locator('svg a.edge[aria-label^="jugendamt-duisburg → jobcenter-duisburg"] rect').click()
+    page.locator('svg a.edge[data-sender="jugendamt-duisburg"][data-recipient="jobcenter-duisburg"]'
+                 ' rect').click()
     page.wait_for_load_state()
     assert "sender=jugendamt-duisburg" in page.url
     rows = page.locator("table tbody tr")
@@ -184,7 +240,7 @@ def test_dpo_walks_through_every_page(new_page: Any, demo_data: Seeded) -> None:
     page.get_by_role("button", name="Anzeigen").click()
     page.wait_for_load_state()
     text = page.inner_text("main")
-    assert "wurden folgende Daten über Sie von jobcenter-duisburg (Jobcenter)" in text
+    assert "wurden folgende Daten über Sie von Jobcenter Duisburg (Jobcenter)" in text
     shot(page, "08-report")
     page.emulate_media(media="print")
     assert page.locator("header.top").is_hidden()

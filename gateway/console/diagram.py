@@ -18,14 +18,14 @@ from dataclasses import dataclass
 
 from casebridge.gateway.console.data import Edge
 
-NODE_W, NODE_H = 200, 54
+NODE_W, NODE_H = 236, 54
 _MARGIN = 16
 _GAP = 4.0  # between a label and anything else
 _LABEL_H = 26.0
 _SYMBOLS = {"permit": "✓", "partial": "◐", "block": "✕", "override": "§"}
 #: estimated widths at the label's font (15 px, bold) — generous, so the text stays inside
 _SYMBOL_W, _DIGIT_W, _PART_GAP, _PAD = 15.0, 9.5, 7.0, 9.0
-_NAME_CHARS = 26  # per line of a box; longer names wrap onto a second line, then are cut
+_NAME_CHARS = 27  # per line of a box (13 px bold); longer names take two lines, then are cut
 #: where along its curve a label may sit (middle first), and how strongly a curve may bend
 _POSITIONS = tuple(sorted((0.15 + 0.035 * i for i in range(21)), key=lambda t: abs(t - 0.5)))
 _BENDS = (1.0, 1.4, 0.6, 1.9, 0.3, 2.5, 3.2)
@@ -102,19 +102,21 @@ def _grown(r: Rect, by: float) -> Rect:
 
 
 def _wrap(name: str) -> tuple[str, ...]:
-    """A name on at most two lines of about ``_NAME_CHARS`` characters (cut with … beyond)."""
+    """A name on one line, or on two lines split between words where the longer line is
+    shortest; a line still longer than ``_NAME_CHARS`` is cut with … (the box's title holds
+    the whole name)."""
     if len(name) <= _NAME_CHARS:
         return (name,)
-    words, first = name.split(), ""
-    while words and len(f"{first} {words[0]}".strip()) <= _NAME_CHARS:
-        first = f"{first} {words.pop(0)}".strip()
-    if not first:  # one very long word
-        first, rest = name[:_NAME_CHARS], name[_NAME_CHARS:]
-    else:
-        rest = " ".join(words)
-    if len(rest) > _NAME_CHARS:
-        rest = rest[:_NAME_CHARS - 1].rstrip() + "…"
-    return first, rest
+    words = name.split()
+    splits = [(" ".join(words[:i]), " ".join(words[i:])) for i in range(1, len(words))]
+    if not splits:  # one very long word
+        splits = [(name[:_NAME_CHARS], name[_NAME_CHARS:])]
+    first, rest = min(splits, key=lambda pair: max(len(pair[0]), len(pair[1])))
+
+    def cut(line: str) -> str:
+        return line if len(line) <= _NAME_CHARS else line[:_NAME_CHARS - 1].rstrip() + "…"
+
+    return cut(first), cut(rest)
 
 
 def _parts(edge: Edge) -> tuple[tuple[LabelPart, ...], float]:
@@ -141,7 +143,7 @@ def _ring(ids: list[str], agencies: dict[str, tuple[str, str]],
     """Boxes on an ellipse large enough that no two boxes (with room between) overlap."""
     n = max(len(ids), 1)
     # neighbours on a circle of radius r are 2 r sin(π/n) apart: room for a box and a gap
-    r = max(190.0, (NODE_W + 60) / (2 * math.sin(math.pi / n)) if n > 2 else 190.0) * grow
+    r = max(190.0, (NODE_W + 24) / (2 * math.sin(math.pi / n)) if n > 2 else 190.0) * grow
     rx, ry = r, max(r * 0.72, 150.0)
     while True:
         centres = [(rx * math.cos(-math.pi / 2 + 2 * math.pi * k / n),

@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -321,3 +322,170 @@ def test_a_user_without_the_dpo_role_is_refused_every_page(new_page: Any) -> Non
         assert response is not None and response.status == 403, path
         assert "Kein Zugriff" in page.locator("h1").inner_text()
     shot(page, "15-refused")
+
+
+def _seqs(page: Any) -> list[str]:
+    return [c.strip() for c in page.locator("table tbody th").all_inner_texts()
+            if c.strip().startswith("#")]
+
+
+def test_outcome_filter_and_period_presets(new_page: Any) -> None:
+    page = new_page
+    sign_in(page, "dana-dpo")
+    page.get_by_role("link", name="Gesperrt & teilweise").click()
+    page.get_by_label("Ergebnis").select_option("block")
+    page.get_by_role("button", name="Anzeigen").click()
+    page.wait_for_load_state()
+    assert "outcome=block" in page.url
+    assert _seqs(page) == ["#14", "#13", "#4", "#3"]
+    assert "Jugendamt Duisburg" in page.locator("table tbody").inner_text()
+    shot(page, "16-withheld-outcome-blocked")
+    page.get_by_label("Ergebnis").select_option("override")
+    page.get_by_role("button", name="Anzeigen").click()
+    page.wait_for_load_state()
+    assert _seqs(page) == ["#16", "#15"]
+    assert "§ 4 KKG – Mitteilung an das Jugendamt" in page.locator("table tbody").inner_text()
+    shot(page, "17-withheld-outcome-statutory")
+    # a preset keeps the filters and sets the period
+    page.get_by_role("link", name="Diese Woche").click()
+    page.wait_for_load_state()
+    assert "outcome=override" in page.url and "from=" in page.url
+    first = page.get_by_label("Von").input_value()
+    assert date.fromisoformat(first).weekday() == 0  # this week starts on Monday
+    page.get_by_role("link", name="Letzte 30 Tage").click()
+    page.wait_for_load_state()
+    span = date.fromisoformat(page.get_by_label("Bis (einschließlich)").input_value()) - \
+        date.fromisoformat(page.get_by_label("Von").input_value())
+    assert span.days == 29
+    assert _seqs(page) == ["#16", "#15"]
+    shot(page, "18-withheld-preset-30-days")
+
+
+def test_records_of_processing_and_their_export(new_page: Any) -> None:
+    page = new_page
+    sign_in(page, "dana-dpo")
+    page.get_by_role("link", name="Verarbeitungsverzeichnis").click()
+    page.wait_for_load_state()
+    assert page.locator("section.record").count() == 4
+    assert "§ 8a SGB VIII – Schutzauftrag bei Kindeswohlgefährdung" in page.inner_text("main")
+    shot(page, "19-records")
+    with page.expect_download() as csv_download:
+        page.get_by_role("link", name="Als CSV herunterladen").click()
+    body = Path(csv_download.value.path()).read_text(encoding="utf-8-sig")
+    assert body.splitlines()[0].startswith("Strecke,Absender,Empfänger,Zwecke")
+    assert len(body.splitlines()) == 5
+    with page.expect_download() as json_download:
+        page.get_by_role("link", name="Als JSON herunterladen").click()
+    records = json.loads(Path(json_download.value.path()).read_text(encoding="utf-8"))
+    assert [r["route"] for r in records["records"]] == [0, 1, 2, 3]
+
+
+@pytest.fixture
+def incident_page(browser: Any, incident_server: str) -> Iterator[Any]:
+    """A fresh browser context on the gateway holding the incidents."""
+    with _page_on(browser, incident_server) as page:
+        yield page
+
+
+def test_incidents_page_with_its_filters(incident_page: Any) -> None:
+    page = incident_page
+    sign_in(page, "dana-dpo")
+    page.get_by_role("link", name="Abgewiesen & unzustellbar").click()
+    page.wait_for_load_state()
+    kinds = page.locator("table.incidents tbody td span.incident").all_inner_texts()
+    assert kinds == ["an der Tür abgewiesen", "gefälschter Absender", "unzustellbar"]
+    assert "keine Route erlaubt diese Übermittlung" in page.inner_text("main")
+    shot(page, "20-incidents")
+    page.get_by_label("Art").select_option("forged_sender")
+    page.get_by_role("button", name="Anzeigen").click()
+    page.wait_for_load_state()
+    row = page.locator("table.incidents tbody tr")
+    assert row.count() == 1
+    assert "angeblicher Absender: Sozialamt Duisburg" in row.inner_text()
+    shot(page, "21-incidents-forged")
+    page.get_by_label("Art").select_option("")
+    page.get_by_label("Stelle").select_option("jugendamt-duisburg")
+    page.get_by_role("button", name="Anzeigen").click()
+    page.wait_for_load_state()
+    assert page.locator("table.incidents tbody td span.incident").all_inner_texts() == [
+        "unzustellbar"]
+    shot(page, "22-incidents-dead-letters")
+
+
+def test_a_review_naming_the_person_is_refused(incident_page: Any) -> None:
+    page = incident_page
+    sign_in(page, "dana-dpo")
+    page.get_by_role("link", name="Gesetzliche Übermittlungen").click()
+    card = page.locator("#o15")
+    card.get_by_label("Kommentar zur Prüfung").fill("Frau Yilmaz (geb. 12.04.1988) informiert.")
+    card.get_by_role("button", name="Als geprüft markieren").click()
+    page.wait_for_load_state()
+    error = page.locator("#err-15")
+    assert "enthält personenbezogene Daten" in error.inner_text()
+    assert "einen Namen der betroffenen Person" in error.inner_text()
+    # nothing was stored: the form is still there, with the text to reword
+    assert page.locator("#o15 form").count() == 1
+    assert "Yilmaz" in page.locator("#comment-15").input_value()
+    shot(page, "23-review-refused-personal-data")
+
+
+@pytest.fixture
+def region_page(browser: Any, region_server: str) -> Iterator[Any]:
+    """A fresh browser context on the generated region."""
+    with _page_on(browser, region_server) as page:
+        yield page
+
+
+#: In the browser: every count label's box, its text's box, the boxes of the agencies, and how
+#: far each label's centre is from its own curve (sampled along the rendered path).
+_MEASURE = """() => {
+  const box = r => { const b = r.getBoundingClientRect();
+                     return [b.left, b.top, b.right, b.bottom]; };
+  const svg = document.querySelector('svg.flow-svg');
+  const ctm = svg.getScreenCTM();
+  const edges = [...document.querySelectorAll('svg a.edge')].map(a => {
+    const rect = a.querySelector('rect.edge-label-bg');
+    const b = rect.getBoundingClientRect();
+    const cx = (b.left + b.right) / 2, cy = (b.top + b.bottom) / 2;
+    const path = a.querySelector('path.edge-line');
+    const length = path.getTotalLength();
+    let best = Infinity;
+    for (let i = 0; i <= 1000; i++) {
+      const p = path.getPointAtLength(length * i / 1000).matrixTransform(ctm);
+      best = Math.min(best, Math.hypot(p.x - cx, p.y - cy));
+    }
+    return {label: box(rect), text: box(a.querySelector('text.edge-label')), off: best,
+            scale: ctm.a};
+  });
+  const nodes = [...document.querySelectorAll('svg g.node rect')].map(box);
+  const names = [...document.querySelectorAll('svg g.node')].map(
+    g => [box(g.querySelector('rect')), [...g.querySelectorAll('text')].map(box)]);
+  return {edges, nodes, names};
+}"""
+
+
+def _overlap(a: list[float], b: list[float]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def test_twelve_agencies_and_forty_routes_stay_legible(region_page: Any) -> None:
+    page = region_page
+    sign_in(page, "dana-dpo")
+    assert page.locator("svg g.node").count() == 12
+    assert page.locator("svg a.edge").count() == 40
+    found = page.evaluate(_MEASURE)
+    labels, nodes = [e["label"] for e in found["edges"]], found["nodes"]
+    for i, edge in enumerate(found["edges"]):
+        label, text = edge["label"], edge["text"]
+        assert not any(_overlap(label, other) for other in labels[i + 1:]), i
+        assert not any(_overlap(label, node) for node in nodes), i
+        # the rendered text fits its box, and the box sits on its own curve
+        assert text[0] >= label[0] - 0.5 and text[2] <= label[2] + 0.5, (i, text, label)
+        assert edge["off"] < 2 * edge["scale"] + 0.5, (i, edge["off"])
+    for rect, texts in found["names"]:  # every agency's name fits its box
+        assert all(t[0] >= rect[0] and t[2] <= rect[2] for t in texts), (rect, texts)
+    # legible: drawn at (nearly) full size at 1366 × 768
+    assert found["edges"][0]["scale"] > 0.9
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator("figure.diagram").screenshot(path=str(SHOTS / "flows-12-agencies-40-routes.png"))
+    shot(page, "24-flows-region")

@@ -218,6 +218,8 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "incidents.caller": "Aufrufer",
         "incidents.why": "Grund",
         "incidents.claimed": "angeblicher Absender",
+        "incidents.forged_why": "die Nachricht nennt eine andere Stelle als Absender als die, "
+                                "die sie einlieferte",
         "records.title": "Verzeichnis von Verarbeitungstätigkeiten (Art. 30 DSGVO)",
         "records.intro": "Je Route der Routentabelle: Zwecke, Datenarten, Absender, Empfänger und "
                          "Rechtsgrundlagen. Quelle: {source}.",
@@ -447,6 +449,8 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "incidents.caller": "Caller",
         "incidents.why": "Reason",
         "incidents.claimed": "claimed sender",
+        "incidents.forged_why": "the message names another agency as sender than the one that "
+                                "posted it",
         "records.title": "Records of processing activities (Art. 30 GDPR)",
         "records.intro": "Per route of the route table: purposes, categories, senders, "
                          "recipients and legal bases. Source: {source}.",
@@ -630,6 +634,23 @@ VOCABULARY: Mapping[str, Mapping[str, Mapping[str, str]]] = {
         "en": {"no_route": "no route admits this transfer",
                "wrong_system": "the agency sends in another format",
                "unknown_agency": "the agency is not in the route table"},
+    },
+    #: why routing gave a message up (the ``outcome`` of a ``dead_letter`` entry)
+    "dead_reason": {
+        "de": {"refused": "der Empfänger hat die Nachricht abgelehnt",
+               "retries_exhausted": "der Empfänger war bis zum Ende aller Zustellversuche nicht "
+                                    "erreichbar",
+               "no_route": "keine Route erlaubt diese Zustellung mehr",
+               "render_failed": "die Nachricht ließ sich nicht in das Format des Empfängers "
+                                "übertragen",
+               "undecodable": "die Nachricht war nicht lesbar",
+               "not_single_recipient": "die Nachricht nannte nicht genau einen Empfänger"},
+        "en": {"refused": "the recipient refused the message",
+               "retries_exhausted": "the recipient stayed unreachable through every attempt",
+               "no_route": "no route admits this delivery any more",
+               "render_failed": "the message could not be rendered in the recipient's format",
+               "undecodable": "the message could not be read",
+               "not_single_recipient": "the message did not name exactly one recipient"},
     },
     #: legal bases as route tables name them (``statutory_bases``) and the consent bases of
     #: Art. 30 records; a code not listed here is shown as it is

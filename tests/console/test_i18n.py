@@ -57,7 +57,7 @@ def test_every_vocabulary_code_is_worded_in_both_languages() -> None:
 def test_the_console_vocabularies_are_worded_in_both_languages() -> None:
     from casebridge.consent.audit import STAGES
 
-    for name in ("stage", "entry_kind", "incident", "refusal", "legal_basis"):
+    for name in ("stage", "entry_kind", "incident", "refusal", "legal_basis", "dead_reason"):
         assert set(VOCABULARY[name]["de"]) == set(VOCABULARY[name]["en"]), name
     assert set(STAGES) <= set(VOCABULARY["stage"]["de"])
     assert set(INCIDENT_KINDS) <= set(VOCABULARY["incident"]["de"])

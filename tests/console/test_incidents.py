@@ -30,6 +30,7 @@ def test_every_kind_of_incident_is_listed_with_names_and_reasons(
     assert dead[3] == ("Jobcenter Duisburg jobcenter-duisburg → "
                        "Jugendamt Duisburg jugendamt-duisburg")
     assert dead[6] == "kinderschutz-2026-0002"
+    assert dead[7] == "the recipient refused the message"
 
 
 def test_incidents_filter_by_kind_agency_and_period(incidents_client: TestClient) -> None:

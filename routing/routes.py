@@ -65,15 +65,12 @@ Delivery = Annotated[PushDelivery | PullDelivery, Field(discriminator="mode")]
 
 
 class AgencyConfig(_Strict):
-    """One agency: its id, name, kind, system (adapter name) and how it receives."""
+    """One agency: its id, kind, system (adapter name) and how it receives."""
 
     id: Annotated[str, Field(pattern=AGENCY_ID)]
-    name: str | None = Field(
-        default=None, min_length=1, max_length=120, pattern=r"^[^\x00-\x1f\x7f]+$",
-        description="The agency's name as people know it (shown by the console and in reports); "
-                    "absent: the id is shown.",
-    )
     kind: AgencyKind
+    #: How people know the agency ("Jobcenter Duisburg"); reports and the console show it.
+    name: Annotated[str, Field(min_length=1, max_length=120)] | None = None
     system: str
     delivery: Delivery
 

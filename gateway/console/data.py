@@ -230,8 +230,9 @@ def withheld(
 # --- incidents: forged senders, refusals at the door, dead letters -----------------------------
 
 #: the incident kinds the filter offers; every kind starting with ``dead_letter`` (a dead letter,
-#: its replay, whatever routing records about it) is listed under "dead_letter"
+#: its replay) and a replay that was skipped are listed under "dead_letter"
 INCIDENT_KINDS = ("forged_sender", "message_refused", "dead_letter")
+_DEAD_LETTER_KINDS = ("replay_skipped",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,7 +254,7 @@ def check_incident_filter(kind: str | None, agency: str | None) -> IncidentFilte
 
 def _kind_is(kind: str) -> Any:
     if kind == "dead_letter":
-        return E.kind.like("dead\\_letter%", escape="\\")
+        return or_(E.kind.like("dead\\_letter%", escape="\\"), E.kind.in_(_DEAD_LETTER_KINDS))
     return E.kind == kind
 
 

@@ -178,36 +178,34 @@ class Intake:
                 raise
         return [self._once(envelope, hits, system) for envelope, hits in checked]
 
+    def _audit_refused(
+        self, kind: str, envelope: TransferEnvelope, caller: Principal, system: str,
+        **details: str | None,
+    ) -> None:
+        """Record a message refused at the door (``forged_sender``, ``message_refused``):
+        nothing of it is decided, but the attempt is the DPO's business. Metadata only."""
+        self.audit.append_event(
+            kind,
+            at=datetime.now(UTC),
+            stage="gateway",
+            sender=envelope.sender,
+            purpose=str(envelope.purpose),
+            message_id=envelope.message_id,
+            outcome="refused",
+            details={"caller": caller.agency, "principal": caller.name, "system": system,
+                     **details},
+        )
+
     def _audit_refusal(
         self, envelope: TransferEnvelope, caller: Principal, system: str, reason: str
     ) -> None:
-        # A message on no route is refused before the consent gate (nothing is decided); the
-        # attempt is still the DPO's business, so it is recorded: metadata only.
-        self.audit.append_event(
-            "message_refused",
-            at=datetime.now(UTC),
-            stage="gateway",
-            sender=envelope.sender,
-            purpose=str(envelope.purpose),
-            message_id=envelope.message_id,
-            outcome="refused",
-            details={"caller": caller.agency, "principal": caller.name, "system": system,
-                     "reason": reason, "message_type": str(envelope.message_type),
-                     "recipients": ",".join(envelope.recipients)[:500]},
-        )
+        self._audit_refused("message_refused", envelope, caller, system, reason=reason,
+                            message_type=str(envelope.message_type),
+                            recipients=",".join(envelope.recipients)[:500])
 
     def _audit_forgery(self, envelope: TransferEnvelope, caller: Principal, system: str) -> None:
-        self.audit.append_event(
-            "forged_sender",
-            at=datetime.now(UTC),
-            stage="gateway",
-            sender=envelope.sender,
-            purpose=str(envelope.purpose),
-            message_id=envelope.message_id,
-            outcome="refused",
-            details={"caller": caller.agency, "principal": caller.name, "system": system,
-                     "auth": caller.method, "key_id": caller.key_id},
-        )
+        self._audit_refused("forged_sender", envelope, caller, system, auth=caller.method,
+                            key_id=caller.key_id)
         log.warning("forged sender refused", agency=caller.agency, sender=envelope.sender,
                     message_id=envelope.message_id)
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 from fastapi.testclient import TestClient
 
+from casebridge.consent.audit import AuditTrail
+from casebridge.db import get_database, reset_databases
 from tests.console.html import links, table, text
-from tests.console.seed import FORGED_SENDER, UNKNOWN_RECIPIENT
+from tests.console.seed import FORGED_SENDER, UNKNOWN_RECIPIENT, Seeded
 
 
 def _rows(client: TestClient, query: str = "") -> list[list[str]]:
@@ -58,3 +62,19 @@ def test_an_incident_links_to_its_audit_entry(incidents_client: TestClient) -> N
     entry = text(incidents_client.get(href).text)
     assert "forged sender (at the gateway)" in entry
     assert "Sozialamt Duisburg" in entry
+
+
+def test_refusals_at_the_door_are_recorded_as_metadata_only(incident_data: Seeded) -> None:
+    entries = [e for e in AuditTrail(get_database(incident_data.database_url)).entries()
+               if e.kind in ("message_refused", "forged_sender")]
+    refused = next(e for e in entries if e.kind == "message_refused")
+    assert refused.details == {
+        "caller": "jobcenter-duisburg", "principal": "jobcenter-duisburg", "system": "jobcenter",
+        "reason": "no_route", "message_type": "referral", "recipients": UNKNOWN_RECIPIENT}
+    assert (refused.sender, refused.stage, refused.outcome) == (
+        "jobcenter-duisburg", "gateway", "refused")
+    # the referral's person (Ayşe Yılmaz, born 1988-04-12) appears nowhere in the chain
+    for e in entries:
+        flat = json.dumps(e.as_json(), ensure_ascii=False)
+        assert "Yılmaz" not in flat and "1988-04-12" not in flat
+    reset_databases()

@@ -11,6 +11,7 @@ and elements marked as another language (the "English" link of the language swit
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -159,3 +160,26 @@ def test_other_roles_and_the_login_are_german(german: tuple[TestClient, Seeded])
     _check(client, "GET", "/console/ops", 200)
     _check(client, "GET", "/console/flows", 403)
     _check(client, "GET", "/console/records", 403)
+
+
+def test_a_broken_chain_is_reported_in_german(german: tuple[TestClient, Seeded]) -> None:
+    from sqlalchemy import update
+
+    from casebridge.consent.store import AuditEntryRow
+
+    client, seeded = german
+    with get_database(seeded.database_url).session() as session:
+        session.execute(update(AuditEntryRow).where(AuditEntryRow.seq == 5)
+                        .values(recipient="sozialamt-duisburg"))
+    token = csrf_token(client.get("/console/integrity").text)
+    started = client.post("/console/integrity/verify", data={"csrf_token": token})
+    location = started.headers["location"]
+    for _ in range(100):
+        shown = _check(client, "GET", location, 200)
+        if "BESCHÄDIGT ab Eintrag 5" in shown:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the verification did not finish")
+    # the technical finding stays verbatim, as code
+    assert "<code>hash does not match the entry&#39;s content (altered)</code>" in shown

@@ -245,13 +245,15 @@ def integrity(request: Request) -> Response:
     _dpo(request)
     job_id = _text(request, "job", 40)
     job = _verifications(request).get(job_id) if job_id else None
+    # read once: a page showing the result must not also ask to be refreshed
+    done = job is not None and job.done.is_set()
     with _db(request).session() as session:
         last = data.last_verification(session)
     # a job started by another gateway process: wait for its result event
     elsewhere = (job is None and job_id is not None and started_recently(job_id)
                  and (last is None or last.details.get("job") != job_id))
     return render(request, "integrity.html", job=job, last=last, elsewhere=elsewhere,
-                  refresh=elsewhere or (job is not None and not job.done.is_set()))
+                  job_done=done, refresh=elsewhere or (job is not None and not done))
 
 
 @router.post("/integrity/verify")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import yaml
 
+from casebridge.canonical_model import Purpose
 from casebridge.db import get_database
 from casebridge.gateway.cli.demo import deliver
 from casebridge.gateway.principals import PrincipalKind, Role, issue_key, set_password
@@ -66,7 +67,7 @@ def seed_region(data_dir: Path) -> Seeded:
                 envelope = template.model_copy(update={
                     "message_id": f"region-{k:02d}-{n}", "sender": route.senders[0],
                     "recipients": [recipient],
-                    "purpose": "child_protection" if statutory else "referral",
+                    "purpose": Purpose.CHILD_PROTECTION if statutory else Purpose.REFERRAL,
                     "statutory": template.statutory if statutory else None,
                 })
                 router.route(envelope)

@@ -92,6 +92,8 @@ class AgencyConfig(_Strict):
 
     id: Annotated[str, Field(pattern=AGENCY_ID)]
     kind: AgencyKind
+    #: How people know the agency ("Jobcenter Duisburg"); reports and the console show it.
+    name: Annotated[str, Field(min_length=1, max_length=120)] | None = None
     system: str
     delivery: Delivery
 
@@ -182,6 +184,11 @@ class RouteTable:
         if isinstance(agency.delivery, PushDelivery) and agency.delivery.retry is not None:
             return agency.delivery.retry
         return self.config.retry
+
+    def name_of(self, agency_id: str) -> str:
+        """The agency's configured name; its id where the table names it not (or knows it not)."""
+        agency = self.agencies.get(agency_id)
+        return agency.name if agency is not None and agency.name else agency_id
 
     @staticmethod
     def _selects(selectors: list[str], agency: AgencyConfig) -> bool:

@@ -150,6 +150,7 @@ class AgencyRef(BaseModel):
 
     id: str
     kind: str
+    name: str | None = Field(default=None, description="The agency's name in the route table.")
 
 
 class CategoryRecord(BaseModel):
@@ -346,7 +347,7 @@ def processing_records(routes: RouteTable) -> list[ProcessingRecord]:
     agencies = routes.config.agencies
 
     def expand(selectors: list[str]) -> list[AgencyRef]:
-        return [AgencyRef(id=a.id, kind=str(a.kind)) for a in agencies
+        return [AgencyRef(id=a.id, kind=str(a.kind), name=a.name) for a in agencies
                 if a.id in selectors or str(a.kind) in selectors]
 
     records = []

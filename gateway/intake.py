@@ -38,7 +38,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from casebridge.adapters import get_adapter
 from casebridge.canonical_model import TransferEnvelope
-from casebridge.codes import InboundState
+from casebridge.codes import AuditKind, EventOutcome, InboundState
 from casebridge.consent.audit import AuditTrail
 from casebridge.db import Base, Database, UtcDateTime, code_column
 from casebridge.errors import BrokerUnavailable, ConflictError, Forbidden, NoRoute
@@ -196,7 +196,7 @@ class Intake:
             sender=envelope.sender,
             purpose=str(envelope.purpose),
             message_id=envelope.message_id,
-            outcome="refused",
+            outcome=EventOutcome.REFUSED,
             details={"caller": caller.agency, "principal": caller.name, "system": system,
                      **details},
         )
@@ -204,12 +204,12 @@ class Intake:
     def _audit_refusal(
         self, envelope: TransferEnvelope, caller: Principal, system: str, reason: str
     ) -> None:
-        self._audit_refused("message_refused", envelope, caller, system, reason=reason,
+        self._audit_refused(AuditKind.MESSAGE_REFUSED, envelope, caller, system, reason=reason,
                             message_type=str(envelope.message_type),
                             recipients=",".join(envelope.recipients)[:500])
 
     def _audit_forgery(self, envelope: TransferEnvelope, caller: Principal, system: str) -> None:
-        self._audit_refused("forged_sender", envelope, caller, system, auth=caller.method,
+        self._audit_refused(AuditKind.FORGED_SENDER, envelope, caller, system, auth=caller.method,
                             key_id=caller.key_id)
         log.warning("forged sender refused", agency=caller.agency, sender=envelope.sender,
                     message_id=envelope.message_id)

@@ -25,6 +25,7 @@ from limits import RateLimitItem, parse, storage, strategies
 from limits.errors import ConfigurationError
 from starlette.requests import Request
 
+from casebridge.codes import AuditKind, EventOutcome
 from casebridge.consent.audit import AuditTrail
 from casebridge.db import Database
 from casebridge.errors import ConfigError, TooManyAttempts
@@ -34,7 +35,7 @@ from casebridge.settings import Settings
 
 log = get_logger(__name__)
 
-LOCK_EVENT = "login_locked"
+LOCK_EVENT = AuditKind.LOGIN_LOCKED
 _ACCOUNT_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}[a-z0-9]$")
 
 
@@ -117,7 +118,7 @@ class AuthThrottle:
         until = max(now, datetime.fromtimestamp(reset_time, UTC)) + timedelta(seconds=1)
         label = _account_label(key) if scope == "account" else _address_label(key)
         AuditTrail(self.database).append_event(
-            LOCK_EVENT, at=now, stage="gateway", outcome="locked",
+            LOCK_EVENT, at=now, stage="gateway", outcome=EventOutcome.LOCKED,
             details={"scope": scope, "subject": label, "auth": method,
                      "until": until.isoformat(timespec="seconds")},
         )

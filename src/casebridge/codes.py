@@ -30,6 +30,8 @@ class AuditKind(StrEnum):
     CONSENT_WITHDRAWN = "consent_withdrawn"
     DPO_REVIEW = "dpo_review"
     CHAIN_VERIFIED = "chain_verified"
+    MESSAGE_REFUSED = "message_refused"
+    LOGIN_LOCKED = "login_locked"
 
 
 class AuditStage(StrEnum):
@@ -41,6 +43,15 @@ class AuditStage(StrEnum):
     GATEWAY = "gateway"
     CLI = "cli"
     DPO = "dpo"
+
+
+class EventOutcome(StrEnum):
+    """The outcome of an audited event that is not a consent decision."""
+
+    #: a message refused at the door (forged sender, no route, wrong system)
+    REFUSED = "refused"
+    #: an account or client address locked after failed authentication
+    LOCKED = "locked"
 
 
 class DeliveryState(StrEnum):

@@ -7,8 +7,10 @@ message comes in and again at delivery (``check_recipient``), so a withdrawal in
 queued message (rule 6). If the audit append fails, nothing is released: the exception
 propagates and no envelope leaves the gate.
 
-``evaluate`` is the same decision without the audit entry; it serves dry runs only
-(``casebridge decide``) and must never be used to let data go.
+``evaluate`` is the same decision without the audit entry; ``preview`` adds the copies the
+recipients would receive (released exactly as ``check`` releases them) and records a ``preview``
+event instead of decisions. Both serve dry runs only (``casebridge decide``/``preview``, the
+gateway's preview endpoint): what they hand out is shown, never published.
 """
 
 from __future__ import annotations
@@ -116,11 +118,7 @@ class ConsentGate:
         if overrides:
             # The justification is personal data: kept beside the chain for the DPO, not in it.
             record_claims(self.db, envelope, overrides)
-        released: dict[str, TransferEnvelope] = {}
-        for decision in evaluation.decisions.decisions:
-            copy = release(envelope, decision)
-            if copy is not None:
-                released[decision.recipient] = copy
+        released = _released(envelope, evaluation)
         log.info(
             "consent gate",
             message_id=envelope.message_id,
@@ -131,6 +129,32 @@ class ConsentGate:
         return GateResult(
             evaluation.decisions, released, evaluation.client.client_id, tuple(entries)
         )
+
+    def preview(
+        self,
+        envelope: TransferEnvelope,
+        *,
+        at: datetime,
+        policies: Mapping[str, TransferPolicy] | None = None,
+        audit_as: str | None = None,
+    ) -> GateResult:
+        """What :meth:`check` would release now, without deciding it for real.
+
+        No decision is recorded and nothing may be published from the result. With
+        ``audit_as`` (who asked), one ``preview`` event records that the copies were shown.
+        """
+        evaluation = self.evaluate(envelope, at=at, policies=policies)
+        entries: tuple[AuditEntry, ...] = ()
+        if audit_as is not None:
+            entries = (self.audit.append_event(
+                "preview", at=at, stage="preview", sender=envelope.sender,
+                purpose=str(envelope.purpose), client_id=evaluation.client.client_id,
+                message_id=envelope.message_id, outcome="shown",
+                details={"requested_by": audit_as, "outcomes": " ".join(
+                    f"{d.recipient}:{d.outcome}" for d in evaluation.decisions.decisions)},
+            ),)
+        return GateResult(evaluation.decisions, _released(envelope, evaluation),
+                          evaluation.client.client_id, entries)
 
     def check_recipient(
         self,
@@ -149,3 +173,13 @@ class ConsentGate:
                 f"recipient '{recipient}' is not a recipient of message '{envelope.message_id}'"
             ) from None
         return self.check(single, at=at, stage=stage, policies=policies)
+
+
+def _released(envelope: TransferEnvelope, evaluation: Evaluation) -> dict[str, TransferEnvelope]:
+    """recipient → the minimised copy it may receive (blocked recipients are absent)."""
+    released: dict[str, TransferEnvelope] = {}
+    for decision in evaluation.decisions.decisions:
+        copy = release(envelope, decision)
+        if copy is not None:
+            released[decision.recipient] = copy
+    return released

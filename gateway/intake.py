@@ -36,11 +36,11 @@ from casebridge.adapters import get_adapter
 from casebridge.canonical_model import TransferEnvelope
 from casebridge.consent.audit import AuditTrail
 from casebridge.db import Base, Database, UtcDateTime
-from casebridge.errors import BrokerUnavailable, ConflictError, Forbidden, NoRoute
+from casebridge.errors import BrokerUnavailable, ConflictError, Forbidden
 from casebridge.gateway.metrics import DECISIONS, MESSAGES_IN
 from casebridge.gateway.principals import Principal
 from casebridge.logging import get_logger
-from casebridge.routing.pipeline import Accepted, Router
+from casebridge.routing.pipeline import Accepted, Router, admit
 from casebridge.routing.routes import RecipientRoute
 from casebridge.routing.runtime import Routing
 from casebridge.routing.topology import release
@@ -163,10 +163,7 @@ class Intake:
                     f"message {envelope.message_id} names sender '{envelope.sender}', but the "
                     f"caller is '{agency}': an agency may only send as itself"
                 )
-        own = self.routing.routes.agency(agency)
-        if own.system != system:
-            raise NoRoute(f"agency '{agency}' sends in system '{own.system}', not '{system}'")
-        checked = [(e, self.routing.routes.check(e)) for e in envelopes]
+        checked = admit(self.routing.routes, envelopes, system=system)
         return [self._once(envelope, hits, system) for envelope, hits in checked]
 
     def _audit_forgery(self, envelope: TransferEnvelope, caller: Principal, system: str) -> None:

@@ -159,6 +159,27 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def admit(
+    routes: RouteTable, envelopes: list[TransferEnvelope], *, system: str
+) -> list[tuple[TransferEnvelope, dict[str, RecipientRoute]]]:
+    """The door's route checks for every message of a file, before any of it is decided.
+
+    Each sender must use ``system`` and a route must admit every recipient (NoRoute otherwise).
+    The gateway, ``casebridge decide`` and the previews all pass through here, so a dry run
+    refuses exactly what the gateway refuses.
+    """
+    checked = []
+    for envelope in envelopes:
+        agency = routes.agency(envelope.sender)
+        if agency.system != system:
+            raise NoRoute(
+                f"message {envelope.message_id}: sender '{envelope.sender}' uses system "
+                f"'{agency.system}', not '{system}'"
+            )
+        checked.append((envelope, routes.check(envelope)))
+    return checked
+
+
 class Router:
     """Inbound routing: the one path from an agency's bytes to the recipients' queues."""
 
@@ -177,21 +198,13 @@ class Router:
     ) -> list[tuple[TransferEnvelope, dict[str, RecipientRoute]]]:
         """Parse and route-check every message of ``raw`` before any of it is decided."""
         envelopes = get_adapter(system).parse(raw, source=source)
-        checked = []
         for envelope in envelopes:
             if sender is not None and envelope.sender != sender:
                 raise Forbidden(
                     f"message {envelope.message_id} names sender '{envelope.sender}' but was "
                     f"posted by '{sender}'; an agency may only send as itself"
                 )
-            agency = self.routes.agency(envelope.sender)
-            if agency.system != system:
-                raise NoRoute(
-                    f"message {envelope.message_id}: sender '{envelope.sender}' uses system "
-                    f"'{agency.system}', not '{system}'"
-                )
-            checked.append((envelope, self.routes.check(envelope)))
-        return checked
+        return admit(self.routes, envelopes, system=system)
 
     def submit(
         self, raw: bytes, *, system: str, sender: str | None = None, source: str = "<input>",

@@ -35,7 +35,6 @@ from pydantic import ValidationError
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from casebridge.adapters import get_adapter
 from casebridge.canonical_model import MessageType, TransferEnvelope
 from casebridge.consent.gate import ConsentGate
 from casebridge.db import Database
@@ -49,6 +48,7 @@ from casebridge.errors import (
 from casebridge.logging import get_logger
 from casebridge.routing.delivery import Outbox, PushClient
 from casebridge.routing.pipeline import Publisher, decode_envelope
+from casebridge.routing.preview import render_for
 from casebridge.routing.routes import PushDelivery, RouteTable
 from casebridge.routing.status import apply_status_update, record_referral
 from casebridge.routing.store import DeliveryRow, delivery_id
@@ -189,10 +189,8 @@ class DeliveryService:
                  queued_at: datetime, response_days: int) -> Verdict:
         recipient = released.recipients[0]
         agency = self.routes.agency(recipient)
-        adapter = get_adapter(agency.system)
         try:
-            native = adapter.render(released)
-            media_type = adapter.media_type(released)
+            native, media_type = render_for(self.routes, released)
         except AdapterError as exc:
             detail = {"error": exc.code, "problems": exc.lines()[:5]}
             self._mark(released, did, "dead", reason="render_failed", detail=detail)

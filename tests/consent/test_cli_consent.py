@@ -12,6 +12,8 @@ from casebridge.consent.audit import AuditTrail
 from casebridge.consent.fhir import parse_consents
 from casebridge.consent.gate import ConsentGate
 from casebridge.db import get_database
+from casebridge.routing.routes import demo_route_table_text
+from casebridge.settings import get_settings
 from tests.consent.store_fixtures import *  # noqa: F403
 from tests.consent.store_fixtures import example_envelope
 
@@ -32,6 +34,16 @@ def files(tmp_path, sample):
     paths["zuweisung"] = tmp_path / "zuweisung.xml"
     paths["zuweisung"].write_bytes(sample("zuweisung"))
     return paths
+
+
+@pytest.fixture
+def routes(cli_env, tmp_path, monkeypatch):
+    """The pilot region's route table as CASEBRIDGE_ROUTE_TABLE (decide takes the gateway's)."""
+    path = tmp_path / "routes.yaml"
+    path.write_text(demo_route_table_text(), encoding="utf-8")
+    monkeypatch.setenv("CASEBRIDGE_ROUTE_TABLE", str(path))
+    get_settings.cache_clear()
+    return path
 
 
 def _client_id(run_cli) -> str:
@@ -121,7 +133,7 @@ def test_clients_link_show_candidates(cli_env, run_cli, files) -> None:
     assert run_cli("clients", "show", "c-unknown").exit_code == 4
 
 
-def test_decide_prints_the_report_and_writes_no_audit(cli_env, run_cli, files) -> None:
+def test_decide_prints_the_report_and_writes_no_audit(cli_env, routes, run_cli, files) -> None:
     run_cli("consent", "import", str(files["consent_self"]))
     result = run_cli("decide", str(files["envelope"]), "--at", AT)
     assert result.exit_code == 0, result.stderr
@@ -142,7 +154,7 @@ def test_decide_prints_the_report_and_writes_no_audit(cli_env, run_cli, files) -
     assert {w["reason"] for w in later["decisions"][0]["withheld"]} >= {"expired"}
 
 
-def test_decide_from_a_native_file(cli_env, run_cli, files) -> None:
+def test_decide_from_a_native_file(cli_env, routes, run_cli, files) -> None:
     run_cli("consent", "import", str(files["consent_self"]))
     result = run_cli("decide", "--from", "jobcenter", str(files["zuweisung"]), "--at", AT)
     assert result.exit_code == 0, result.stderr
@@ -154,7 +166,7 @@ def test_decide_from_a_native_file(cli_env, run_cli, files) -> None:
     assert decision["consents"] == [SELF_ID]
 
 
-def test_decide_bad_input_is_one_line_exit_2(cli_env, run_cli, files, tmp_path) -> None:
+def test_decide_bad_input_is_one_line_exit_2(cli_env, routes, run_cli, files, tmp_path) -> None:
     broken = tmp_path / "broken.json"
     broken.write_text('{"message_id": ')
     for args in (

@@ -242,9 +242,10 @@ def _mask_xml(native: bytes, masked: _Masker) -> bytes:
         if el.text:
             el.text = masked(el.text)
         for name, value in el.attrib.items():
-            el.set(name, masked(value))
+            el.set(name, masked(str(value)))
     encoding = root.getroottree().docinfo.encoding or "UTF-8"
-    return bytes(etree.tostring(root, xml_declaration=True, encoding=encoding))
+    out = etree.tostring(root, xml_declaration=True, encoding=encoding)
+    return out if isinstance(out, bytes) else out.encode(encoding)
 
 
 def _mask_json(native: bytes, masked: _Masker) -> bytes:

@@ -41,6 +41,7 @@ from casebridge.gateway.metrics import DECISIONS, MESSAGES_IN
 from casebridge.gateway.principals import Principal
 from casebridge.logging import get_logger
 from casebridge.routing.pipeline import Accepted, Router, admit
+from casebridge.routing.preview import PreviewMessage, preview_file
 from casebridge.routing.routes import RecipientRoute
 from casebridge.routing.runtime import Routing
 from casebridge.routing.topology import release
@@ -151,6 +152,24 @@ class Intake:
 
     def submit(self, raw: bytes, *, system: str, caller: Principal) -> list[MessageOutcome]:
         """Route every message of one posted file; see the module docstring for the order."""
+        envelopes = self._own_messages(raw, system=system, caller=caller)
+        checked = admit(self.routing.routes, envelopes, system=system)
+        return [self._once(envelope, hits, system) for envelope, hits in checked]
+
+    def preview(self, raw: bytes, *, system: str, caller: Principal) -> list[PreviewMessage]:
+        """Steps 1-3 of :meth:`submit`, then the gate's decision and the rendered copies,
+        without claiming the message id, recording a decision or publishing anything.
+
+        Audited as one ``preview`` event per message, requested by the caller's principal.
+        """
+        envelopes = self._own_messages(raw, system=system, caller=caller)
+        return preview_file(self.routing.routes, self.routing.gate, envelopes, system=system,
+                            at=self.routing.clock(), requested_by=caller.name)
+
+    def _own_messages(
+        self, raw: bytes, *, system: str, caller: Principal
+    ) -> list[TransferEnvelope]:
+        """Steps 1 and 2: parse, and refuse (audited) a message that names another sender."""
         agency = caller.agency
         assert agency is not None  # only agency principals reach here
         envelopes = get_adapter(system, max_bytes=self.max_bytes).parse(
@@ -163,8 +182,7 @@ class Intake:
                     f"message {envelope.message_id} names sender '{envelope.sender}', but the "
                     f"caller is '{agency}': an agency may only send as itself"
                 )
-        checked = admit(self.routing.routes, envelopes, system=system)
-        return [self._once(envelope, hits, system) for envelope, hits in checked]
+        return envelopes
 
     def _audit_forgery(self, envelope: TransferEnvelope, caller: Principal, system: str) -> None:
         self.audit.append_event(

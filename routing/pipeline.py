@@ -33,6 +33,8 @@ from casebridge.consent.gate import ConsentGate, GateResult
 from casebridge.db import Database
 from casebridge.errors import Forbidden, NoRoute
 from casebridge.logging import get_logger
+from casebridge.routing import feedback as feedback_module
+from casebridge.routing.feedback import Feedback
 from casebridge.routing.routes import RecipientRoute, RouteTable
 from casebridge.routing.store import delivery_id
 from casebridge.routing.topology import Topology, broker_errors
@@ -98,6 +100,25 @@ class Publisher:
                 retry_policy=PUBLISH_RETRY,
             )
         self._declared.add(recipient)
+
+    def publish_feedback(self, feedback: Feedback) -> None:
+        """Queue the report on a blocked or dead copy for its sender; returns once confirmed.
+
+        A Feedback holds ids and a reason code only, never data (see routing.feedback), which
+        is why it needs no gate result.
+        """
+        topo = self.topology
+        headers = {feedback_module.HEADER: 1, "message_id": feedback.feedback_id,
+                   "sender": feedback.recipient, "recipient": feedback.sender, "attempt": 1,
+                   "queued_at": feedback.at.isoformat()}
+        with broker_errors("publishing feedback", self.connection):
+            self.producer.publish(
+                feedback.model_dump_json().encode(), exchange=topo.exchange,
+                routing_key=topo.routing_key(feedback.sender),
+                content_type=feedback_module.CONTENT_TYPE, content_encoding="binary",
+                delivery_mode=2, headers=headers, message_id=feedback.feedback_id,
+                declare=[topo.queue(feedback.sender)], retry=True, retry_policy=PUBLISH_RETRY,
+            )
 
     def publish_dead(
         self, body: bytes, *, recipient: str, headers: Mapping[str, Any],

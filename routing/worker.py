@@ -8,8 +8,9 @@
    waited blocks it now, and the gate audits that;
 4. render the recipient's native format with its adapter (cannot render → ``render_failed``);
 5. push it (retried) or put it in the agency's outbox, and mark it delivered -- in the same
-   transaction a delivered referral starts being tracked and a delivered status update
-   advances the referral it answers (:mod:`casebridge.routing.status`).
+   transaction a delivered referral starts being tracked, a delivered plan's dated measures are
+   recorded for follow-up, and a delivered status update advances the referral it answers
+   (:mod:`casebridge.routing.status`).
 
 :class:`Worker` is the kombu loop around it: bounded prefetch, manual ack only after step 5 (or
 after a dead letter was confirmed by the broker), reconnect when the broker goes away. A message
@@ -46,11 +47,13 @@ from casebridge.errors import (
     RetryableDeliveryError,
 )
 from casebridge.logging import get_logger
+from casebridge.routing import feedback as feedback_module
 from casebridge.routing.delivery import Outbox, PushClient
+from casebridge.routing.feedback import Feedback, feedback_envelope, feedback_for
 from casebridge.routing.pipeline import Publisher, decode_envelope
 from casebridge.routing.preview import render_for
 from casebridge.routing.routes import PushDelivery, RouteTable
-from casebridge.routing.status import apply_status_update, record_referral
+from casebridge.routing.status import apply_status_update, record_plan, record_referral
 from casebridge.routing.store import DeliveryRow, delivery_id
 from casebridge.routing.topology import Topology, broker_errors, connect, release
 
@@ -137,6 +140,8 @@ class DeliveryService:
         ``headers`` (the broker message's) supply the time the message was queued, which is
         when a referral counts as requested.
         """
+        if (headers or {}).get(feedback_module.HEADER):
+            return self._feedback(body)
         try:
             envelope = decode_envelope(body)
         except (ValidationError, ValueError):
@@ -172,12 +177,37 @@ class DeliveryService:
             return Verdict("blocked", reason=reason, detail={"withheld_reasons": reasons}, **base)
         queued_at = _queued_at(headers) or self.clock()
         return self._deliver(released, did, base, queued_at=queued_at,
-                             response_days=hit.response_days)
+                             response_days=hit.response_days, client_id=result.client_id)
+
+    def _feedback(self, body: bytes) -> Verdict:
+        """Deliver a report on a blocked or dead copy to its sender (see routing.feedback).
+
+        It carries no client data, so it is rendered and delivered without a consent check;
+        nothing of it is tracked as a referral or status.
+        """
+        try:
+            feedback = Feedback.model_validate_json(body)
+            envelope = feedback_envelope(feedback, self.routes)
+        except (ValidationError, ValueError, CasebridgeError):
+            return Verdict("dead", reason="undecodable")
+        did = delivery_id(envelope.sender, envelope.message_id, feedback.sender)
+        base: dict[str, Any] = {"delivery_id": did, "recipient": feedback.sender,
+                                "envelope": envelope}
+        if self._state(did) in DONE_STATES:
+            return Verdict("duplicate", **base)
+        return self._deliver(envelope, did, base, queued_at=self.clock(), response_days=0,
+                             client_id=None, track=False)
 
     def _delivered(self, session: Any, released: TransferEnvelope, did: str, *,
-                   attempts: int, queued_at: datetime, response_days: int) -> str | None:
-        """Mark delivered and record the referral or apply the status update (one commit)."""
+                   attempts: int, queued_at: datetime, response_days: int,
+                   client_id: str | None, track: bool = True) -> str | None:
+        """Mark delivered and record the referral, the plan's dated measures, or apply the
+        status update (one commit); ``track=False`` (feedback) only marks it delivered."""
         self._mark(released, did, "delivered", session=session, attempts=attempts)
+        if not track:
+            return None
+        record_plan(session, released, released.recipients[0], client_id=client_id,
+                    routes=self.routes, at=self.clock())
         if released.message_type == MessageType.REFERRAL:
             record_referral(session, released, list(released.recipients), at=queued_at,
                             response_days=response_days)
@@ -186,7 +216,8 @@ class DeliveryService:
         return None
 
     def _deliver(self, released: TransferEnvelope, did: str, base: dict[str, Any], *,
-                 queued_at: datetime, response_days: int) -> Verdict:
+                 queued_at: datetime, response_days: int, client_id: str | None,
+                 track: bool = True) -> Verdict:
         recipient = released.recipients[0]
         agency = self.routes.agency(recipient)
         try:
@@ -197,7 +228,8 @@ class DeliveryService:
             return Verdict("dead", reason="render_failed", detail=detail, **base)
         if isinstance(agency.delivery, PushDelivery):
             return self._push(agency.delivery, released, native, media_type, did, base,
-                              queued_at=queued_at, response_days=response_days)
+                              queued_at=queued_at, response_days=response_days,
+                              client_id=client_id, track=track)
         try:
             with self.db.session(immediate=True) as session:
                 Outbox.put(
@@ -206,14 +238,15 @@ class DeliveryService:
                     media_type=media_type, body=native, at=self.clock(),
                 )
                 effect = self._delivered(session, released, did, attempts=1,
-                                         queued_at=queued_at, response_days=response_days)
+                                         queued_at=queued_at, response_days=response_days,
+                                         client_id=client_id, track=track)
         except IntegrityError:
             return Verdict("duplicate", **base)
         return Verdict("delivered", detail={"mode": "pull", "status_effect": effect}, **base)
 
     def _push(self, target: PushDelivery, released: TransferEnvelope, native: bytes,
               media_type: str, did: str, base: dict[str, Any], *, queued_at: datetime,
-              response_days: int) -> Verdict:
+              response_days: int, client_id: str | None, track: bool = True) -> Verdict:
         retry = self.routes.retry_policy(self.routes.agency(released.recipients[0]))
         try:
             result = self.push.push(
@@ -231,7 +264,8 @@ class DeliveryService:
             return Verdict("dead", reason="retries_exhausted", detail=detail, **base)
         with self.db.session(immediate=True) as session:
             effect = self._delivered(session, released, did, attempts=result.attempts,
-                                     queued_at=queued_at, response_days=response_days)
+                                     queued_at=queued_at, response_days=response_days,
+                                     client_id=client_id, track=track)
         return Verdict("delivered", detail={"mode": "push", "status_code": result.status_code,
                                             "attempts": result.attempts,
                                             "status_effect": effect}, **base)
@@ -292,6 +326,25 @@ class Worker:
                                   content_type=message.content_type or "application/octet-stream")
         audit_event(self.service.gate, "dead_letter", verdict)
 
+    def _tell_sender(self, verdict: Verdict) -> None:
+        """Queue feedback for the sender where its format has a feedback message.
+
+        If the broker refuses it, the copy's fate stays on the status API (it was recorded
+        with its reason), so the message is not held back for it.
+        """
+        feedback = feedback_for(self.service.routes, verdict.envelope,
+                                recipient=verdict.recipient, state=verdict.kind,
+                                reason=verdict.reason, at=_now())
+        if feedback is None:
+            return
+        try:
+            self._dead().publish_feedback(feedback)
+        except BrokerUnavailable:
+            log.warning("feedback to the sender not queued", message_id=feedback.message_id,
+                        sender=feedback.sender)
+            return
+        audit_event(self.service.gate, "sender_feedback", verdict)
+
     def _process(self, message: Message) -> Verdict | str:
         """The fate of one message, or ``requeue`` for a transient failure (any thread)."""
         try:
@@ -318,6 +371,8 @@ class Worker:
             except BrokerUnavailable:
                 message.requeue()
                 return
+        if outcome.kind in ("blocked", "dead"):
+            self._tell_sender(outcome)
         message.ack()
         self.counts[outcome.kind] = self.counts.get(outcome.kind, 0) + 1
         if self.on_verdict is not None:

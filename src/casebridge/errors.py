@@ -127,6 +127,16 @@ class ConsentImportError(ConsentError, InputError):
     code = "consent_import_rejected"
 
 
+class NothingSent(ConsentError):
+    """Raised when the consent gate released nothing of a posted message to any recipient.
+
+    Its problems name, per message, recipient and withheld category, the reason code
+    (``location`` ``{message_id}/{recipient}/{category}``, ``message`` the reason) -- never data.
+    """
+
+    code = "nothing_sent"
+
+
 class NotFound(CasebridgeError):
     """Raised when a named object (consent, client, referral, message) does not exist."""
 

@@ -84,8 +84,15 @@ def test_blocked_message_is_decided_again_when_resent_after_consent(
 ) -> None:
     jc = issue("jobcenter-duisburg").headers
     first = _post(client, "jobcenter", sample("zuweisung"), jc)
-    assert first.status_code == 202
-    assert first.json()["messages"][0]["recipients"][0]["outcome"] == "block"
+    # wholly blocked at the door: not 202, and the problem document says why, per category
+    assert first.status_code == 422, first.text
+    assert first.headers["content-type"] == "application/problem+json"
+    problem = first.json()
+    assert problem["code"] == "nothing_sent" and problem["title"] == "Nothing was sent"
+    reasons = {e["location"]: e["detail"] for e in problem["errors"]}
+    assert reasons[f"{REFERRAL_ID}/{PROVIDER}"] == "block"
+    assert reasons[f"{REFERRAL_ID}/{PROVIDER}/identity"] == "unknown_client"
+    assert "962D123456" not in first.text and "Yılmaz" not in first.text
     _consent(client, issue, sample)
     second = _post(client, "jobcenter", sample("zuweisung"), jc)
     assert second.status_code == 202
@@ -197,3 +204,43 @@ def test_referral_status_only_for_parties(client: TestClient, issue: Issue, samp
     assert client.get("/v1/referrals/NO-SUCH-ID", headers=jc).status_code == 404
     dpo = issue("dpo.a", role=Role.DPO).headers
     assert client.get(f"/v1/referrals/{REFERRAL_ID}", headers=dpo).status_code == 403
+
+
+def test_preview_shows_each_recipients_document_masked_and_sends_nothing(
+    client: TestClient, issue: Issue, sample, gateway_settings: Settings
+) -> None:
+    _consent(client, issue, sample)
+    jc = issue("jobcenter-duisburg").headers
+    r = client.post("/v1/inbound/jobcenter/preview", content=sample("zuweisung"),
+                    headers={**jc, **XML})
+    assert r.status_code == 200, r.text
+    [message] = r.json()["messages"]
+    assert message["message_id"] == REFERRAL_ID
+    [copy] = message["recipients"]
+    assert copy["recipient"] == PROVIDER and copy["outcome"] == "partial"
+    assert copy["media_type"] == "application/fhir+json"
+    assert '"resourceType": "Bundle"' in copy["document"]  # the structure is shown ...
+    assert "962D123456" not in r.text and "Yılmaz" not in r.text  # ... the data is not
+    trail = AuditTrail(get_database(gateway_settings.effective_database_url))
+    assert [(e.kind, e.message_id) for e in trail.entries()
+            if e.kind in ("preview", "decision")] == [("preview", REFERRAL_ID)]
+    worker = client.app.state.routing.worker([PROVIDER])
+    try:
+        assert consume_all(worker, idle_timeout=0.3) == {}
+    finally:
+        worker.close()
+    # the preview claimed nothing: the real post is a first post
+    posted = _post(client, "jobcenter", sample("zuweisung"), jc)
+    assert posted.status_code == 202 and posted.json()["messages"][0]["replayed"] is False
+
+
+def test_preview_is_for_the_callers_own_messages_only(
+    client: TestClient, issue: Issue, sample
+) -> None:
+    jc = issue("jobcenter-duisburg").headers
+    forged = client.post("/v1/inbound/sozialamt/preview", content=sample("fallmitteilung"),
+                         headers={**jc, **XML})
+    assert forged.status_code == 403 and forged.json()["code"] == "forbidden"
+    anonymous = client.post("/v1/inbound/jobcenter/preview", content=sample("zuweisung"),
+                            headers=XML)
+    assert anonymous.status_code == 401

@@ -10,7 +10,7 @@ import pytest
 from lxml import etree
 
 from casebridge.adapters import get_adapter
-from casebridge.canonical_model import StatutoryClaim
+from casebridge.canonical_model import Purpose, StatutoryClaim
 from casebridge.consent.audit import AuditTrail
 from casebridge.errors import NoRoute
 from casebridge.gateway.demo import sample_bytes, samples
@@ -162,12 +162,12 @@ def test_masking_keeps_category_headings_and_shapes():
 def test_decide_applies_the_route_table_like_the_gateway(routing):
     """A statutory claim is an override on the child-protection route, refused elsewhere."""
     claim = StatutoryClaim(legal_basis="kkg-4", justification="Hinweise auf Vernachlässigung")
-    notification = example_envelope(purpose="child_protection", recipients=["jugendamt-duisburg"],
+    notification = example_envelope(purpose=Purpose.CHILD_PROTECTION, recipients=["jugendamt-duisburg"],
                                     statutory=claim)
     [(_, evaluation)] = decide_file(routing.routes, routing.gate, [notification],
                                     system="jobcenter", at=AT)
     assert [str(d.outcome) for d in evaluation.decisions.decisions] == ["override"]
-    elsewhere = example_envelope(purpose="child_protection", statutory=claim)
+    elsewhere = example_envelope(purpose=Purpose.CHILD_PROTECTION, statutory=claim)
     with pytest.raises(NoRoute) as refused:
         decide_file(routing.routes, routing.gate, [elsewhere], system="jobcenter", at=AT)
     with pytest.raises(NoRoute) as at_door:

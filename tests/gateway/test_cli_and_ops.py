@@ -110,7 +110,8 @@ def test_request_log_has_no_personal_data(
     lines = [json.loads(ln) for ln in err.splitlines() if ln.startswith("{")]
     requests = [ln for ln in lines if ln.get("event") == "request"]
     assert [r["path"] for r in requests] == ["/v1/inbound/{system}", "/v1/consents"]
-    assert requests[0]["agency"] == "jobcenter-duisburg" and requests[0]["status_code"] == 202
+    # no consent recorded: nothing sent (422), and nothing personal in the log either way
+    assert requests[0]["agency"] == "jobcenter-duisburg" and requests[0]["status_code"] == 422
     assert requests[1]["status_code"] == 403
     for text in ("962D123456", "Yılmaz", "Ayşe", "1988-04-12", "c-secret-query-value",
                  "Bearer", "cbk_"):

@@ -244,3 +244,59 @@ def test_preview_is_for_the_callers_own_messages_only(
     anonymous = client.post("/v1/inbound/jobcenter/preview", content=sample("zuweisung"),
                             headers=XML)
     assert anonymous.status_code == 401
+
+
+def test_status_api_tells_the_sender_what_became_of_each_copy(
+    client: TestClient, issue: Issue, sample
+) -> None:
+    jc = issue("jobcenter-duisburg").headers
+    assert _post(client, "jobcenter", sample("zuweisung"), jc).status_code == 422
+    url = f"/v1/status/messages/{REFERRAL_ID}"
+    [door] = client.get(url, headers=jc).json()["recipients"]
+    assert (door["recipient"], door["state"], door["stage"], door["reason"]) == (
+        PROVIDER, "blocked", "inbound", "unknown_client")
+    _consent(client, issue, sample)
+    assert _post(client, "jobcenter", sample("zuweisung"), jc).status_code == 202
+    [queued] = client.get(url, headers=jc).json()["recipients"]
+    assert queued["state"] == "queued"
+    desk = issue("desk.jc2", role=Role.CONSENT_DESK).headers
+    withdrawn = client.post("/v1/consents/cons-jc-2026-0815/withdraw", headers=desk)
+    assert withdrawn.status_code == 200, withdrawn.text
+    worker = client.app.state.routing.worker()
+    try:
+        consume_all(worker, idle_timeout=0.3)
+    finally:
+        worker.close()
+    r = client.get(url, headers=jc)
+    [later] = r.json()["recipients"]
+    assert (later["state"], later["stage"], later["reason"]) == ("blocked", "delivery",
+                                                                 "withdrawn")
+    assert "962D123456" not in r.text and "Yılmaz" not in r.text
+    # only the sender may ask: for anyone else the message does not exist
+    other = issue(PROVIDER).headers
+    assert client.get(url, headers=other).status_code == 404
+    assert client.get("/v1/status/messages/NOPE-1", headers=jc).status_code == 404
+
+
+def test_overdue_lists_plan_measures_past_due_for_the_agency_following_them_up(
+    client: TestClient, issue: Issue, sample
+) -> None:
+    _consent(client, issue, sample)
+    jc = issue("jobcenter-duisburg").headers
+    late_plan = sample("zuweisung").replace(b'bis="2026-12-15"', b'bis="2026-11-30"')
+    assert _post(client, "jobcenter", late_plan, jc).status_code == 202
+    worker = client.app.state.routing.worker()
+    try:
+        consume_all(worker, idle_timeout=0.3)
+    finally:
+        worker.close()
+    r = client.get("/v1/status/overdue", headers=jc)
+    assert r.status_code == 200, r.text
+    [measure] = r.json()["measures"]
+    assert (measure["plan_message_id"], measure["measure"], measure["goal"]) == (
+        REFERRAL_ID, 1, 1)
+    assert (measure["responsible_role"], measure["follow_up_by"], measure["due"]) == (
+        "client", "jobcenter-duisburg", "2026-11-30")
+    assert r.json()["referrals"] == []
+    provider = client.get("/v1/status/overdue", headers=issue(PROVIDER).headers).json()
+    assert provider == {"referrals": [], "measures": []}

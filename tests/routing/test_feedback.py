@@ -22,7 +22,7 @@ AT = datetime(2026, 12, 3, 10, 0, tzinfo=CET)
 JC, SA, JA = "jobcenter-duisburg", "sozialamt-duisburg", "jugendamt-duisburg"
 SB = "suchtberatung-diakonie-du"
 REFERRAL = "JC-DU-2026-000123"
-CLIENT_DATA = ("962D123456".encode(), "Yılmaz".encode(), b"Yilmaz", "Ayşe".encode())
+CLIENT_DATA = (b"962D123456", "Yılmaz".encode(), b"Yilmaz", "Ayşe".encode())
 
 
 def drain(routing, recipients):

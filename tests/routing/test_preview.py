@@ -162,8 +162,8 @@ def test_masking_keeps_category_headings_and_shapes():
 def test_decide_applies_the_route_table_like_the_gateway(routing):
     """A statutory claim is an override on the child-protection route, refused elsewhere."""
     claim = StatutoryClaim(legal_basis="kkg-4", justification="Hinweise auf Vernachlässigung")
-    notification = example_envelope(purpose=Purpose.CHILD_PROTECTION, recipients=["jugendamt-duisburg"],
-                                    statutory=claim)
+    notification = example_envelope(purpose=Purpose.CHILD_PROTECTION,
+                                    recipients=["jugendamt-duisburg"], statutory=claim)
     [(_, evaluation)] = decide_file(routing.routes, routing.gate, [notification],
                                     system="jobcenter", at=AT)
     assert [str(d.outcome) for d in evaluation.decisions.decisions] == ["override"]

@@ -262,7 +262,7 @@ def test_status_api_tells_the_sender_what_became_of_each_copy(
     desk = issue("desk.jc2", role=Role.CONSENT_DESK).headers
     withdrawn = client.post("/v1/consents/cons-jc-2026-0815/withdraw", headers=desk)
     assert withdrawn.status_code == 200, withdrawn.text
-    worker = client.app.state.routing.worker()
+    worker = client.app.state.routing.worker([PROVIDER])  # the job centre's feedback waits
     try:
         consume_all(worker, idle_timeout=0.3)
     finally:

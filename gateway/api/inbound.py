@@ -123,6 +123,11 @@ class InboundResponse(BaseModel):
     responses={
         200: {"model": InboundResponse, "description": "Every message was posted before."},
         **problem_responses(400, 401, 403, 404, 409, 413, 415, 422, 503),
+        422: {**problem_responses(422)[422], "description": (
+            "A problem document: the message is not acceptable (schema, mapping, no route), "
+            "or code `nothing_sent`: the consent gate released nothing of it to any recipient "
+            "and nothing was queued; `errors` lists per `{message_id}/{recipient}[/{category}]` "
+            "the outcome or the reason code (never data).")},
     },
 )
 async def post_message(

@@ -10,11 +10,14 @@ import pytest
 from lxml import etree
 
 from casebridge.adapters import get_adapter
-from casebridge.canonical_model import Purpose, StatutoryClaim
+from casebridge.canonical_model import Category, Purpose, StatutoryClaim
 from casebridge.consent.audit import AuditTrail
+from casebridge.consent.registry import envelope_identifiers
+from casebridge.consent.store import ConsentStore
 from casebridge.errors import NoRoute
 from casebridge.gateway.demo import sample_bytes, samples
 from casebridge.routing.preview import decide_file, mask, personal_values, preview_file
+from tests.consent import consent_factories as factories
 from tests.consent.store_fixtures import example_envelope
 from tests.routing.conftest import PUSH_URLS
 
@@ -48,13 +51,37 @@ def delivered(routing, recipients) -> dict[tuple[str, str], bytes]:
     return got
 
 
+def broad_consents(routing, envelopes) -> None:
+    """Consents of each message's client for all its recipients, purposes and the categories a
+    consent can name (special ones named), so that more recipients are permitted."""
+    store = ConsentStore(routing.db)
+    for n, envelope in enumerate(envelopes):
+        identifiers = envelope_identifiers(envelope)
+        if not identifiers:
+            continue
+        directive = factories.consent(
+            re.sub(r"[^A-Za-z0-9.-]", "-",
+                   f"{envelope.source_system}-{n}-{envelope.message_id}")[:64],
+            disclosers=[envelope.sender],
+            recipients=list(routing.routes.agencies),
+            purposes=[str(p) for p in Purpose if p != Purpose.CHILD_PROTECTION],  # statutory
+            categories=[str(c) for c in Category if c != Category.ENTRUSTED],
+            valid_from=AT - timedelta(days=30), valid_until=AT + timedelta(days=30),
+            birth_date=None,
+        ).model_copy(update={"client_identifiers": identifiers})
+        store.record(directive, source="test")
+
+
+@pytest.mark.parametrize("broad", [False, True], ids=["sample-consents", "broad-consents"])
 @pytest.mark.parametrize(("relative", "system"), message_samples())
 def test_preview_is_byte_for_byte_what_each_recipient_receives(
-    routing, recipients, relative, system
+    routing, recipients, relative, system, broad
 ):
     routing.clock = lambda: AT
     raw = sample_bytes(relative)
     envelopes = get_adapter(system).parse(raw, source=relative)
+    if broad:
+        broad_consents(routing, envelopes)
     try:
         previews = preview_file(routing.routes, routing.gate, envelopes, system=system, at=AT,
                                 requested_by="test")
@@ -77,11 +104,14 @@ def test_preview_is_byte_for_byte_what_each_recipient_receives(
 
 
 def test_the_samples_exercise_every_delivery_mode(routing, recipients):
-    """The byte-for-byte test above compares pushed and pulled copies, XML and JSON."""
+    """With broad consents the byte-for-byte test compares pushed and pulled copies, XML and
+    JSON, of most samples."""
     routing.clock = lambda: AT
     kinds = set()
+    copies = 0
     for relative, system in message_samples():
         envelopes = get_adapter(system).parse(sample_bytes(relative), source=relative)
+        broad_consents(routing, envelopes)
         try:
             previews = preview_file(routing.routes, routing.gate, envelopes, system=system,
                                     at=AT, requested_by="test")
@@ -90,9 +120,11 @@ def test_the_samples_exercise_every_delivery_mode(routing, recipients):
         for m in previews:
             for recipient, copy in m.copies.items():
                 if copy.native is not None:
+                    copies += 1
                     mode = routing.routes.agency(recipient).delivery.mode
                     kinds.add((mode, "xml" if "xml" in (copy.media_type or "") else "json"))
     assert {("push", "xml"), ("pull", "json")} <= kinds
+    assert copies >= 5
 
 
 def test_preview_sends_nothing_records_no_decision_and_one_preview_event(routing, recipients):

@@ -15,6 +15,7 @@ and one ``preview`` event per message is audited.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 from anyio import to_thread
@@ -25,10 +26,12 @@ from casebridge.adapters import get_adapter
 from casebridge.errors import CasebridgeError, NothingSent, Problem
 from casebridge.gateway.api.media import require_media_type
 from casebridge.gateway.deps import AgencyCheck, SettingsDep, intake_of
-from casebridge.gateway.intake import MessageOutcome
+from casebridge.gateway.intake import Intake, MessageOutcome
 from casebridge.gateway.metrics import REJECTED
+from casebridge.gateway.principals import Principal
 from casebridge.gateway.problems import problem_responses
 from casebridge.routing.preview import PreviewMessage
+from casebridge.settings import Settings
 
 router = APIRouter(prefix="/v1/inbound", tags=["inbound"])
 
@@ -112,6 +115,18 @@ class InboundResponse(BaseModel):
     messages: list[MessageResult]
 
 
+def _checked(
+    request: Request, authenticate: Callable[[], Principal], settings: Settings, system: str
+) -> tuple[Intake, Principal]:
+    """Authentication first, as on every route, then what the request itself names (run in the
+    worker thread)."""
+    caller = authenticate()
+    intake = intake_of(request)
+    adapter = get_adapter(system, max_bytes=settings.max_message_bytes)
+    require_media_type(request, adapter.media_types)
+    return intake, caller
+
+
 @router.post(
     "/{system}",
     status_code=202,
@@ -141,11 +156,7 @@ async def post_message(
     raw = await request.body()  # already read and size-checked by the BodySizeLimit middleware
 
     def checked_submit() -> list[MessageOutcome]:
-        # authentication first, as on every route, then what the request itself names
-        caller = authenticate()
-        intake = intake_of(request)
-        adapter = get_adapter(system, max_bytes=settings.max_message_bytes)
-        require_media_type(request, adapter.media_types)
+        intake, caller = _checked(request, authenticate, settings, system)
         return intake.submit(raw, system=system, caller=caller)
 
     try:
@@ -201,10 +212,7 @@ async def preview_message(
     raw = await request.body()
 
     def checked_preview() -> list[PreviewMessage]:
-        caller = authenticate()
-        intake = intake_of(request)
-        adapter = get_adapter(system, max_bytes=settings.max_message_bytes)
-        require_media_type(request, adapter.media_types)
+        intake, caller = _checked(request, authenticate, settings, system)
         return intake.preview(raw, system=system, caller=caller)
 
     previews = await to_thread.run_sync(

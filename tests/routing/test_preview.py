@@ -109,14 +109,7 @@ def test_the_samples_exercise_every_delivery_mode(routing, recipients):
     routing.clock = lambda: AT
     kinds = set()
     copies = 0
-    for relative, system in message_samples():
-        envelopes = get_adapter(system).parse(sample_bytes(relative), source=relative)
-        broad_consents(routing, envelopes)
-        try:
-            previews = preview_file(routing.routes, routing.gate, envelopes, system=system,
-                                    at=AT, requested_by="test")
-        except NoRoute:
-            continue
+    for _relative, previews in sample_previews(routing, broad=True):
         for m in previews:
             for recipient, copy in m.copies.items():
                 if copy.native is not None:
@@ -142,6 +135,19 @@ def test_preview_sends_nothing_records_no_decision_and_one_preview_event(routing
     assert "jobcenter-duisburg:partial" in str(entries[0].details["outcomes"])
 
 
+def sample_previews(routing, *, broad: bool = False):
+    """(sample, its previewed messages) for every sample the route table admits."""
+    for relative, system in message_samples():
+        envelopes = get_adapter(system).parse(sample_bytes(relative), source=relative)
+        if broad:
+            broad_consents(routing, envelopes)
+        try:
+            yield relative, preview_file(routing.routes, routing.gate, envelopes, system=system,
+                                         at=AT, requested_by="test")
+        except NoRoute:
+            continue
+
+
 def _tags_xml(body: bytes) -> list[object]:
     root = etree.fromstring(body)
     return [(el.tag, sorted(el.attrib)) for el in root.iter()]
@@ -156,13 +162,7 @@ def _keys_json(value: object) -> object:
 
 
 def test_masking_hides_every_personal_value_and_keeps_the_structure(routing):
-    for relative, system in message_samples():
-        envelopes = get_adapter(system).parse(sample_bytes(relative), source=relative)
-        try:
-            previews = preview_file(routing.routes, routing.gate, envelopes, system=system,
-                                    at=AT, requested_by="test")
-        except NoRoute:
-            continue
+    for relative, previews in sample_previews(routing, broad=True):
         for m in previews:
             for copy in m.copies.values():
                 if copy.native is None or copy.media_type is None:

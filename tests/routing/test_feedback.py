@@ -16,6 +16,7 @@ from casebridge.gateway.demo import sample_bytes
 from casebridge.routing.feedback import Feedback, feedback_envelope
 from casebridge.routing.store import DeliveryRow, MeasureRow
 from tests.consent.store_fixtures import example_envelope
+from tests.routing.test_rabbitmq_faults import vhost  # noqa: F401 - the per-test vhost
 
 CET = timezone(timedelta(hours=1))
 AT = datetime(2026, 12, 3, 10, 0, tzinfo=CET)
@@ -171,3 +172,42 @@ def test_a_newer_plan_replaces_the_measures_of_the_earlier_one(routing, recipien
         rows = {(r.message_id, r.position, r.due.isoformat()) for r in s.query(MeasureRow)}
     assert rows == {("JC-DU-2026-000124", 1, "2027-06-30"),
                     ("JC-DU-2026-000124", 2, "2027-01-31")}
+
+
+@pytest.mark.postgres
+@pytest.mark.rabbitmq
+def test_feedback_on_rabbitmq_and_postgresql(vhost):
+    """The same path on the production servers: the feedback is published to the job centre's
+    queue on RabbitMQ and delivered; the copy's state is in PostgreSQL."""
+    from casebridge.db import get_database
+    from casebridge.routing.routes import demo_route_table
+    from casebridge.routing.runtime import Routing
+    from tests.consent.store_fixtures import pg_schema_url
+    from tests.routing.conftest import PUSH_URLS, Recipients
+
+    urls = pg_schema_url()
+    db_url = next(urls)
+    try:
+        db = get_database(db_url)
+        ConsentStore(db).import_fhir(sample_bytes("consent-fhir/consent-self-001.json"),
+                                     source="s")
+        routing = Routing(routes=demo_route_table(PUSH_URLS), db=db,
+                          url=f"amqp://guest:guest@127.0.0.1:5672/{vhost}", prefix="cbt",
+                          clock=lambda: AT)
+        recipients = Recipients()
+        try:
+            routing.router().submit(sample_bytes("jobcenter/zuweisung-001.xml"),
+                                    system="jobcenter")
+            ConsentStore(db).withdraw("cons-jc-2026-0815", by="Kundin",
+                                      at=AT + timedelta(minutes=30))
+            routing.clock = lambda: AT + timedelta(hours=1)
+            assert drain(routing, recipients) == {"blocked": 1, "delivered": 1}
+            [request] = recipients.requests
+            [report] = get_adapter("jobcenter").parse(request.content)
+            assert report.correlation_id == REFERRAL and str(report.status.status) == "rejected"
+            assert states(db)[(JC, REFERRAL, SB)] == ("blocked", "withdrawn")
+        finally:
+            routing.close()
+    finally:
+        next(urls, None)
+

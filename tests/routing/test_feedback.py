@@ -16,7 +16,7 @@ from casebridge.gateway.demo import sample_bytes
 from casebridge.routing.feedback import Feedback, feedback_envelope
 from casebridge.routing.store import DeliveryRow, MeasureRow
 from tests.consent.store_fixtures import example_envelope
-from tests.routing.test_rabbitmq_faults import vhost  # noqa: F401 - the per-test vhost
+from tests.routing.test_rabbitmq_faults import vhost  # noqa: F401 - per-test vhost
 
 CET = timezone(timedelta(hours=1))
 AT = datetime(2026, 12, 3, 10, 0, tzinfo=CET)
@@ -176,7 +176,7 @@ def test_a_newer_plan_replaces_the_measures_of_the_earlier_one(routing, recipien
 
 @pytest.mark.postgres
 @pytest.mark.rabbitmq
-def test_feedback_on_rabbitmq_and_postgresql(vhost):
+def test_feedback_on_rabbitmq_and_postgresql(vhost):  # noqa: F811 - the fixture
     """The same path on the production servers: the feedback is published to the job centre's
     queue on RabbitMQ and delivered; the copy's state is in PostgreSQL."""
     from casebridge.db import get_database

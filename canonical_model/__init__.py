@@ -77,6 +77,7 @@ __all__ = [
     "PartContent", "Person", "PersonName", "PersonRelation", "Purpose", "Referral",
     "ReferralStatus", "Sex", "Statement", "StatusChange", "StatusInfo", "StatutoryClaim",
     "SupportPlan", "SupportPlanData", "TransferEnvelope", "WithholdReason",
-    "agency_identifier_system", "can_transition", "legal_basis_citation", "normalise_name", "validate_json",
+    "agency_identifier_system", "can_transition", "legal_basis_citation",
+    "normalise_name", "validate_json",
     "validate_python",
 ]

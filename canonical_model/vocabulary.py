@@ -55,7 +55,7 @@ CONSENTABLE_PURPOSES = frozenset(Purpose) - {Purpose.CHILD_PROTECTION}
 
 
 #: Legal bases of statutory transfers without consent (rule 8) that casebridge knows a citation
-#: for; the route table decides which of them a route admits. Codes of ``urn:casebridge:legal-basis``.
+#: for (codes of ``urn:casebridge:legal-basis``); the route table decides which a route admits.
 STATUTORY_BASES: dict[str, str] = {
     "sgb-viii-8a": "§ 8a SGB VIII",
     "sgb-viii-8a-4": "§ 8a Abs. 4 SGB VIII",

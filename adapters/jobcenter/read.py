@@ -378,7 +378,7 @@ def read_statement(el: etree._Element, ctx: Context) -> tuple[Category, Statemen
 def plan_data(el: etree._Element, ctx: Context) -> Json:
     """Kooperationsplan → goals and measures (a SupportPlan dict)."""
     created = el.get("erstelltAm")
-    goals = []
+    goals: list[Json] = []
     measures = []
     source = ctx.source
     sub_goals: list[tuple[etree._Element, int | None, str]] = []

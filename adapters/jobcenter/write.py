@@ -25,6 +25,7 @@ from casebridge.adapters.jobcenter.read import (
     ZWECK,
     Context,
     P,
+    hint_data,
     read_benefit,
     read_contact,
     read_household,
@@ -33,7 +34,6 @@ from casebridge.adapters.jobcenter.read import (
     read_rueckmeldung,
     read_statement,
     read_zuweisung,
-    hint_data,
 )
 from casebridge.canonical_model import (
     Address,

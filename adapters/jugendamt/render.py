@@ -26,16 +26,16 @@ from casebridge.canonical_model import (
     CaseFileData,
     ChildProtectionData,
     ContactData,
-    HouseholdRole,
-    Person,
-    PersonName,
-    Sex,
     Grantor,
     HouseholdData,
+    HouseholdRole,
     IdentityData,
     MessageType,
     Note,
     Part,
+    Person,
+    PersonName,
+    Sex,
     Statement,
     SupportPlanData,
     TransferEnvelope,
@@ -172,7 +172,11 @@ def _protection_slots(out: _Export, parts: list[Part], placed: set[str],
             continue  # about another child than fall.kind: carried in a note
         if protection is None and c.child is None:
             value = _protection(c)
-            if _survives(c, lambda v=value: parse.parse_protection(v, "/") or {}):
+
+            def back(v: Json = value) -> Json:
+                return parse.parse_protection(v, "/") or {}
+
+            if _survives(c, back):
                 protection = value
                 out.place("/fall/kinderschutz", part, codes.SLOT_IDS["/fall/kinderschutz"])
                 placed.add(part.id)

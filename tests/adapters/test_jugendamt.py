@@ -160,7 +160,7 @@ def _with_child(envelope: TransferEnvelope) -> TransferEnvelope:
 def test_an_adult_client_without_a_child_cannot_be_rendered() -> None:
     envelope = TransferEnvelope.model_validate_json(_example_bytes())
     envelope = envelope.model_copy(update={"recipients": ["jugendamt-duisburg"]})
-    with pytest.raises(RenderError, match="adult.*fall.kind must be a minor"):
+    with pytest.raises(RenderError, match=r"adult.*fall\.kind must be a minor"):
         ADAPTER.render(envelope)
 
 

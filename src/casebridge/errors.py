@@ -170,6 +170,13 @@ class NoRoute(RoutingError, InputError):
     code = "no_route"
 
 
+class StatutoryNotAdmitted(NoRoute):
+    """Raised at the door for a statutory transfer (rule 8) its route does not admit: no legal
+    basis or justification, or a basis the route table does not list for that route."""
+
+    code = "statutory_not_admitted"
+
+
 class BrokerUnavailable(RoutingError):
     """Raised when the message broker cannot be reached or did not confirm a publish."""
 

@@ -151,8 +151,10 @@ def document_text(body: bytes) -> str:
 # --- masking -----------------------------------------------------------------------------------
 
 #: Keys of canonical content whose values are vocabulary, not personal (``kind``: the part type;
-#: ``system``/``use``: identifier systems and contact-point kinds).
-_VOCABULARY_KEYS = frozenset({"kind", "system", "use"})
+#: ``system``/``use``: identifier systems and contact-point kinds; ``role``/``role_label``/
+#: ``relation``: a household member's or grantor's role, e.g. "Kind", which would otherwise mask
+#: codes such as ``kinderschutz``).
+_VOCABULARY_KEYS = frozenset({"kind", "system", "use", "role", "role_label", "relation"})
 _MIN_PERSONAL = 3
 _HEADING = re.compile(r"^\[[^\]\n]{1,60}\]\s*")
 

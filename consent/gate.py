@@ -22,6 +22,7 @@ from datetime import datetime
 from sqlalchemy import Connection
 
 from casebridge.canonical_model import Outcome, TransferEnvelope
+from casebridge.codes import AuditKind, AuditStage
 from casebridge.consent.audit import AuditEntry, AuditTrail
 from casebridge.consent.claims import record_claims
 from casebridge.consent.decision import MessageDecisions
@@ -102,23 +103,28 @@ class ConsentGate:
         at: datetime,
         stage: str,
         policies: Mapping[str, TransferPolicy] | None = None,
-        along: Callable[[Connection], None] | None = None,
+        along: Callable[[Connection, MessageDecisions, Mapping[str, TransferEnvelope]], None]
+        | None = None,
     ) -> GateResult:
         """Decide for every recipient, append one audit entry each, then release.
 
-        ``along`` is written in the audit entries' transaction (see ``AuditTrail.append``).
+        ``along(conn, decisions, released)`` is written in the audit entries' transaction (see
+        ``AuditTrail.append``): what must exist exactly when the decisions do, such as the
+        gateway's idempotency claim and the released envelopes waiting to be published.
         """
         evaluation = self.evaluate(envelope, at=at, policies=policies)
+        released = _released(envelope, evaluation)
         entries = self.audit.append_decisions(
             envelope, evaluation.decisions, stage=stage, at=at,
-            client_id=evaluation.client.client_id, along=along,
+            client_id=evaluation.client.client_id,
+            along=None if along is None else (
+                lambda conn: along(conn, evaluation.decisions, released)),
         )
         overrides = [(d.recipient, e.seq) for d, e in zip(
             evaluation.decisions.decisions, entries, strict=True) if d.outcome == Outcome.OVERRIDE]
         if overrides:
             # The justification is personal data: kept beside the chain for the DPO, not in it.
             record_claims(self.db, envelope, overrides)
-        released = _released(envelope, evaluation)
         log.info(
             "consent gate",
             message_id=envelope.message_id,
@@ -147,9 +153,9 @@ class ConsentGate:
         entries: tuple[AuditEntry, ...] = ()
         if audit_as is not None:
             entries = (self.audit.append_event(
-                "preview", at=at, stage="preview", sender=envelope.sender,
-                purpose=str(envelope.purpose), client_id=evaluation.client.client_id,
-                message_id=envelope.message_id, outcome="shown",
+                str(AuditKind.PREVIEW), at=at, stage=str(AuditStage.PREVIEW),
+                sender=envelope.sender, purpose=str(envelope.purpose),
+                client_id=evaluation.client.client_id, message_id=envelope.message_id,
                 details={"requested_by": audit_as, "outcomes": " ".join(
                     f"{d.recipient}:{d.outcome}" for d in evaluation.decisions.decisions)},
             ),)

@@ -21,7 +21,15 @@ from datetime import date, datetime
 from sqlalchemy import Date, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from casebridge.db import Base, UtcDateTime
+from casebridge.canonical_model import (
+    MessageType,
+    Outcome,
+    Purpose,
+    ReferralStatus,
+    WithholdReason,
+)
+from casebridge.codes import DeadReason, DeliveryState, ReferralEffect, Responsibility
+from casebridge.db import Base, UtcDateTime, code_column
 
 
 def delivery_id(sender: str, message_id: str, recipient: str) -> str:
@@ -43,14 +51,13 @@ class DeliveryRow(Base):
     message_id: Mapped[str] = mapped_column(String(128))
     sender: Mapped[str] = mapped_column(String(64))
     recipient: Mapped[str] = mapped_column(String(64))
-    message_type: Mapped[str] = mapped_column(String(32))
-    #: queued | delivered | blocked | dead
-    state: Mapped[str] = mapped_column(String(16))
+    message_type: Mapped[str] = code_column(MessageType, minimum=32)
+    state: Mapped[str] = code_column(DeliveryState)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     queued_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     #: reason code of a block or dead letter, e.g. ``withdrawn``, ``retries_exhausted``
-    reason: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str | None] = code_column(DeadReason, WithholdReason, Outcome, minimum=64)
     #: metadata only: HTTP status, the recipient's answer (truncated), never payload
     detail: Mapped[str | None] = mapped_column(Text)
 
@@ -64,11 +71,11 @@ class ReferralRow(Base):
     referral_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     sender: Mapped[str] = mapped_column(String(64))
     recipients: Mapped[str] = mapped_column(Text)  # JSON list of the recipients it went to
-    purpose: Mapped[str] = mapped_column(String(32))
+    purpose: Mapped[str] = code_column(Purpose, minimum=32)
     requested_at: Mapped[datetime] = mapped_column(UtcDateTime())
     due_at: Mapped[datetime] = mapped_column(UtcDateTime())
     response_days: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = code_column(ReferralStatus)
     answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
@@ -82,12 +89,12 @@ class ReferralStatusRow(Base):
     referral_id: Mapped[str] = mapped_column(
         ForeignKey("routing_referrals.referral_id"), index=True
     )
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = code_column(ReferralStatus)
     at: Mapped[datetime] = mapped_column(UtcDateTime())
     reported_by: Mapped[str] = mapped_column(String(64))
     message_id: Mapped[str | None] = mapped_column(String(128))
     #: applied | ignored (a move the lifecycle forbids, e.g. backwards; kept for the record)
-    effect: Mapped[str] = mapped_column(String(16))
+    effect: Mapped[str] = code_column(ReferralEffect)
 
 
 class OutboxRow(Base):
@@ -101,7 +108,7 @@ class OutboxRow(Base):
     delivery_id: Mapped[str] = mapped_column(String(40), unique=True)
     message_id: Mapped[str] = mapped_column(String(128))
     sender: Mapped[str] = mapped_column(String(64))
-    message_type: Mapped[str] = mapped_column(String(32))
+    message_type: Mapped[str] = code_column(MessageType, minimum=32)
     media_type: Mapped[str] = mapped_column(String(128))
     body: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
@@ -134,7 +141,38 @@ class MeasureRow(Base):
     position: Mapped[int] = mapped_column(Integer)
     goal: Mapped[int | None] = mapped_column(Integer)
     #: agency (an agency of the plan is responsible) | client | other
-    responsible_role: Mapped[str] = mapped_column(String(16))
+    responsible_role: Mapped[str] = code_column(Responsibility)
     responsible_agency: Mapped[str | None] = mapped_column(String(64))
     due: Mapped[date] = mapped_column(Date)
     recorded_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class PublicationRow(Base):
+    """A gate-released message waiting to be published to its recipient's queue (the
+    transactional outbox of the inbound path).
+
+    Written only in the transaction of the message's inbound decision and audit entries (see
+    :meth:`casebridge.routing.pipeline.Router.route`), so a row exists exactly when the gate
+    released the envelope; :class:`casebridge.routing.relay.Relay` publishes it, and marks it
+    published (dropping the body) only after the broker confirmed it.
+    """
+
+    __tablename__ = "routing_publications"
+    __table_args__ = (
+        Index("ix_routing_publications_message", "sender", "message_id"),
+        Index("ix_routing_publications_pending", "published_at", "id"),
+        Index("ix_routing_publications_delivery", "delivery_id", "published_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[str] = mapped_column(String(40))
+    sender: Mapped[str] = mapped_column(String(64))
+    message_id: Mapped[str] = mapped_column(String(128))
+    recipient: Mapped[str] = mapped_column(String(64))
+    #: the minimised envelope (canonical JSON) until published, then NULL
+    body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    headers: Mapped[str] = mapped_column(Text)  # JSON object of the broker message's headers
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    published_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    #: publishes tried that the broker did not confirm
+    failures: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,7 +1,7 @@
 """Routing: dated measures of delivered support plans (follow-up of measures past due).
 
-Revision ID: 0006_plan_measures
-Revises: 0005_dpo_console
+Revision ID: 0008_plan_measures
+Revises: 0007_publications
 Create Date: 2026-12-06
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 from casebridge.db import UtcDateTime
 
-revision = "0006_plan_measures"
-down_revision = "0005_dpo_console"
+revision = "0008_plan_measures"
+down_revision = "0007_publications"
 branch_labels = None
 depends_on = None
 

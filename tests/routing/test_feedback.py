@@ -68,8 +68,8 @@ def test_withdrawal_while_queued_is_reported_to_the_job_centre_as_rueckmeldung(
     assert rows[(JC, REFERRAL, SB)] == ("blocked", "withdrawn")
     assert [v for (s, _m, r), v in rows.items() if (s, r) == (SB, JC)] == [("delivered", None)]
     events = [e for e in AuditTrail(routing.db).entries() if e.kind == "sender_feedback"]
-    assert [(e.message_id, e.recipient, e.outcome) for e in events] == [
-        (REFERRAL, SB, "withdrawn")]
+    assert [(e.message_id, e.recipient, e.details["state"], e.details["reason"])
+            for e in events] == [(REFERRAL, SB, "blocked", "withdrawn")]
     # feedback is not a referral status: nothing was recorded for the referral
     assert routing.referrals().get(REFERRAL) is None
 

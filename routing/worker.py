@@ -199,6 +199,18 @@ class DeliveryService:
         return self._deliver(envelope, did, base, queued_at=self.clock(), response_days=0,
                              client_id=None, track=False)
 
+    def record_dead(self, verdict: Verdict) -> None:
+        """Record a copy dead-lettered because its handling failed (the process step did not
+        get to record it), so that its sender can read its fate on the status API."""
+        if verdict.envelope is None or verdict.delivery_id is None:
+            return
+        try:
+            self._mark(verdict.envelope, verdict.delivery_id, "dead", reason=verdict.reason,
+                       detail=verdict.detail)
+        except Exception as exc:  # noqa: BLE001 - the dead letter itself is already safe
+            log.warning("dead letter not recorded for the status API",
+                        exc_type=type(exc).__name__, delivery_id=verdict.delivery_id)
+
     def _delivered(self, session: Any, released: TransferEnvelope, did: str, *,
                    attempts: int, queued_at: datetime, response_days: int,
                    client_id: str | None, track: bool = True) -> str | None:
@@ -273,6 +285,8 @@ class DeliveryService:
 
 
 _REQUEUE = "requeue"
+#: dead-letter reasons of the worker's error path, which DeliveryService has not recorded
+_UNRECORDED = frozenset({str(DeadReason.ERROR), str(DeadReason.INTERNAL_ERROR)})
 #: The store could not be reached while handling the message: hold it and pause (see Worker).
 _STORE_DOWN = "store_down"
 #: Longest wait between two probes of an unreachable store.
@@ -428,6 +442,8 @@ class Worker:
                     raise
                 self._held.append(message)
                 return
+        if outcome.kind == "dead" and outcome.reason in _UNRECORDED:
+            self.service.record_dead(outcome)
         if outcome.kind in ("blocked", "dead"):
             self._tell_sender(outcome)
         message.ack()

@@ -211,3 +211,25 @@ def test_feedback_on_rabbitmq_and_postgresql(vhost):  # noqa: F811 - the fixture
     finally:
         next(urls, None)
 
+
+
+def test_a_copy_dead_lettered_by_a_bug_is_on_record_and_reported(
+    routing, recipients, monkeypatch
+):
+    import casebridge.routing.worker as worker_module
+
+    real = worker_module.render_for
+
+    def broken_for_the_provider(routes, envelope):
+        if envelope.recipients == [SB]:
+            raise RuntimeError("a bug")
+        return real(routes, envelope)
+
+    monkeypatch.setattr(worker_module, "render_for", broken_for_the_provider)
+    routing.clock = lambda: AT
+    routing.router().submit(sample_bytes("jobcenter/zuweisung-001.xml"), system="jobcenter")
+    assert drain(routing, recipients) == {"dead": 1, "delivered": 1}
+    assert states(routing.db)[(JC, REFERRAL, SB)] == ("dead", "internal_error")
+    [request] = recipients.requests
+    [report] = get_adapter("jobcenter").parse(request.content)
+    assert report.correlation_id == REFERRAL and "internal_error" in report.parts[0].content.text

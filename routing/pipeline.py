@@ -7,13 +7,13 @@ publishes one persistent message per *released* recipient -- the minimised envel
 handed out, never the original. It returns only after the broker confirmed every publish, so a
 returned :class:`Accepted` means "nothing of this will be lost".
 
-If publishing fails half-way the call raises BrokerUnavailable; the sender retries, and recipients
-already queued receive a duplicate that the worker recognises by its delivery id.
+The released envelopes are written to the outbox (``routing_publications``) in the transaction
+of the decision's audit entries, then published by :class:`~casebridge.routing.relay.Relay`.
+If publishing fails the call raises BrokerUnavailable, but the decision stands: the rows wait for
+the gateway's sweeper or for the sender's repeat, which publishes them without deciding again.
 
-The inbound path writes nothing to the routing tables: the audit entry (written by the gate) and
-the broker's confirmed copy are the record. Delivery state, referrals and their status are
-written by the worker in the same transaction that records a delivery, which keeps one commit per
-message off the inbound path.
+Delivery state, referrals and their status are written by the worker in the same transaction
+that records a delivery.
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@
    (:mod:`casebridge.routing.status`).
 
 :class:`Worker` is the kombu loop around it: bounded prefetch, manual ack only after step 5 (or
-after a dead letter was confirmed by the broker), reconnect when the broker goes away. A message
-whose processing failed for a transient reason (database or broker unavailable) is requeued.
+after a dead letter was audited and confirmed by the broker), reconnect when the broker goes
+away, pause while the store is unreachable (see :class:`Worker`).
 """
 
 from __future__ import annotations

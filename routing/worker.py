@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from queue import SimpleQueue
 from typing import Any
 
@@ -56,7 +57,13 @@ from casebridge.routing.preview import render_for
 from casebridge.routing.routes import PushDelivery, RouteTable
 from casebridge.routing.status import apply_status_update, record_plan, record_referral
 from casebridge.routing.store import DeliveryRow, delivery_id
-from casebridge.routing.topology import Topology, broker_errors, connect, release
+from casebridge.routing.topology import (
+    DELIVERY_LIMIT,
+    Topology,
+    broker_errors,
+    connect,
+    release,
+)
 
 log = get_logger(__name__)
 
@@ -318,9 +325,11 @@ class Worker:
     def __init__(
         self, *, url: str, topology: Topology, service: DeliveryService,
         agencies: Iterable[str] | None = None, prefetch: int = 16, threads: int = 1,
-        on_verdict: Callable[[Verdict], None] | None = None,
+        on_verdict: Callable[[Verdict], None] | None = None, state_file: Path | None = None,
     ) -> None:
         self.url = url
+        #: where :attr:`state` is written for a readiness probe (``casebridge-healthcheck``)
+        self.state_file = state_file
         self.topology = topology
         self.service = service
         self.agencies = list(agencies) if agencies else list(topology.agencies)
@@ -346,6 +355,13 @@ class Worker:
         if state != self.state:
             log.info("worker state", state=state, previous=self.state, held=len(self._held))
             self.state = state
+            if self.state_file is not None:
+                try:
+                    partial = self.state_file.with_name(self.state_file.name + ".new")
+                    partial.write_text(state + "\n", encoding="utf-8")
+                    partial.replace(self.state_file)
+                except OSError as exc:
+                    log.warning("worker state file not written", exc_type=type(exc).__name__)
 
     def _dead(self) -> Publisher:
         if self._dead_publisher is None:
@@ -465,6 +481,16 @@ class Worker:
         self._last_message = time.monotonic()
         if self._held:  # paused: a message that was on its way is held without processing
             self._held.append(message)
+            return
+        deliveries = _delivery_count(message)
+        if deliveries >= DELIVERY_LIMIT:
+            # Its last delivery before RabbitMQ dead-letters it on its own, silently: it crashed
+            # (or lost) a worker every time. Dead-letter it here instead, audited, untouched.
+            log.error("message redelivered too often; dead-lettered",
+                      deliveries=deliveries + 1,
+                      delivery_id=_opt_str((message.headers or {}).get("delivery_id")))
+            self._finish_safely(message, _verdict(
+                message, DeadReason.BROKER_DELIVERY_LIMIT, {"attempts": deliveries + 1}))
             return
         if self._pool is None:
             self._finish_safely(message, self._process(message))
@@ -609,8 +635,8 @@ def audit_event(
     )
 
 
-def _failed(message: Message, exc: Exception) -> Verdict:
-    """The dead-letter verdict for an error the message's handling raised (not an outage)."""
+def _verdict(message: Message, reason: DeadReason, detail: dict[str, Any]) -> Verdict:
+    """A dead-letter verdict for ``message`` as received (its envelope if it decodes)."""
     headers = message.headers or {}
     try:
         envelope: TransferEnvelope | None = decode_envelope(message.body)
@@ -618,17 +644,29 @@ def _failed(message: Message, exc: Exception) -> Verdict:
         envelope = None
     recipient = (envelope.recipients[0] if envelope is not None and envelope.recipients
                  else _opt_str(headers.get("recipient")))
-    did = _opt_str(headers.get("delivery_id"))
+    return Verdict("dead", delivery_id=_opt_str(headers.get("delivery_id")),
+                   recipient=recipient, reason=str(reason), detail=detail, envelope=envelope)
+
+
+def _delivery_count(message: Message) -> int:
+    """Earlier deliveries of ``message`` (quorum queues count them in ``x-delivery-count``)."""
+    try:
+        return int((message.headers or {}).get("x-delivery-count") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _failed(message: Message, exc: Exception) -> Verdict:
+    """The dead-letter verdict for an error the message's handling raised (not an outage)."""
     if isinstance(exc, CasebridgeError):
-        reason, detail = DeadReason.ERROR, {"error": exc.code}
-    else:
-        reason, detail = DeadReason.INTERNAL_ERROR, {"exc_type": type(exc).__name__}
-        # the one structured line for a bug (no message content: ids and the type only)
-        log.error("unexpected error while delivering; dead-lettered",
-                  exc_type=type(exc).__name__, delivery_id=did,
-                  message_id=envelope.message_id if envelope else None, recipient=recipient)
-    return Verdict("dead", delivery_id=did, recipient=recipient, reason=str(reason),
-                   detail=detail, envelope=envelope)
+        return _verdict(message, DeadReason.ERROR, {"error": exc.code})
+    verdict = _verdict(message, DeadReason.INTERNAL_ERROR, {"exc_type": type(exc).__name__})
+    # the one structured line for a bug (no message content: ids and the type only)
+    log.error("unexpected error while delivering; dead-lettered",
+              exc_type=type(exc).__name__, delivery_id=verdict.delivery_id,
+              message_id=verdict.envelope.message_id if verdict.envelope else None,
+              recipient=verdict.recipient)
+    return verdict
 
 
 def _opt_str(value: Any) -> str | None:

@@ -1,4 +1,4 @@
-"""``casebridge decide`` and ``casebridge preview``: the gateway's path, without sending anything.
+"""``casebridge decide`` (and ``preview``, its own module): the gateway's path, sending nothing.
 
 Both take the route table (``--routes``, default ``CASEBRIDGE_ROUTE_TABLE``) and the very
 functions the gateway uses (:mod:`casebridge.routing.preview`): a message on no route is refused
@@ -25,7 +25,7 @@ from casebridge.canonical_model import TransferEnvelope, validate_json
 from casebridge.consent.gate import ConsentGate
 from casebridge.gateway.cli import app
 from casebridge.gateway.cli.consent import open_database, parse_time, read_input
-from casebridge.routing.preview import PreviewMessage, decide_file, preview_file
+from casebridge.routing.preview import decide_file
 from casebridge.routing.routes import RouteTable, configured_route_table, load_route_table
 from casebridge.settings import get_settings
 
@@ -77,45 +77,3 @@ def decide(
     for _envelope, evaluation in decide_file(routes, _gate(), envelopes, system=system,
                                              at=moment):
         typer.echo(json.dumps(evaluation.decisions.as_report(), ensure_ascii=False))
-
-
-def _print(message: PreviewMessage, *, masked: bool) -> None:
-    report = message.report(masked=masked)
-    for entry in report["recipients"]:
-        typer.echo(f"=== {report['message_id']} -> {entry['recipient']}: {entry['outcome']}"
-                   + (f" ({entry['media_type']})" if entry["media_type"] else ""))
-        typer.echo(f"released: {', '.join(entry['released']) or '-'}")
-        for withheld in entry["withheld"]:
-            typer.echo(f"withheld: {withheld['category']} ({withheld['reason']})")
-        for problem in entry["problems"]:
-            typer.echo(f"cannot be rendered, would be dead-lettered: {problem}")
-        if entry["document"] is not None:
-            typer.echo(entry["document"].rstrip("\n"))
-        typer.echo("")
-
-
-@app.command()
-def preview(
-    file: Path = typer.Argument(..., help="A native message file; '-' = stdin."),
-    from_system: str = typer.Option(
-        ..., "--from", metavar="SYSTEM", help="The sending system (e.g. jobcenter)."
-    ),
-    at: str | None = AT_OPTION,
-    routes_file: Path | None = ROUTES_OPTION,
-    unmasked: bool = typer.Option(
-        False, "--unmasked", help="Print the documents exactly as delivered, personal values "
-        "included (audited like the masked preview)."
-    ),
-    as_json: bool = typer.Option(False, "--json", help="One JSON object per message."),
-) -> None:
-    """Show, per recipient, the decision and the native document it would receive (masked)."""
-    moment = parse_time(at, "--at") or datetime.now(UTC)
-    routes = _routes(routes_file)
-    envelopes, system = _envelopes(file, from_system, routes)
-    messages = preview_file(routes, _gate(), envelopes, system=system, at=moment,
-                            requested_by="cli" + (":unmasked" if unmasked else ""))
-    for message in messages:
-        if as_json:
-            typer.echo(json.dumps(message.report(masked=not unmasked), ensure_ascii=False))
-        else:
-            _print(message, masked=not unmasked)

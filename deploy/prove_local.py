@@ -283,6 +283,14 @@ def post(top: Topology, keys: dict[str, str], n: int, sample: str, system: str,
     url = f"{top.gateway_urls[n % len(top.gateway_urls)]}/v1/inbound/{system}"
     response = httpx.post(url, content=sample_bytes(sample), timeout=30, headers={
         "Authorization": f"Bearer {keys[sender]}", "Content-Type": MEDIA[system]})
+    if response.status_code == 422 and response.json().get("code") == "nothing_sent":
+        # wholly blocked at the door (e.g. no consent): answered, nothing queued
+        proof.posted += 1
+        for error in response.json()["errors"]:
+            if error["detail"] == "block":  # {message_id}/{recipient}: its outcome
+                proof.not_sent += 1
+                log(f"{sample} -> {error['location'].rsplit('/', 1)[1]}: block, not sent")
+        return {}
     if response.status_code != 202:
         proof.problems.append(f"{sample}: HTTP {response.status_code} {response.text[:300]}")
         return {}

@@ -19,7 +19,16 @@ from fastapi import FastAPI
 
 from casebridge import __version__
 from casebridge.db import get_database
-from casebridge.gateway.api import audit, clients, consents, inbound, ops, outbox, referrals
+from casebridge.gateway.api import (
+    audit,
+    clients,
+    consents,
+    inbound,
+    ops,
+    outbox,
+    referrals,
+    status,
+)
 from casebridge.gateway.console.app import mount_console
 from casebridge.gateway.headers import SecurityHeaders, mount_api_docs
 from casebridge.gateway.intake import Intake
@@ -94,7 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         else None
     )
     install_problem_handlers(app)
-    for module in (ops, inbound, outbox, referrals, consents, clients, audit):
+    for module in (ops, inbound, outbox, referrals, status, consents, clients, audit):
         app.include_router(module.router)
     mount_console(app)
     mount_api_docs(app, production=settings.environment == "production")

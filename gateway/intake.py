@@ -45,7 +45,8 @@ from casebridge.errors import BrokerUnavailable, ConflictError, Forbidden, NoRou
 from casebridge.gateway.metrics import DECISIONS, MESSAGES_IN
 from casebridge.gateway.principals import Principal
 from casebridge.logging import get_logger
-from casebridge.routing.pipeline import Accepted, Router
+from casebridge.routing.pipeline import Accepted, Router, admit
+from casebridge.routing.preview import PreviewMessage, preview_file
 from casebridge.routing.routes import RecipientRoute
 from casebridge.routing.runtime import Routing
 from casebridge.routing.topology import release
@@ -157,6 +158,39 @@ class Intake:
 
     def submit(self, raw: bytes, *, system: str, caller: Principal) -> list[MessageOutcome]:
         """Route every message of one posted file; see the module docstring for the order."""
+        envelopes = self._own_messages(raw, system=system, caller=caller)
+        checked = self._admitted(envelopes, system=system, caller=caller)
+        return [self._once(envelope, hits, system) for envelope, hits in checked]
+
+    def _admitted(
+        self, envelopes: list[TransferEnvelope], *, system: str, caller: Principal
+    ) -> list[tuple[TransferEnvelope, dict[str, RecipientRoute]]]:
+        """Step 3, the door's route checks (:func:`admit`); a refused message is audited."""
+        checked = []
+        for envelope in envelopes:
+            try:
+                checked.extend(admit(self.routing.routes, [envelope], system=system))
+            except NoRoute:
+                wrong = self.routing.routes.agency(envelope.sender).system != system
+                self._audit_refusal(envelope, caller, system,
+                                    "wrong_system" if wrong else "no_route")
+                raise
+        return checked
+
+    def preview(self, raw: bytes, *, system: str, caller: Principal) -> list[PreviewMessage]:
+        """Steps 1-3 of :meth:`submit`, then the gate's decision and the rendered copies,
+        without claiming the message id, recording a decision or publishing anything.
+
+        Audited as one ``preview`` event per message, requested by the caller's principal.
+        """
+        envelopes = self._own_messages(raw, system=system, caller=caller)
+        return preview_file(self.routing.routes, self.routing.gate, envelopes, system=system,
+                            at=self.routing.clock(), requested_by=caller.name)
+
+    def _own_messages(
+        self, raw: bytes, *, system: str, caller: Principal
+    ) -> list[TransferEnvelope]:
+        """Steps 1 and 2: parse, and refuse (audited) a message that names another sender."""
         agency = caller.agency
         assert agency is not None  # only agency principals reach here
         envelopes = get_adapter(system, max_bytes=self.max_bytes).parse(
@@ -169,19 +203,7 @@ class Intake:
                     f"message {envelope.message_id} names sender '{envelope.sender}', but the "
                     f"caller is '{agency}': an agency may only send as itself"
                 )
-        own = self.routing.routes.agency(agency)
-        checked = []
-        for envelope in envelopes:
-            try:
-                if own.system != system:
-                    raise NoRoute(
-                        f"agency '{agency}' sends in system '{own.system}', not '{system}'")
-                checked.append((envelope, self.routing.routes.check(envelope)))
-            except NoRoute:
-                self._audit_refusal(envelope, caller, system,
-                                    "wrong_system" if own.system != system else "no_route")
-                raise
-        return [self._once(envelope, hits, system) for envelope, hits in checked]
+        return envelopes
 
     def _audit_refused(
         self, kind: str, envelope: TransferEnvelope, caller: Principal, system: str,

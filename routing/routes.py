@@ -29,7 +29,7 @@ from casebridge.canonical_model import (
     TransferEnvelope,
 )
 from casebridge.consent.policy import TransferPolicy
-from casebridge.errors import ConfigError, NoRoute, Problem
+from casebridge.errors import ConfigError, NoRoute, Problem, StatutoryNotAdmitted
 
 AGENCY_ID = r"^[a-z0-9][a-z0-9-]{0,62}[a-z0-9]$"
 DEFAULT_RESPONSE_DAYS = 10
@@ -215,8 +215,34 @@ class RouteTable:
                 return RecipientRoute(dst, n, policy, route.response_days)
         return None
 
+    @staticmethod
+    def statutory_refusal(envelope: TransferEnvelope, hit: RecipientRoute) -> str | None:
+        """Why the route ``hit`` refuses ``envelope``'s statutory claim (rule 8), or None.
+
+        A child-protection transfer passes only as a statutory one (nobody can consent to it),
+        so it needs a legal basis with a justification that its route admits; a claim on a
+        route that admits no basis, or another basis, is refused too rather than left to the
+        consents: the sender asked for an exception the route does not grant.
+        """
+        claim = envelope.statutory
+        recipient = hit.agency.id
+        if claim is None:
+            if envelope.purpose is Purpose.CHILD_PROTECTION:
+                return (f"a child-protection notification to {recipient} needs a legal basis "
+                        "and a written justification")
+            return None
+        admitted = hit.policy.statutory_bases
+        if claim.legal_basis in admitted:
+            return None
+        if not admitted:
+            return (f"the route to {recipient} admits no transfer without consent (legal "
+                    f"basis '{claim.legal_basis}')")
+        return (f"legal basis '{claim.legal_basis}' is not admitted on the route to "
+                f"{recipient} (admitted: {', '.join(sorted(admitted))})")
+
     def check(self, envelope: TransferEnvelope) -> dict[str, RecipientRoute]:
-        """The route of every recipient of ``envelope``; NoRoute naming what is missing."""
+        """The route of every recipient of ``envelope``; NoRoute naming what is missing,
+        StatutoryNotAdmitted when a route does not admit the message's statutory claim."""
         if envelope.sender not in self.agencies:
             raise NoRoute(f"sender '{envelope.sender}' is not in the route table")
         found: dict[str, RecipientRoute] = {}
@@ -238,6 +264,12 @@ class RouteTable:
                 f"to {', '.join(missing)}"
             )
             raise NoRoute(f"message {envelope.message_id} from {envelope.sender}: {why}")
+        refusals = [r for r in (self.statutory_refusal(envelope, h) for h in found.values()) if r]
+        if refusals:
+            raise StatutoryNotAdmitted(
+                f"message {envelope.message_id} from {envelope.sender}: {refusals[0]}",
+                problems=[Problem(envelope.message_id, r) for r in refusals],
+            )
         return found
 
     def production_problems(self) -> list[str]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from lxml import etree
 
-from casebridge.adapters import carrier
+from casebridge.adapters import carrier, statutory
 from casebridge.adapters.jobcenter.read import (
     HEMMNIS,
     KONTAKT,
@@ -25,6 +25,7 @@ from casebridge.adapters.jobcenter.read import (
     ZWECK,
     Context,
     P,
+    hint_data,
     read_benefit,
     read_contact,
     read_household,
@@ -38,6 +39,7 @@ from casebridge.canonical_model import (
     Address,
     BenefitData,
     Category,
+    ChildProtectionData,
     ContactData,
     HouseholdData,
     Identifier,
@@ -50,10 +52,11 @@ from casebridge.canonical_model import (
     SupportPlan,
     TransferEnvelope,
     agency_identifier_system,
+    legal_basis_citation,
 )
 from casebridge.errors import Problem, RenderError
 
-VERSION = "2.3"
+VERSION = "2.4"
 _ZWECK_OF = {purpose: code for code, (purpose, _) in ZWECK.items()}
 _STATUS_OF = {status: code for code, status in STATUS.items()}
 # The format has no "failed"; "abgebrochen" is closest and a header carrier keeps "failed".
@@ -185,7 +188,10 @@ def write_plan(parent: etree._Element, plan: SupportPlan) -> etree._Element:
     """Kooperationsplan: goals, then steps."""
     el = sub(parent, "Kooperationsplan", erstelltAm=plan.as_of.isoformat() if plan.as_of else None)
     for goal in plan.goals:
-        sub(el, "Ziel", goal.text, nr=None if goal.number is None else str(goal.number))
+        nr = None if goal.number is None else str(goal.number)
+        sub(el, "Ziel", goal.text, nr=nr)
+        for text in goal.sub_goals:
+            sub(el, "Teilziel", text, ziel=nr)
     for m in plan.measures:
         sub(
             el,
@@ -225,8 +231,40 @@ class _Layout:
         }
         self.plan: SupportPlan | None = None
         self.notes: list[str] = []
+        self.hints: list[tuple[int | None, str]] = []  # (betrifft, text)
+        pending: list[Part] = []
         for part in envelope.parts:
-            self._place(part)
+            if isinstance(part.content, ChildProtectionData) and part.entrusted_by is None:
+                pending.append(part)  # placed once the household is known
+            else:
+                self._place(part)
+        for part in pending:
+            if not self._hint(part):
+                self.notes.append(carrier.encode_part(part))
+
+    def _hint(self, part: Part) -> bool:
+        """A Gefaehrdungshinweis, if the part is an observation about the client or a member."""
+        c = part.content
+        assert isinstance(c, ChildProtectionData)
+        if c.text is None or c.endangerment_assessed is not None or c.assessed_on is not None:
+            return False
+        members = [] if self.household is None else [m.person for m in self.household.members]
+        position = None
+        if c.child is not None:
+            position = next((n for n, m in enumerate(members, start=1) if m == c.child), None)
+            if position is None:
+                return False
+        el = sub(_scratch(), "Gefaehrdungshinweis", c.text,
+                 betrifft=None if position is None else str(position))
+        try:
+            back = hint_data(
+                el, [{"person": m.model_dump()} for m in members], None, "<render>")
+        except ValueError:
+            return False
+        if ChildProtectionData.model_validate(back) != c:
+            return False
+        self.hints.append((position, c.text))
+        return True
 
     def _exact(
         self, build: Callable[[etree._Element], Any], read: Callable[[Any], Any], want: Any
@@ -326,10 +364,18 @@ def _zuweisung(envelope: TransferEnvelope, extra_notes: list[str]) -> etree._Ele
                 Problem(
                     "purpose",
                     f"'{envelope.purpose}' has no Zweck code in the job centre format "
-                    "(only referral, case_conference, joint_planning)",
+                    "(only referral, case_conference, joint_planning, child_protection)",
                 )
             ],
         )
+    claim = envelope.statutory
+    problem = statutory.claim_problem(
+        envelope.purpose,
+        None if claim is None else claim.legal_basis,
+        None if claim is None else claim.justification,
+    )
+    if problem is not None:
+        raise RenderError(problem, problems=[Problem("statutory", problem)])
     ctx = Context("<render>", envelope.sender)
     layout = _Layout(envelope, ctx, [envelope.sender, *envelope.recipients])
     root = etree.Element(P + "Zuweisung", nsmap={"jc": NS})
@@ -343,6 +389,15 @@ def _zuweisung(envelope: TransferEnvelope, extra_notes: list[str]) -> etree._Ele
     for recipient in envelope.recipients:
         sub(kopf, "Empfaenger", dienststelle=recipient)
     sub(kopf, "Zweck", envelope.service, schluessel=code)
+    conference = envelope.conference
+    if conference is not None and (conference.scheduled_at or conference.location):
+        sub(kopf, "Konferenz",
+            termin=conference.scheduled_at.isoformat() if conference.scheduled_at else None,
+            ort=conference.location)
+    if claim is not None:
+        sub(kopf, "Rechtsgrundlage", legal_basis_citation(claim.legal_basis),
+            schluessel=claim.legal_basis)
+        sub(kopf, "Begruendung", claim.justification)
     kunde = sub(root, "Kunde")
     if layout.identity:
         write_identity(kunde, layout.identity, layout.agencies)
@@ -350,6 +405,9 @@ def _zuweisung(envelope: TransferEnvelope, extra_notes: list[str]) -> etree._Ele
         write_contact(kunde, layout.contact)
     if layout.household:
         write_household(root, layout.household)
+    for position, text in layout.hints:
+        sub(root, "Gefaehrdungshinweis", text,
+            betrifft=None if position is None else str(position))
     for benefit in layout.benefits:
         write_benefit(root, benefit)
     if any(layout.profil.values()):

@@ -32,6 +32,10 @@ class AuditKind(StrEnum):
     CHAIN_VERIFIED = "chain_verified"
     MESSAGE_REFUSED = "message_refused"
     LOGIN_LOCKED = "login_locked"
+    #: a dry run showed what recipients would receive (nothing was sent)
+    PREVIEW = "preview"
+    #: a sender was told that a copy of its message was blocked at delivery or dead-lettered
+    SENDER_FEEDBACK = "sender_feedback"
 
 
 class AuditStage(StrEnum):
@@ -43,6 +47,7 @@ class AuditStage(StrEnum):
     GATEWAY = "gateway"
     CLI = "cli"
     DPO = "dpo"
+    PREVIEW = "preview"
 
 
 class EventOutcome(StrEnum):
@@ -104,6 +109,17 @@ class InboundState(StrEnum):
     DECIDED = "decided"
     #: every released message confirmed by the broker; the answer is stored
     DONE = "done"
+
+
+class Responsibility(StrEnum):
+    """Who is responsible for a measure of a delivered support plan (``routing_measures``)."""
+
+    #: one of the plan's agencies (named by id or by its kind, e.g. "Jobcenter")
+    AGENCY = "agency"
+    #: the client or their family ("Kundin", "Eltern" …): followed up by the plan's owner
+    CLIENT = "client"
+    #: anyone else: followed up by the plan's owner
+    OTHER = "other"
 
 
 class ReferralEffect(StrEnum):

@@ -241,10 +241,10 @@ def test_status_update_to_several_recipients_is_refused(sample) -> None:
 def test_purpose_without_zweck_code_is_refused(sample) -> None:
     (env,) = JC.parse(sample("zuweisung"))
     with pytest.raises(RenderError) as exc:
-        JC.render(env.model_copy(update={"purpose": Purpose.CHILD_PROTECTION}))
+        JC.render(env.model_copy(update={"purpose": Purpose.BENEFIT_DECISION}))
     assert exc.value.lines() == [
-        "purpose: 'child_protection' has no Zweck code in the job "
-        "centre format (only referral, case_conference, joint_planning)"
+        "purpose: 'benefit_decision' has no Zweck code in the job centre format "
+        "(only referral, case_conference, joint_planning, child_protection)"
     ]
 
 

@@ -53,7 +53,8 @@ def test_worker_delivers_and_status_reports(env, run_cli):
     assert result.exit_code == 0, result.stderr
     assert "delivered: 2" in result.stdout
     assert [len(s.received) for s in stand_ins.values()] == [1, 1]
-    assert run_cli("status", "--overdue").stdout.strip() == "no overdue referrals"
+    assert run_cli("status", "--overdue").stdout.split("\n")[:2] == [
+        "no overdue referrals", "no overdue measures"]
     missing = run_cli("status", "NOPE-1")
     assert missing.exit_code == 4 and "not known" in missing.stderr
     assert run_cli("status").exit_code == 2
@@ -153,7 +154,7 @@ def test_status_shows_lifecycle_and_overdue_referrals(env, run_cli):
     assert "OVERDUE" in run_cli("status", "JC-DU-2026-000001").stdout
     listed = json.loads(run_cli("status", "--overdue", "--json",
                                 "--sender", "jobcenter-duisburg").stdout)
-    assert [r["referral_id"] for r in listed] == ["JC-DU-2026-000001"]
+    assert [r["referral_id"] for r in listed["referrals"]] == ["JC-DU-2026-000001"]
 
 
 def inspect_kept_demo_data(out: str, environment: dict[str, str], cwd, monkeypatch) -> None:

@@ -21,8 +21,8 @@ from casebridge.canonical_model import (
     IdentityData,
     MessageType,
     Part,
-    Purpose,
     PersonName,
+    Purpose,
     TransferEnvelope,
 )
 from casebridge.errors import RenderError

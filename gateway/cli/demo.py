@@ -255,11 +255,11 @@ def run_scenario(routing: Routing, stand_ins: dict[str, StandIn], settings: Sett
     for got in stand_ins["jugendamt-duisburg"].received:
         if got.message_id == notice.message_id:
             show_received("jugendamt-duisburg", "jugendamt", got)
-    for item in overrides(routing.db):
-        if item.entry.message_id == notice.message_id and item.claim is not None:
-            say(f"DPO console /console/overrides, entry #{item.entry.seq}: {item.entry.sender} -> "
-                f"{item.entry.recipient} under {item.entry.legal_basis}, justification "
-                f"sha256 {item.claim.justification_sha256[:16]}…, awaiting review", indent=2)
+    for o in overrides(routing.db):
+        if o.entry.message_id == notice.message_id and o.claim is not None:
+            say(f"DPO console /console/overrides, entry #{o.entry.seq}: {o.entry.sender} -> "
+                f"{o.entry.recipient} under {o.entry.legal_basis}, justification "
+                f"sha256 {o.claim.justification_sha256[:16]}…, awaiting review", indent=2)
 
     heading(9, "Audit trail")
     trail = AuditTrail(routing.db)

@@ -1,9 +1,9 @@
 """Canonical → job centre XML: ``Rueckmeldung`` for status updates, ``Zuweisung`` otherwise.
 
 Each part is written into its native element only when reading that element back gives the same
-canonical data; otherwise it travels in a carrier ``Vermerk`` (see
-:mod:`casebridge.adapters.carrier`). Identity and contact always get their readable native view
-in ``Kunde``; when that view is not exact, the complete part rides along as a view carrier.
+canonical data; otherwise it becomes a ``Vermerk`` in German prose under its category heading
+(:mod:`casebridge.adapters.prose`). Identity and contact always get their native view in
+``Kunde``; what that view cannot hold follows in a note of the same category.
 """
 
 from __future__ import annotations

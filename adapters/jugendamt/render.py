@@ -3,12 +3,11 @@
 Each part goes to its native field when the parser would read exactly that part back from it
 (checked by running the slot parser on what was written). Every other part -- categories the
 format has no field for (contact, benefits, health, ...), a second identity, a note with an
-author -- is carried as a note: a readable line marked with its category, then
-``[casebridge-teil] {json}`` holding the complete canonical part, which the parser restores.
-So nothing is dropped, and special categories keep their category on the way back. The child
-(``fall.kind``) is always written for the reader; if the identity needs more than the format
-holds (other agencies' ids, sex, a birth name), the full identity rides along in a note that
-says it replaces ``/fall/kind``.
+author -- becomes a note in German prose under its category heading
+(:mod:`casebridge.adapters.prose`), which the parser reads back into that category. ``fall.kind``
+is always a minor: for an adult client it is the child the message names (of a child-protection
+observation, or the household's child), and the client goes among ``sorgeberechtigte``; an
+adult with no child named cannot be rendered (RenderError saying so).
 """
 
 from __future__ import annotations

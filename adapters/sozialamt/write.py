@@ -1,10 +1,9 @@
 """Canonical → social office XML: one ``Fallmitteilung`` per envelope, in ISO-8859-1.
 
 Each part is written into its native element only when reading that element back gives the same
-canonical data; otherwise it travels in a carrier ``Vermerk`` (see
-:mod:`casebridge.adapters.carrier`). ``Person`` always shows the client readably; when that view
-is not exact (a sex, a birth name, a job-centre number …) the complete part rides along as a view
-carrier.
+canonical data; otherwise it becomes a ``Vermerk`` in German prose under its category heading
+(:mod:`casebridge.adapters.prose`). ``Person`` always shows the client; what it cannot hold (a
+sex, a birth name, a job-centre number …) follows in a note of the same category.
 """
 
 from __future__ import annotations

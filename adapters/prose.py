@@ -102,7 +102,7 @@ def _person(person: Person) -> str:
     if person.birth_date:
         bits.append(f"geboren am {_d(person.birth_date)}")
     if person.addresses:
-        bits.append(_address(person.addresses[0]))
+        bits.append(one_line(person.addresses[0]))
     return ", ".join(bits)
 
 
@@ -116,7 +116,8 @@ def _identifier(ident: Identifier) -> str:
     return f"Kennung {ident.value}"
 
 
-def _address(a: Address) -> str:
+def one_line(a: Address) -> str:
+    """An address on one line, as agencies write it: "Musterstr. 12a, 47053 Duisburg"."""
     if a.text:
         return a.text
     street = " ".join(x for x in (a.street, a.house_number) if x)
@@ -164,7 +165,7 @@ def describe(content: Any, category: Category) -> str:
         bits += [_identifier(i) for i in c.identifiers]
         return ", ".join(bits) or "ohne Angaben"
     if isinstance(c, ContactData):
-        bits = [_address(a) for a in c.addresses]
+        bits = [one_line(a) for a in c.addresses]
         bits += [f"{_TELECOM.get(t.system, 'Kontakt')} {t.value}" for t in c.telecom]
         return "; ".join(bits) or "ohne Angaben"
     if isinstance(c, HouseholdData):

@@ -25,7 +25,6 @@ from casebridge.adapters.sozialamt.read import (
     read_person,
 )
 from casebridge.canonical_model import (
-    Address,
     CaseFileData,
     Category,
     ChildProtectionData,
@@ -60,13 +59,7 @@ def german(moment: datetime) -> str:
     return moment.astimezone(BERLIN).strftime("%d.%m.%Y %H:%M")
 
 
-def one_line(address: Address) -> str:
-    """An address as the social office writes it: "Musterstr. 12a, 47053 Duisburg"."""
-    if address.text:
-        return address.text
-    street = " ".join(x for x in (address.street, address.house_number) if x)
-    city = " ".join(x for x in (address.postal_code, address.city) if x)
-    return ", ".join(x for x in (*address.lines, street, city, address.country or "") if x)
+one_line = prose.one_line
 
 
 def display_name(identity: IdentityData) -> str | None:

@@ -12,8 +12,13 @@ not a minor. Whether a route admits the basis is the route table's question
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
+from lxml import etree
+
+from casebridge.adapters.xml import at, line, text_of
 from casebridge.canonical_model import Purpose
+from casebridge.errors import MappingError, Problem
 
 #: Below this age a person is a child for the youth office (§ 7 SGB VIII: Kind/Jugendlicher).
 ADULT_AGE = 18
@@ -40,3 +45,22 @@ def is_minor(birth: date, on: date) -> bool:
     """Whether a person born on ``birth`` is under 18 on ``on``."""
     years = on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
     return years < ADULT_AGE
+
+
+def xml_claim(
+    purpose: Purpose,
+    basis_el: etree._Element | None,
+    why_el: etree._Element | None,
+    message: etree._Element,
+    source: str,
+) -> dict[str, Any] | None:
+    """The statutory claim of an XML message (``Rechtsgrundlage/@schluessel`` and
+    ``Begruendung``), or None; MappingError at the offending element when it is unusable."""
+    basis = None if basis_el is None else basis_el.get("schluessel")
+    why = None if why_el is None else text_of(why_el, source)
+    problem = claim_problem(purpose, basis, why)
+    if problem is not None:
+        where = basis_el if basis_el is not None else why_el if why_el is not None else message
+        raise MappingError(f"{source}: statutory notification",
+                           problems=[Problem(at(source, line(where)), problem)])
+    return None if basis is None else {"legal_basis": basis, "justification": why}

@@ -559,16 +559,10 @@ def _kopf_24(
             else iso_datetime(termin, konferenz, source, BERLIN),
             "location": ort,
         }
-    basis_el, why_el = found.get("Rechtsgrundlage"), found.get("Begruendung")
-    basis = None if basis_el is None else basis_el.get("schluessel")
-    why = None if why_el is None else text_of(why_el, source)
-    problem = statutory.claim_problem(fields["purpose"], basis, why)
-    if problem is not None:
-        where = basis_el if basis_el is not None else why_el if why_el is not None else root
-        raise MappingError(f"{source}: statutory notification",
-                           problems=[Problem(at(source, line(where)), problem)])
-    if basis is not None:
-        fields["statutory"] = {"legal_basis": basis, "justification": why}
+    claim = statutory.xml_claim(fields["purpose"], found.get("Rechtsgrundlage"),
+                                found.get("Begruendung"), root, source)
+    if claim is not None:
+        fields["statutory"] = claim
 
 
 def hint_data(

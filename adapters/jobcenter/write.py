@@ -1,9 +1,9 @@
 """Canonical → job centre XML: ``Rueckmeldung`` for status updates, ``Zuweisung`` otherwise.
 
 Each part is written into its native element only when reading that element back gives the same
-canonical data; otherwise it travels in a carrier ``Vermerk`` (see
-:mod:`casebridge.adapters.carrier`). Identity and contact always get their readable native view
-in ``Kunde``; when that view is not exact, the complete part rides along as a view carrier.
+canonical data; otherwise it becomes a ``Vermerk`` in German prose under its category heading
+(:mod:`casebridge.adapters.prose`). Identity and contact always get their native view in
+``Kunde``; what that view cannot hold follows in a note of the same category.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 from lxml import etree
 
-from casebridge.adapters import carrier, statutory
+from casebridge.adapters import prose, statutory
 from casebridge.adapters.jobcenter.read import (
     HEMMNIS,
     KONTAKT,
@@ -31,9 +31,7 @@ from casebridge.adapters.jobcenter.read import (
     read_household,
     read_identity,
     read_plan,
-    read_rueckmeldung,
     read_statement,
-    read_zuweisung,
 )
 from casebridge.canonical_model import (
     Address,
@@ -240,7 +238,7 @@ class _Layout:
                 self._place(part)
         for part in pending:
             if not self._hint(part):
-                self.notes.append(carrier.encode_part(part))
+                self.notes.append(prose.note(part))
 
     def _hint(self, part: Part) -> bool:
         """A Gefaehrdungshinweis, if the part is an observation about the client or a member."""
@@ -277,7 +275,7 @@ class _Layout:
         if part.entrusted_by is None:
             placed = self._native(part)
         if not placed:
-            self.notes.append(carrier.encode_part(part))
+            self.notes.append(prose.note(part))
 
     def _native(self, part: Part) -> bool:
         c, cat, ctx = part.content, part.category, self.ctx
@@ -286,14 +284,14 @@ class _Layout:
             kunde = _scratch()
             write_identity(kunde, c, self.agencies)
             if read_identity(kunde, ctx) != c:
-                self.notes.append(carrier.encode_part(part, view=True))
+                self.notes.append(prose.note(part))
             return True
         if isinstance(c, ContactData) and self.contact is None:
             self.contact = c
             kunde = _scratch()
             write_contact(kunde, c)
             if read_contact(kunde, ctx) != c:
-                self.notes.append(carrier.encode_part(part, view=True))
+                self.notes.append(prose.note(part))
             return True
         if (
             isinstance(c, HouseholdData)
@@ -320,7 +318,7 @@ class _Layout:
             and c.written_on is None
             and c.author is None
         ):
-            self.notes.append(c.text)
+            self.notes.append(prose.plain(c.text))
             return True
         if not isinstance(c, Statement):
             return False
@@ -481,7 +479,7 @@ def _rueckmeldung(envelope: TransferEnvelope, extra_notes: list[str]) -> etree._
                     ]
                 )
                 if exact != c:
-                    notes.append(carrier.encode_part(part, view=True))
+                    notes.append(prose.note(part))
                 continue
         if (
             c.kind == "note"
@@ -489,9 +487,9 @@ def _rueckmeldung(envelope: TransferEnvelope, extra_notes: list[str]) -> etree._
             and c.written_on is None
             and c.author is None
         ):
-            notes.append(c.text)
+            notes.append(prose.plain(c.text))
         else:
-            notes.append(carrier.encode_part(part))
+            notes.append(prose.note(part))
     sub(root, "Status", code)
     if envelope.status.effective_on:
         sub(root, "Datum", envelope.status.effective_on.isoformat())
@@ -501,12 +499,12 @@ def _rueckmeldung(envelope: TransferEnvelope, extra_notes: list[str]) -> etree._
 
 
 def build(envelope: TransferEnvelope) -> etree._Element:
-    """The native tree of ``envelope``, with a header carrier if the header needs one."""
-    is_status = envelope.message_type == MessageType.STATUS_UPDATE
-    make = _rueckmeldung if is_status else _zuweisung
-    reader = read_rueckmeldung if is_status else read_zuweisung
-    root = make(envelope, [])
-    diff = carrier.header_diff(envelope, reader(root, "<render>"))
-    if diff:
-        root = make(envelope, [carrier.encode_header(diff)])
-    return root
+    """The native tree of ``envelope``.
+
+    Header data the format has no element for (a message type other than its Zweck's, a
+    ``failed`` status, seconds of a time) is routing metadata about the message, not data
+    about a person; it is not written into a note, which is for people.
+    """
+    if envelope.message_type == MessageType.STATUS_UPDATE:
+        return _rueckmeldung(envelope, [])
+    return _zuweisung(envelope, [])

@@ -14,6 +14,7 @@ from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from casebridge.adapters import prose
 from casebridge.adapters import statutory as statutory_rules
 from casebridge.adapters.json_input import at
 from casebridge.adapters.jugendamt import codes
@@ -248,7 +249,8 @@ def _parts(doc: Json) -> list[tuple[str, Any]]:
         text = note["text"]
         # Every carried note holds the marker. Notes are the longest texts of an export: a
         # memchr for its first character rules most of them out before the substring search.
-        if _MARKER_HEAD in text and codes.CARRIED_MARKER in text:
+        if (_MARKER_HEAD in text and codes.CARRIED_MARKER in text
+                and prose.read(text) is None):  # a headed note is prose, never a carrier
             found = carried_part(text, where)
             if found is not None:
                 carried[where] = found
@@ -314,6 +316,17 @@ def _parts(doc: Json) -> list[tuple[str, Any]]:
             "content": {"kind": "note", "text": note["text"], "written_on": written},
         }
         who = note.get("anvertraut_von")
+        headed = prose.read(note["text"]) if note["text"][:1] == "[" else None
+        if headed is not None:
+            # A note under a category heading (written by casebridge or a person) is of that
+            # category; anvertraut_von, when set, still names who entrusted it.
+            category, by, rest = headed
+            part["category"] = category
+            dated = ("assessed_on" if category is Category.CHILD_PROTECTION
+                     else "written_on")
+            part["content"] = {**prose.content_dict(category, rest), dated: written}
+            if by is not None:
+                part["entrusted_by"] = by
         if who is not None:
             part["category"] = _ENTRUSTED
             part["entrusted_by"] = entruster(who)

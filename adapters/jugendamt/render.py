@@ -3,12 +3,11 @@
 Each part goes to its native field when the parser would read exactly that part back from it
 (checked by running the slot parser on what was written). Every other part -- categories the
 format has no field for (contact, benefits, health, ...), a second identity, a note with an
-author -- is carried as a note: a readable line marked with its category, then
-``[casebridge-teil] {json}`` holding the complete canonical part, which the parser restores.
-So nothing is dropped, and special categories keep their category on the way back. The child
-(``fall.kind``) is always written for the reader; if the identity needs more than the format
-holds (other agencies' ids, sex, a birth name), the full identity rides along in a note that
-says it replaces ``/fall/kind``.
+author -- becomes a note in German prose under its category heading
+(:mod:`casebridge.adapters.prose`), which the parser reads back into that category. ``fall.kind``
+is always a minor: for an adult client it is the child the message names (of a child-protection
+observation, or the household's child), and the client goes among ``sorgeberechtigte``; an
+adult with no child named cannot be rendered (RenderError saying so).
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from casebridge.adapters import statutory
+from casebridge.adapters import prose, statutory
 from casebridge.adapters.jugendamt import codes, parse
 from casebridge.canonical_model import (
     CaseFileData,
@@ -205,31 +204,9 @@ def _entruster_word(part: Part) -> str | None:
     return codes.ENTRUSTER_WORD.get(by.relation, "sorgeberechtigte")
 
 
-def _summary(part: Part) -> str:
-    c = part.content
-    if isinstance(c, Statement):
-        text = f"{c.label}: {c.text}" if c.label else c.text
-    elif isinstance(c, Note):
-        text = c.text
-    elif isinstance(c, IdentityData):
-        text = f"Identität: {c.name.display()}" if c.name else "Identität"
-    elif isinstance(c, CaseFileData):
-        text = f"Akte {c.case_file.local_case_id} ({c.case_file.agency})"
-    else:
-        text = {"contact": "Kontaktdaten", "household": "Haushalt", "benefit": "Leistung",
-                "support_plan": "Hilfe-/Kooperationsplan",
-                "child_protection": "Kinderschutz"}[c.kind]
-    short = text if len(text) <= 300 else text[:297] + "..."
-    return f"[casebridge: {part.category}] {short}"
-
-
-def _carried_note(part: Part, replaces: str | None = None) -> Json:
-    payload: Json = {"teil": part.model_dump(mode="json", exclude_none=True)}
-    if replaces:
-        payload["ersetzt"] = replaces
-    text = f"{_summary(part)}\n{codes.CARRIED_MARKER}" + json.dumps(
-        payload, ensure_ascii=False, separators=(",", ":"))
-    return {"datum": None, "text": text, "anvertraut_von": _entruster_word(part)}
+def _prose_note(part: Part) -> Json:
+    """A part without a field here, as a note people read (``[Gesundheit] …``)."""
+    return {"datum": None, "text": prose.note(part), "anvertraut_von": _entruster_word(part)}
 
 
 class _Export:
@@ -308,7 +285,7 @@ def render_doc(envelope: TransferEnvelope) -> Json:
             id_content, contact.content if contact is not None
             and isinstance(contact.content, ContactData) else None)]
         out.ids["/fall/sorgeberechtigte"] = "jugendamt-sorgeberechtigte"
-        identity_note = _carried_note(identity)
+        identity_note = _prose_note(identity)
     else:
         kind = _kind(id_content)
         out.fall["kind"] = kind
@@ -317,7 +294,7 @@ def render_doc(envelope: TransferEnvelope) -> Json:
                      lambda: parse.parse_kind(kind, written_fn, sender, "/fall/kind")):
             out.place("/fall/kind", identity, codes.SLOT_IDS["/fall/kind"])
         else:
-            identity_note = _carried_note(identity, replaces=codes.KIND_POINTER)
+            identity_note = _prose_note(identity)
     placed.add(identity.id)
 
     school = _first(parts, lambda p: p.category == "education" and isinstance(p.content, Statement)
@@ -335,18 +312,15 @@ def render_doc(envelope: TransferEnvelope) -> Json:
           _plan, lambda v: parse.parse_plan(v, "/"))
     _protection_slots(out, parts, placed, child)
 
-    if identity_note is not None:
+    if identity_note is not None:  # fall.kind holds the identity's id; this note its own
         out.notes.append(identity_note)
     for part in parts:
         if part.id in placed:
             continue
         note = _native_note(part)
         index = len(out.notes)
-        if note is None:
-            out.notes.append(_carried_note(part))
-        else:
-            out.notes.append(note)
-            out.place(f"/fall/notizen/{index}", part, codes.note_id(index))
+        out.notes.append(_prose_note(part) if note is None else note)
+        out.place(f"/fall/notizen/{index}", part, codes.note_id(index))
     if out.notes:
         out.fall["notizen"] = out.notes
     doc: Json = {
@@ -390,8 +364,8 @@ def _native_note(part: Part) -> Json | None:
             "text": content.text, "anvertraut_von": _entruster_word(part)}
     try:
         category, by, back = parse.parse_note(note, "/")
-        if parse.carried_part(content.text, "/") is not None:
-            return None
+        if prose.read(content.text) is not None or parse.carried_part(content.text, "/"):
+            return None  # would be read as another category: written under [Vermerk]
     except parse._Bad:
         return None
     same = (category == part.category and Note.model_validate(back) == content

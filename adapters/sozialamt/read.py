@@ -29,7 +29,6 @@ from casebridge.canonical_model import (
     TransferEnvelope,
     agency_identifier_system,
 )
-from casebridge.errors import MappingError, Problem
 
 NS = "urn:de:sozialamt:fallmitteilung:1"
 P = "{" + NS + "}"
@@ -307,16 +306,10 @@ def read_fallmitteilung(msg: etree._Element, n: int, source: str) -> TransferEnv
             angaben.extend(children(el))
         elif tag == _VERMERK:
             notes.append(el)
-    basis_el, why_el = claim_els.get("basis"), claim_els.get("why")
-    basis = None if basis_el is None else basis_el.get("schluessel")
-    why = None if why_el is None else text_of(why_el, source)
-    problem = statutory.claim_problem(fields["purpose"], basis, why)
-    if problem is not None:
-        where = basis_el if basis_el is not None else why_el if why_el is not None else msg
-        raise MappingError(f"{source}: statutory notification",
-                           problems=[Problem(at(source, line(where)), problem)])
-    if basis is not None:
-        fields["statutory"] = {"legal_basis": basis, "justification": why}
+    claim = statutory.xml_claim(fields["purpose"], claim_els.get("basis"), claim_els.get("why"),
+                                msg, source)
+    if claim is not None:
+        fields["statutory"] = claim
     case_file = None
     if akte is not None:
         identifier, case_file = akte_data(akte, fields["sender"], source)

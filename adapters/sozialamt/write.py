@@ -1,10 +1,9 @@
 """Canonical → social office XML: one ``Fallmitteilung`` per envelope, in ISO-8859-1.
 
 Each part is written into its native element only when reading that element back gives the same
-canonical data; otherwise it travels in a carrier ``Vermerk`` (see
-:mod:`casebridge.adapters.carrier`). ``Person`` always shows the client readably; when that view
-is not exact (a sex, a birth name, a job-centre number …) the complete part rides along as a view
-carrier.
+canonical data; otherwise it becomes a ``Vermerk`` in German prose under its category heading
+(:mod:`casebridge.adapters.prose`). ``Person`` always shows the client; what it cannot hold (a
+sex, a birth name, a job-centre number …) follows in a note of the same category.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from datetime import date, datetime
 
 from lxml import etree
 
-from casebridge.adapters import carrier, statutory
+from casebridge.adapters import prose, statutory
 from casebridge.adapters.sozialamt.read import (
     ANLASS,
     BEREICH,
@@ -23,11 +22,9 @@ from casebridge.adapters.sozialamt.read import (
     plan_data,
     read_akte,
     read_angabe,
-    read_fallmitteilung,
     read_person,
 )
 from casebridge.canonical_model import (
-    Address,
     CaseFileData,
     Category,
     ChildProtectionData,
@@ -62,13 +59,7 @@ def german(moment: datetime) -> str:
     return moment.astimezone(BERLIN).strftime("%d.%m.%Y %H:%M")
 
 
-def one_line(address: Address) -> str:
-    """An address as the social office writes it: "Musterstr. 12a, 47053 Duisburg"."""
-    if address.text:
-        return address.text
-    street = " ".join(x for x in (address.street, address.house_number) if x)
-    city = " ".join(x for x in (address.postal_code, address.city) if x)
-    return ", ".join(x for x in (*address.lines, street, city, address.country or "") if x)
+one_line = prose.one_line
 
 
 def display_name(identity: IdentityData) -> str | None:
@@ -132,7 +123,8 @@ def _plan_fits(part: Part) -> bool:
 
 def _statement_fits(part: Part) -> bool:
     c = part.content
-    if not isinstance(c, Statement) or part.category not in _BEREICH_OF:
+    if (not isinstance(c, Statement) or part.category not in _BEREICH_OF
+            or part.category == Category.CHILD_PROTECTION):  # that Angabe is an observation
         return False
     el = etree.Element(P + "Angabe", bereich=_BEREICH_OF[part.category])
     el.text = c.text
@@ -256,10 +248,10 @@ def fallmitteilung(envelope: TransferEnvelope, extra_notes: list[str]) -> etree.
         c = part.content
         if part is identity_part:
             if read_identity != c:
-                notes.append(carrier.encode_part(part, view=read_identity is not None))
+                notes.append(prose.note(part))
         elif part is contact_part:
             if read_contact != c:
-                notes.append(carrier.encode_part(part, view=read_contact is not None))
+                notes.append(prose.note(part))
         elif part is case_part:
             continue
         elif part.entrusted_by is None and (_statement_fits(part) or _hint_fits(part)):
@@ -272,9 +264,9 @@ def fallmitteilung(envelope: TransferEnvelope, extra_notes: list[str]) -> etree.
             and c.written_on is None
             and c.author is None
         ):
-            notes.append(c.text)
+            notes.append(prose.plain(c.text))
         else:
-            notes.append(carrier.encode_part(part))
+            notes.append(prose.note(part))
     if angaben:
         block = sub(msg, "Angaben")
         for part in angaben:
@@ -290,12 +282,9 @@ def fallmitteilung(envelope: TransferEnvelope, extra_notes: list[str]) -> etree.
 
 
 def build(envelope: TransferEnvelope) -> etree._Element:
-    """The Fallmitteilung of ``envelope``, with a header carrier if the header needs one."""
-    msg = fallmitteilung(envelope, [])
-    diff = carrier.header_diff(envelope, read_fallmitteilung(msg, 1, "<render>"))
-    if diff:
-        msg = fallmitteilung(envelope, [carrier.encode_header(diff)])
-    return msg
+    """The Fallmitteilung of ``envelope`` (header data without an element is routing metadata
+    and is not written into a note, which is for people)."""
+    return fallmitteilung(envelope, [])
 
 
 def document(messages: list[etree._Element]) -> etree._Element:

@@ -172,13 +172,13 @@ def test_foreign_envelope_keeps_every_part_and_its_category() -> None:
     assert doc["fall"]["kind"] == {"vorname": "Emre", "nachname": "Yılmaz",
                                    "geburtsdatum": "2012-02-03"}
     assert doc["fall"]["sorgeberechtigte"][0]["vorname"] == "Ayşe"
-    assert any(n["text"].startswith("[casebridge: addiction]") for n in doc["fall"]["notizen"])
+    texts = [n["text"] for n in doc["fall"]["notizen"]]
+    assert "[Sucht] Alkoholproblematik, selbst angegeben" in texts
+    assert not any("casebridge" in t or "{" in t for t in texts)
     [back] = ADAPTER.parse(json.dumps(doc).encode())
-    native = {"jugendamt-kind", "jugendamt-sorgeberechtigte"}
-    assert {p.id: p.model_copy(update={"source": None}) for p in back.parts
-            if p.id not in native} == {
-        p.id: p.model_copy(update={"source": None}) for p in envelope.parts}
-    assert back.reason_part_ids == envelope.reason_part_ids
+    assert {p.category for p in back.parts} == {p.category for p in envelope.parts}
+    addiction = [p for p in back.parts if p.category == "addiction"]
+    assert [p.content.text for p in addiction] == ["Alkoholproblematik, selbst angegeben"]
     assert (back.message_id, back.service) == (envelope.message_id, envelope.service)
 
 
@@ -189,7 +189,7 @@ def _example_bytes() -> bytes:
     return (root / "canonical_model" / "examples" / "referral-envelope.json").read_bytes()
 
 
-def test_a_native_note_that_looks_like_a_carried_part_is_carried_itself(fall) -> None:
+def test_a_native_note_that_looks_like_a_carried_part_stays_a_note(fall) -> None:
     env = parse_doc(fall)
     sneaky = Part(id="note-x", category="case_notes", content=Note(
         text='Hallo\n[casebridge-teil] {"teil": 1}'), source="/fall/notizen/2")

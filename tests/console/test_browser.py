@@ -224,7 +224,7 @@ def test_dpo_walks_through_every_page(new_page: Any, demo_data: Seeded) -> None:
     page.get_by_role("link", name="Gesetzliche Übermittlungen").click()
     card = page.locator("#o15")
     assert "kkg-4" in card.inner_text()
-    assert "Gewichtige Anhaltspunkte" in card.inner_text()
+    assert "Beim Termin am 02.12.2026 war die Kundin" in card.inner_text()
     shot(page, "06-overrides-pending")
     card.get_by_label("Kommentar zur Prüfung").fill("Voraussetzungen des §4 KKG erfüllt.")
     card.get_by_role("button", name="Als geprüft markieren").click()

@@ -37,7 +37,7 @@ def test_review_is_appended_and_shown(signed_in: SignIn, seeded: Seeded) -> None
         "legal_basis": "kkg-4", "justification_sha256": justification_digest(JUSTIFICATION),
     }
     assert (event.sender, event.recipient, event.message_id) == (
-        "jobcenter-duisburg", "jugendamt-duisburg", "kinderschutz-2026-0001")
+        "jobcenter-duisburg", "jugendamt-duisburg", "JC-DU-2026-000377")
     assert trail.verify().ok
     shown = client.get("/console/overrides?notice=done").text
     assert "Awaiting review (0)" in text(shown) and "Reviewed (1)" in text(shown)

@@ -1,4 +1,3 @@
-# ruff: noqa: S603 - runs casebridge and the suite's recipient, never user input
 """The production stack of one fault scenario, as separate processes, and its ledger.
 
 A :class:`Stack` runs on the suite's private PostgreSQL and RabbitMQ (a database and a vhost of
@@ -137,7 +136,7 @@ class Stack:
             self.cli("consent", "import", "-", stdin=sample_bytes(f"consent-fhir/{name}"))
 
     def _spawn(self, name: str) -> None:
-        out = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the process
+        out = open(self.workdir / f"{name}.log", "ab")
         self.processes[name] = subprocess.Popen([CASEBRIDGE, *self.args[name]], env=self.env,
                                                 stdout=out, stderr=subprocess.STDOUT,
                                                 cwd=self.workdir)
@@ -245,13 +244,21 @@ class Stack:
         return posted
 
     def post_all(self, raws: list[bytes], *, threads: int = 4, seconds: float = 240,
-                 gateways: list[str] | None = None) -> list[Posted]:
-        """Post ``raws`` concurrently (``threads`` senders) to the gateways in turn."""
+                 spread: float = 0.0, gateways: list[str] | None = None) -> list[Posted]:
+        """Post ``raws`` concurrently (``threads`` senders) to the gateways in turn; with
+        ``spread`` the messages go out evenly over that many seconds (so a fault injected
+        meanwhile meets messages before, during and after it)."""
         names = gateways or sorted(self.gateway_urls)
-        deadline = time.monotonic() + seconds
+        started = time.monotonic()
+        deadline = started + seconds
+
+        def one(item: tuple[int, bytes]) -> Posted:
+            index, raw = item
+            time.sleep(max(0.0, started + spread * index / max(len(raws), 1) - time.monotonic()))
+            return self.post(index, raw, deadline=deadline, gateways=names)
+
         with ThreadPoolExecutor(threads) as pool:
-            return list(pool.map(lambda p: self.post(p[0], p[1], deadline=deadline,
-                                                     gateways=names), enumerate(raws)))
+            return list(pool.map(one, enumerate(raws)))
 
     # --- what the store and the broker hold -----------------------------------------------------
 
@@ -413,3 +420,40 @@ def ledger(stack: Stack, fault: str, posted: list[Posted]) -> Ledger:
     led.audit_output = (verify.stdout + verify.stderr).decode(errors="replace")[-500:]
     led.entries = stack.audit()
     return led
+
+
+def dead_pairs(stack: Stack) -> set[Pair]:
+    """(message id, recipient) of every dead letter now in the DLQ."""
+    return {(d["message_id"], d["recipient"]) for d in stack.dead_letters()}
+
+
+def copy_into_dlq(stack: Stack, agency: str, count: int, copies: int) -> set[Pair]:
+    """Put ``copies`` dead-letter copies of the first ``count`` messages waiting in ``agency``'s
+    queue into the DLQ -- the state a crash between push and acknowledgement, or a redelivery
+    limit used up by an outage, leaves behind: a dead letter of a message that is (or will be)
+    delivered. The originals stay queued (taken unacknowledged, returned on close)."""
+    from casebridge.routing.pipeline import Publisher, decode_envelope
+    from casebridge.routing.routes import load_route_table
+    from casebridge.routing.topology import connect, release, topology_for
+
+    topology = topology_for(load_route_table(stack.workdir / "routes.yaml").agencies,
+                            stack.broker_url)
+    conn = connect(stack.broker_url)
+    publisher = Publisher(connect(stack.broker_url), topology)
+    pairs: set[Pair] = set()
+    try:
+        queue = topology.queue(agency)(conn.default_channel)
+        for _ in range(count):
+            message = queue.get(no_ack=False)
+            assert message is not None, f"fewer than {count} messages wait for {agency}"
+            envelope = decode_envelope(message.body)
+            headers = {**(message.headers or {}), "dead_reason": "retries_exhausted",
+                       "dead_detail": "{}", "dead_at": time.strftime("%Y-%m-%dT%H:%M:%S+00:00")}
+            for _copy in range(copies):
+                publisher.publish_dead(message.body, recipient=agency, headers=headers,
+                                       content_type=message.content_type)
+            pairs.add((envelope.message_id, agency))
+    finally:
+        release(publisher.connection)
+        release(conn)
+    return pairs

@@ -31,8 +31,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from casebridge.canonical_model import ConsentDirective, ConsentWithdrawal
-from casebridge.db import Base, Database, UtcDateTime
+from casebridge.canonical_model import (
+    ConsentDirective,
+    ConsentStatus,
+    ConsentWithdrawal,
+    Outcome,
+    Purpose,
+)
+from casebridge.codes import AuditKind, AuditStage, DeadReason, ReplayResult
+from casebridge.db import Base, Database, UtcDateTime, code_column
 from casebridge.errors import ConflictError, InputError, NotFound
 
 if TYPE_CHECKING:
@@ -88,7 +95,7 @@ class ConsentRow(Base):
 
     consent_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     client_id: Mapped[str] = mapped_column(ForeignKey("clients.client_id"), index=True)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = code_column(ConsentStatus)
     given_at: Mapped[datetime] = mapped_column(UtcDateTime())
     valid_from: Mapped[datetime] = mapped_column(UtcDateTime())
     valid_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
@@ -123,14 +130,15 @@ class AuditEntryRow(Base):
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     recorded_at: Mapped[str] = mapped_column(String(27))
     at: Mapped[str] = mapped_column(String(27))
-    kind: Mapped[str] = mapped_column(String(32))
-    stage: Mapped[str | None] = mapped_column(String(32))
+    kind: Mapped[str] = code_column(AuditKind, minimum=32)
+    stage: Mapped[str | None] = code_column(AuditStage, minimum=32)
     sender: Mapped[str | None] = mapped_column(String(64))
     recipient: Mapped[str | None] = mapped_column(String(64))
-    purpose: Mapped[str | None] = mapped_column(String(32))
+    purpose: Mapped[str | None] = code_column(Purpose, minimum=32)
     client_id: Mapped[str | None] = mapped_column(String(64))
     message_id: Mapped[str | None] = mapped_column(String(128))
-    outcome: Mapped[str | None] = mapped_column(String(16))
+    #: a decision's outcome, or the reason or result of a routing event
+    outcome: Mapped[str | None] = code_column(Outcome, DeadReason, ReplayResult)
     released: Mapped[str] = mapped_column(Text)  # JSON list
     withheld: Mapped[str] = mapped_column(Text)  # JSON list of [category, reason]
     consents: Mapped[str] = mapped_column(Text)  # JSON list

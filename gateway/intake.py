@@ -33,9 +33,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from casebridge.adapters import get_adapter
+from casebridge.adapters.registry import ADAPTERS
 from casebridge.canonical_model import TransferEnvelope
+from casebridge.codes import InboundState
 from casebridge.consent.audit import AuditTrail
-from casebridge.db import Base, Database, UtcDateTime
+from casebridge.db import Base, Database, UtcDateTime, code_column
 from casebridge.errors import BrokerUnavailable, ConflictError, Forbidden, NoRoute
 from casebridge.gateway.metrics import DECISIONS, MESSAGES_IN
 from casebridge.gateway.principals import Principal
@@ -58,10 +60,9 @@ class InboundRow(Base):
 
     sender: Mapped[str] = mapped_column(String(64), primary_key=True)
     message_id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    system: Mapped[str] = mapped_column(String(32))
+    system: Mapped[str] = code_column(ADAPTERS, minimum=32)
     envelope_hash: Mapped[str] = mapped_column(String(64))
-    #: pending (being routed) | done
-    state: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = code_column(InboundState)
     result_json: Mapped[str | None] = mapped_column(Text)
     claimed_at: Mapped[datetime] = mapped_column(UtcDateTime())
     completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

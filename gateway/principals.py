@@ -25,7 +25,7 @@ from typing import TypeVar
 from sqlalchemy import Connection, ForeignKey, Row, String, bindparam, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from casebridge.db import Base, UtcDateTime
+from casebridge.db import Base, UtcDateTime, code_column
 from casebridge.errors import ConflictError, InputError, NotFound
 
 
@@ -55,8 +55,8 @@ class PrincipalRow(Base):
 
     #: The agency id for agency principals, the user name for people.
     name: Mapped[str] = mapped_column(String(128), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))
-    role: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = code_column(PrincipalKind)
+    role: Mapped[str] = code_column(Role)
     #: The agency an agency principal speaks for (equal to ``name``); None for people.
     agency: Mapped[str | None] = mapped_column(String(64))
     password_hash: Mapped[str | None] = mapped_column(String(255))

@@ -1,10 +1,14 @@
 """The dead-letter queue: list, show and replay what could not be delivered.
 
 Listing takes every dead letter without acknowledging it and then hands all of them back, so the
-queue is unchanged (order aside). Replaying a dead letter passes it through the consent gate again
-(stage ``replay``) -- a consent withdrawn meanwhile blocks it -- and republishes the released
-envelope to its agency's queue, where the worker checks consent once more at delivery. A dead
-letter is acknowledged (removed) only after its replacement was confirmed by the broker.
+queue is unchanged (order aside). Copies of one message (same delivery id) are one row and are
+replayed once. Replaying first looks at the delivery record: a message already delivered is not
+sent again -- its copies are removed and the skipped replay is audited. Otherwise it passes the
+consent gate again (stage ``replay``) -- a consent withdrawn meanwhile blocks it -- and the
+released envelope is republished to its agency's queue, where the worker checks consent once more
+at delivery. Dead letters are acknowledged (removed) only after their replacement was confirmed
+by the broker; every replay (requeued, blocked by the gate's audited decision, skipped) is in the
+audit trail.
 Nothing here prints or returns message content: categories and metadata only.
 """
 
@@ -14,13 +18,15 @@ import builtins
 import json
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from kombu.message import Message
 from pydantic import ValidationError
+from sqlalchemy import select, update
 
+from casebridge.codes import AuditKind, AuditStage, DeadReason, DeliveryState, ReplayResult
 from casebridge.errors import NotFound
 from casebridge.logging import get_logger
 from casebridge.routing.pipeline import decode_envelope
@@ -34,7 +40,7 @@ log = get_logger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
-    """One dead letter's metadata (never its content)."""
+    """One dead message (all its copies in the queue together); metadata, never content."""
 
     id: str
     message_id: str | None
@@ -42,19 +48,32 @@ class DeadLetter:
     recipient: str | None
     reason: str
     detail: dict[str, Any]
+    #: the last failure (``last_failure``; kept under this name for older readers)
     dead_at: str | None
     attempt: int
     message_type: str | None
     categories: list[str]
+    #: copies of this message in the dead-letter queue (a worker restarted mid-dead-letter, a
+    #: replay that failed again); they are listed, replayed and removed as one
+    copies: int = 1
+    first_failure: str | None = None
+    #: delivery attempts recorded for it (pushes tried, over every replay); at least the copies
+    attempts: int = 1
 
     def as_report(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {
             "id": self.id, "message_id": self.message_id, "sender": self.sender,
             "recipient": self.recipient, "reason": self.reason, "detail": self.detail,
-            "dead_at": self.dead_at, "attempt": self.attempt, "message_type": self.message_type,
+            "dead_at": self.dead_at, "first_failure": self.first_failure,
+            "last_failure": self.dead_at, "attempt": self.attempt, "attempts": self.attempts,
+            "copies": self.copies, "message_type": self.message_type,
             "categories": self.categories,
         }
+
+
+_BROKER_REASONS = {"delivery_limit": DeadReason.BROKER_DELIVERY_LIMIT,
+                   "rejected": DeadReason.BROKER_REJECTED, "expired": DeadReason.BROKER_EXPIRED}
 
 
 def _describe(message: Message) -> DeadLetter:
@@ -71,14 +90,31 @@ def _describe(message: Message) -> DeadLetter:
     except (ValidationError, ValueError):
         pass
     death = headers.get("x-death")
-    reason = str(headers.get("dead_reason") or (
-        f"broker:{death[0].get('reason')}" if isinstance(death, list) and death else "unknown"))
+    reason = str(headers.get("dead_reason") or "")
+    if not reason:
+        broker = death[0].get("reason") if isinstance(death, list) and death else None
+        reason = str(_BROKER_REASONS.get(str(broker), DeadReason.UNKNOWN))
+        if broker is not None:
+            detail = {"broker_reason": str(broker), **detail}
     ident = str(headers.get("delivery_id") or message.properties.get("message_id") or "?")
+    dead_at = _opt(headers.get("dead_at"))
     return DeadLetter(
         id=ident, message_id=_opt(headers.get("message_id")), sender=_opt(headers.get("sender")),
         recipient=_opt(headers.get("recipient")), reason=reason, detail=detail,
-        dead_at=_opt(headers.get("dead_at")), attempt=int(headers.get("attempt") or 1),
-        message_type=message_type, categories=categories,
+        dead_at=dead_at, attempt=int(headers.get("attempt") or 1),
+        message_type=message_type, categories=categories, first_failure=dead_at,
+    )
+
+
+def _merge(copies: builtins.list[DeadLetter], recorded_attempts: int | None) -> DeadLetter:
+    """One row for every copy of one message: the last failure's reason and detail."""
+    ordered = sorted(copies, key=lambda d: d.dead_at or "")
+    last = ordered[-1]
+    times = [d.dead_at for d in ordered if d.dead_at]
+    return replace(
+        last, copies=len(copies), first_failure=times[0] if times else None,
+        dead_at=times[-1] if times else None, attempt=max(d.attempt for d in copies),
+        attempts=max(recorded_attempts or 0, len(copies)),
     )
 
 
@@ -88,7 +124,8 @@ def _opt(value: Any) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class ReplayOutcome:
-    """What replaying one dead letter did: ``requeued``, ``blocked`` or ``kept`` (and why)."""
+    """What replaying one dead message did: ``requeued``, ``blocked``, ``kept`` or
+    ``skipped_delivered`` (and why)."""
 
     id: str
     result: str
@@ -120,10 +157,36 @@ class DeadLetters:
                         message.requeue()
             release(conn)
 
+    def _grouped(
+        self, messages: builtins.list[Message]
+    ) -> dict[str, tuple[DeadLetter, builtins.list[Message]]]:
+        """Messages by dead-letter id, in order of first appearance, each with its summary."""
+        groups: dict[str, builtins.list[tuple[DeadLetter, Message]]] = {}
+        for message in messages:
+            letter = _describe(message)
+            groups.setdefault(letter.id, []).append((letter, message))
+        rows = self._rows(list(groups))
+        return {
+            ident: (_merge([d for d, _ in items], rows.get(ident, (None, None))[1]),
+                    [m for _, m in items])
+            for ident, items in groups.items()
+        }
+
+    def _rows(self, ids: builtins.list[str]) -> dict[str, tuple[str, int]]:
+        """State and recorded attempts of these delivery ids."""
+        if not ids:
+            return {}
+        with self.routing.db.session() as session:
+            found = session.execute(
+                select(DeliveryRow.delivery_id, DeliveryRow.state, DeliveryRow.attempts)
+                .where(DeliveryRow.delivery_id.in_(ids))
+            ).all()
+        return {row[0]: (row[1], row[2]) for row in found}
+
     def list(self) -> builtins.list[DeadLetter]:
-        """Every dead letter, oldest first."""
+        """One row per dead message, oldest first."""
         with self._taken() as messages:
-            return [_describe(m) for m in messages]
+            return [letter for letter, _ in self._grouped(messages).values()]
 
     def show(self, ident: str) -> DeadLetter:
         """One dead letter by id; NotFound if it is not in the queue."""
@@ -136,60 +199,86 @@ class DeadLetters:
         self, ids: Iterable[str] | None = None, *,
         progress: Callable[[int, int], None] | None = None,
     ) -> builtins.list[ReplayOutcome]:
-        """Replay the dead letters ``ids`` (None: all); see the module docstring."""
+        """Replay the dead messages ``ids`` (None: all), each once; see the module docstring."""
         wanted = None if ids is None else set(ids)
         outcomes: builtins.list[ReplayOutcome] = []
         publisher = self.routing.publisher()
         with self._taken() as messages:
-            chosen = [m for m in messages if wanted is None or _describe(m).id in wanted]
+            groups = self._grouped(messages)
+            chosen = [g for ident, g in groups.items() if wanted is None or ident in wanted]
             if wanted is not None:
-                missing = wanted - {_describe(m).id for m in chosen}
+                missing = wanted - set(groups)
                 if missing:
                     raise NotFound(f"dead letter '{sorted(missing)[0]}' is not in the queue")
-            for n, message in enumerate(chosen, start=1):
-                outcomes.append(self._replay_one(message, publisher))
+            for n, (letter, copies) in enumerate(chosen, start=1):
+                outcomes.append(self._replay_one(letter, copies, publisher))
                 if progress is not None:
                     progress(n, len(chosen))
         return outcomes
 
-    def _replay_one(self, message: Message, publisher: Any) -> ReplayOutcome:
-        letter = _describe(message)
+    def _replay_one(
+        self, letter: DeadLetter, copies: builtins.list[Message], publisher: Any
+    ) -> ReplayOutcome:
+        message = copies[-1]
         try:
             envelope = decode_envelope(message.body)
         except (ValidationError, ValueError):
-            return ReplayOutcome(letter.id, "kept", "undecodable")
+            return ReplayOutcome(letter.id, str(ReplayResult.KEPT), str(DeadReason.UNDECODABLE))
         recipient = envelope.recipients[0]
+        verdict = Verdict("replay", delivery_id=letter.id, recipient=recipient,
+                          envelope=envelope)
+        state = self._rows([letter.id]).get(letter.id, (None, 0))[0]
+        if state == DeliveryState.DELIVERED:
+            # delivered meanwhile (or before it was dead-lettered again): never send it twice
+            audit_event(self.routing.gate, str(AuditKind.REPLAY_SKIPPED),
+                        replace(verdict, reason=str(ReplayResult.SKIPPED_DELIVERED)),
+                        stage=str(AuditStage.REPLAY))
+            _ack(copies)
+            log.info("replay skipped: already delivered", message_id=envelope.message_id,
+                     recipient=recipient, copies=len(copies))
+            return ReplayOutcome(letter.id, str(ReplayResult.SKIPPED_DELIVERED), "delivered")
         routes = self.routing.routes
         hit = routes.route_for(envelope.sender, recipient, envelope.purpose, envelope.message_type)
         if hit is None:
-            return ReplayOutcome(letter.id, "kept", "no_route")
+            return ReplayOutcome(letter.id, str(ReplayResult.KEPT), str(DeadReason.NO_ROUTE))
         now = datetime.now(UTC)
         result = self.routing.gate.check_recipient(
-            envelope, recipient, at=now, stage="replay", policies={recipient: hit.policy}
+            envelope, recipient, at=now, stage=str(AuditStage.REPLAY),
+            policies={recipient: hit.policy}
         )
         released = result.released.get(recipient)
-        verdict = Verdict("replay", delivery_id=letter.id, recipient=recipient,
-                          envelope=envelope)
         if released is None:
-            message.ack()
-            self._set_state(letter.id, "blocked", "replay_blocked")
-            return ReplayOutcome(letter.id, "blocked", "consent")
+            self._set_state(letter.id, DeliveryState.BLOCKED, DeadReason.REPLAY_BLOCKED)
+            _ack(copies)
+            return ReplayOutcome(letter.id, str(ReplayResult.BLOCKED), "consent")
         headers = {
             "delivery_id": letter.id, "message_id": envelope.message_id,
             "sender": envelope.sender, "recipient": recipient, "attempt": letter.attempt + 1,
             "queued_at": now.isoformat(), "replayed_from": letter.reason,
         }
+        # queued before the publish: a worker quick enough to deliver it first must not have
+        # its delivered mark overwritten
+        self._set_state(letter.id, DeliveryState.QUEUED, None)
         publisher.publish(result, recipient, headers=headers)
-        self._set_state(letter.id, "queued", None)
-        message.ack()
-        audit_event(self.routing.gate, "dead_letter_replayed", verdict, stage="replay")
-        log.info("dead letter replayed", message_id=envelope.message_id, recipient=recipient)
-        return ReplayOutcome(letter.id, "requeued")
+        _ack(copies)
+        audit_event(self.routing.gate, str(AuditKind.DEAD_LETTER_REPLAYED),
+                    replace(verdict, reason=str(ReplayResult.REQUEUED)),
+                    stage=str(AuditStage.REPLAY))
+        log.info("dead letter replayed", message_id=envelope.message_id, recipient=recipient,
+                 copies=len(copies))
+        return ReplayOutcome(letter.id, str(ReplayResult.REQUEUED))
 
     def _set_state(self, ident: str, state: str, reason: str | None) -> None:
         with self.routing.db.session(immediate=True) as session:
-            row = session.get(DeliveryRow, ident)
-            if row is not None:
-                row.state = state
-                row.reason = reason
-                row.updated_at = datetime.now(UTC)
+            session.execute(
+                update(DeliveryRow)
+                .where(DeliveryRow.delivery_id == ident,
+                       DeliveryRow.state != str(DeliveryState.DELIVERED))
+                .values(state=str(state), reason=None if reason is None else str(reason),
+                        updated_at=datetime.now(UTC))
+            )
+
+
+def _ack(copies: builtins.list[Message]) -> None:
+    for message in copies:
+        message.ack()

@@ -19,7 +19,15 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from casebridge.db import Base, UtcDateTime
+from casebridge.canonical_model import (
+    MessageType,
+    Outcome,
+    Purpose,
+    ReferralStatus,
+    WithholdReason,
+)
+from casebridge.codes import DeadReason, DeliveryState, ReferralEffect
+from casebridge.db import Base, UtcDateTime, code_column
 
 
 def delivery_id(sender: str, message_id: str, recipient: str) -> str:
@@ -41,14 +49,13 @@ class DeliveryRow(Base):
     message_id: Mapped[str] = mapped_column(String(128))
     sender: Mapped[str] = mapped_column(String(64))
     recipient: Mapped[str] = mapped_column(String(64))
-    message_type: Mapped[str] = mapped_column(String(32))
-    #: queued | delivered | blocked | dead
-    state: Mapped[str] = mapped_column(String(16))
+    message_type: Mapped[str] = code_column(MessageType, minimum=32)
+    state: Mapped[str] = code_column(DeliveryState)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     queued_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     #: reason code of a block or dead letter, e.g. ``withdrawn``, ``retries_exhausted``
-    reason: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str | None] = code_column(DeadReason, WithholdReason, Outcome, minimum=64)
     #: metadata only: HTTP status, the recipient's answer (truncated), never payload
     detail: Mapped[str | None] = mapped_column(Text)
 
@@ -62,11 +69,11 @@ class ReferralRow(Base):
     referral_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     sender: Mapped[str] = mapped_column(String(64))
     recipients: Mapped[str] = mapped_column(Text)  # JSON list of the recipients it went to
-    purpose: Mapped[str] = mapped_column(String(32))
+    purpose: Mapped[str] = code_column(Purpose, minimum=32)
     requested_at: Mapped[datetime] = mapped_column(UtcDateTime())
     due_at: Mapped[datetime] = mapped_column(UtcDateTime())
     response_days: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = code_column(ReferralStatus)
     answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
@@ -80,12 +87,12 @@ class ReferralStatusRow(Base):
     referral_id: Mapped[str] = mapped_column(
         ForeignKey("routing_referrals.referral_id"), index=True
     )
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = code_column(ReferralStatus)
     at: Mapped[datetime] = mapped_column(UtcDateTime())
     reported_by: Mapped[str] = mapped_column(String(64))
     message_id: Mapped[str | None] = mapped_column(String(128))
     #: applied | ignored (a move the lifecycle forbids, e.g. backwards; kept for the record)
-    effect: Mapped[str] = mapped_column(String(16))
+    effect: Mapped[str] = code_column(ReferralEffect)
 
 
 class OutboxRow(Base):
@@ -99,7 +106,7 @@ class OutboxRow(Base):
     delivery_id: Mapped[str] = mapped_column(String(40), unique=True)
     message_id: Mapped[str] = mapped_column(String(128))
     sender: Mapped[str] = mapped_column(String(64))
-    message_type: Mapped[str] = mapped_column(String(32))
+    message_type: Mapped[str] = code_column(MessageType, minimum=32)
     media_type: Mapped[str] = mapped_column(String(128))
     body: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())

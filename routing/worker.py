@@ -33,12 +33,13 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from kombu.message import Message
 from pydantic import ValidationError
 from sqlalchemy import bindparam, select
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 
 from casebridge.adapters import get_adapter
 from casebridge.canonical_model import MessageType, TransferEnvelope
+from casebridge.codes import AuditKind, DeadReason
 from casebridge.consent.gate import ConsentGate
-from casebridge.db import Database
+from casebridge.db import Database, is_store_outage
 from casebridge.errors import (
     AdapterError,
     BrokerUnavailable,
@@ -240,6 +241,12 @@ class DeliveryService:
 
 
 _REQUEUE = "requeue"
+#: The store could not be reached while handling the message: hold it and pause (see Worker).
+_STORE_DOWN = "store_down"
+#: Longest wait between two probes of an unreachable store.
+MAX_PROBE_INTERVAL = 15.0
+#: Details of a dead letter that may enter the audit trail (metadata, never the answer's text).
+_AUDITED_DETAIL = ("status_code", "error", "exc_type", "attempts")
 
 
 class Worker:
@@ -249,6 +256,17 @@ class Worker:
     broker channel (kombu channels are not thread-safe: acks, requeues and dead letters happen
     here only). Consent checks, store round trips and HTTP pushes mostly wait on I/O, so a few
     threads overlap those waits; the prefetch bounds the messages in flight.
+
+    One message never stops the worker: an unexpected error while handling it dead-letters that
+    message (reason ``internal_error``, audited, one structured log line) and the loop goes on.
+    Only losing the store or the broker stops consumption, and only for as long as it lasts:
+
+    - store unreachable: the messages in hand are *held* (neither acked nor requeued, so the
+      quorum queue's delivery limit is not spent on an outage), the consumer is cancelled so no
+      more arrive, the store is probed with a growing interval, and after a successful probe the
+      held messages are handled again and consumption resumes. Nothing is dead-lettered because
+      of an outage. ``state`` says ``paused_store`` meanwhile.
+    - broker lost: the channel is gone (the broker returns what we held); reconnect and resume.
     """
 
     def __init__(
@@ -265,15 +283,23 @@ class Worker:
         self.on_verdict = on_verdict
         self.stop_event = threading.Event()
         self.counts: dict[str, int] = {}
+        #: consuming | paused_store | reconnecting (for logs and probes)
+        self.state = "starting"
         self._dead_publisher: Publisher | None = None
         self._last_message = time.monotonic()
         self._pool: ThreadPoolExecutor | None = None
         self._done: SimpleQueue[tuple[Message, Verdict | str]] = SimpleQueue()
         self._inflight = 0
+        self._held: list[Message] = []
 
     def stop(self) -> None:
         """Ask the loop to stop after the messages in hand."""
         self.stop_event.set()
+
+    def _set_state(self, state: str) -> None:
+        if state != self.state:
+            log.info("worker state", state=state, previous=self.state, held=len(self._held))
+            self.state = state
 
     def _dead(self) -> Publisher:
         if self._dead_publisher is None:
@@ -281,9 +307,22 @@ class Worker:
         return self._dead_publisher
 
     def _dead_letter(self, message: Message, verdict: Verdict) -> None:
+        """Audit, then publish to the DLQ (confirmed); the caller acks after both.
+
+        The audit entry comes first: if the store is down the message is held instead, so a
+        dead letter never exists without its entry.
+        """
+        try:
+            audit_event(self.service.gate, str(AuditKind.DEAD_LETTER), verdict)
+        except Exception as exc:
+            if is_store_outage(exc):
+                raise
+            # a bug in auditing must not keep the message cycling; say so loudly, go on
+            log.error("dead letter not audited", exc_type=type(exc).__name__,
+                      delivery_id=verdict.delivery_id, reason=verdict.reason)
         headers = dict(message.headers or {})
         headers.update({
-            "dead_reason": verdict.reason or "unknown",
+            "dead_reason": verdict.reason or str(DeadReason.UNKNOWN),
             "dead_detail": json.dumps(verdict.detail, ensure_ascii=False)[:4000],
             "dead_at": _now().isoformat(),
         })
@@ -292,25 +331,28 @@ class Worker:
             headers["delivery_id"] = verdict.delivery_id
         self._dead().publish_dead(message.body, recipient=recipient, headers=headers,
                                   content_type=message.content_type or "application/octet-stream")
-        audit_event(self.service.gate, "dead_letter", verdict)
 
     def _process(self, message: Message) -> Verdict | str:
-        """The fate of one message, or ``requeue`` for a transient failure (any thread)."""
+        """The fate of one message, ``requeue`` (broker trouble) or ``store_down`` (any
+        thread); never raises."""
         try:
             return self.service.process(message.body, message.headers)
-        except (OperationalError, BrokerUnavailable) as exc:
-            # The store or broker is unavailable: not the message's fault; try again later.
-            log.warning("transient failure, requeued", exc_type=type(exc).__name__)
-            time.sleep(0.5)
+        except BrokerUnavailable as exc:
+            log.warning("broker unavailable while delivering; requeued",
+                        exc_type=type(exc).__name__)
             return _REQUEUE
-        except CasebridgeError as exc:
-            return Verdict("dead", reason=f"error:{exc.code}")
-        except Exception as exc:  # noqa: BLE001 - a bug must not loop a message forever
-            log.error("unexpected error while delivering", exc_type=type(exc).__name__)
-            return Verdict("dead", reason=f"internal_error:{type(exc).__name__}")
+        except Exception as exc:  # noqa: BLE001 - one message must never stop the worker
+            if is_store_outage(exc):
+                log.warning("store unreachable while delivering; holding the message",
+                            exc_type=type(exc).__name__)
+                return _STORE_DOWN
+            return _failed(message, exc)
 
     def _finish(self, message: Message, outcome: Verdict | str) -> None:
-        """Ack, dead-letter or requeue on the consumer thread."""
+        """Ack, dead-letter, hold or requeue on the consumer thread."""
+        if outcome == _STORE_DOWN:
+            self._held.append(message)
+            return
         if isinstance(outcome, str):
             message.requeue()
             return
@@ -320,16 +362,33 @@ class Worker:
             except BrokerUnavailable:
                 message.requeue()
                 return
+            except Exception as exc:
+                if not is_store_outage(exc):
+                    raise
+                self._held.append(message)
+                return
         message.ack()
         self.counts[outcome.kind] = self.counts.get(outcome.kind, 0) + 1
         if self.on_verdict is not None:
             self.on_verdict(outcome)
 
+    def _finish_safely(self, message: Message, outcome: Verdict | str) -> None:
+        try:
+            self._finish(message, outcome)
+        except (BrokerUnavailable, KombuOperationalError, OSError):
+            raise  # the channel is gone: the consume loop reconnects
+        except Exception as exc:  # noqa: BLE001 - the loop must survive its own bugs
+            log.error("could not finish a message; requeued", exc_type=type(exc).__name__)
+            message.requeue()
+
     def handle(self, message: Message) -> None:
         """Process one message (or hand it to the pool) and ack, dead-letter or requeue it."""
         self._last_message = time.monotonic()
+        if self._held:  # paused: a message that was on its way is held without processing
+            self._held.append(message)
+            return
         if self._pool is None:
-            self._finish(message, self._process(message))
+            self._finish_safely(message, self._process(message))
             return
         self._inflight += 1
         future = self._pool.submit(self._process, message)
@@ -345,7 +404,7 @@ class Worker:
             message, outcome = self._done.get()
             self._inflight -= 1
             self._last_message = time.monotonic()
-            self._finish(message, outcome)
+            self._finish_safely(message, outcome)
 
     def _drop_inflight(self) -> None:
         # The channel is gone: the broker requeues what we hold. Wait for the pool so nothing
@@ -353,6 +412,33 @@ class Worker:
         while self._inflight:
             self._done.get()
             self._inflight -= 1
+        self._held.clear()
+
+    def _pause_for_store(self, consumer: Consumer) -> None:
+        """Stop taking messages until the store answers, then handle the held ones again."""
+        consumer.cancel()
+        self._collect(wait=True)
+        self._set_state("paused_store")
+        interval = 0.5
+        while self._held and not self.stop_event.is_set():
+            if not self.service.db.reachable():
+                self.stop_event.wait(interval)
+                interval = min(interval * 2, MAX_PROBE_INTERVAL)
+                continue
+            log.info("store reachable again; handling held messages", held=len(self._held))
+            held, self._held = self._held, []
+            for message in held:
+                if self._held:  # the store went away again: keep the rest for later
+                    self._held.append(message)
+                else:
+                    self._finish_safely(message, self._process(message))
+        if self._held:  # stopping while paused: give them back for another worker
+            for message in self._held:
+                message.requeue()
+            self._held.clear()
+            return
+        consumer.consume()
+        self._set_state("consuming")
 
     def run(self, *, idle_timeout: float | None = None, max_messages: int | None = None) -> None:
         """Consume until stopped, ``idle_timeout`` seconds pass without a message, or
@@ -363,8 +449,16 @@ class Worker:
             self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="delivery")
         try:
             while not self.stop_event.is_set():
-                if self._consume(idle_timeout, max_messages, handled_at_start):
-                    return
+                try:
+                    if self._consume(idle_timeout, max_messages, handled_at_start):
+                        return
+                except BrokerUnavailable:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - the worker never exits on its own
+                    log.error("worker loop failed; starting it again",
+                              exc_type=type(exc).__name__)
+                    self._drop_inflight()
+                    self.stop_event.wait(1.0)
         finally:
             if self._pool is not None:
                 self._pool.shutdown(wait=True)
@@ -380,9 +474,12 @@ class Worker:
             self.topology.declare(connection)
             queues = [self.topology.queue(a) for a in self.agencies]
             with Consumer(connection.default_channel, queues=queues, on_message=self.handle,
-                          prefetch_count=self.prefetch, accept=None):
+                          prefetch_count=self.prefetch, accept=None) as consumer:
+                self._set_state("consuming")
                 while True:
                     self._collect()
+                    if self._held:
+                        self._pause_for_store(consumer)
                     if self.stop_event.is_set() or (max_messages is not None and (
                         sum(self.counts.values()) - handled_at_start >= max_messages
                     )):
@@ -398,6 +495,7 @@ class Worker:
         except (BrokerUnavailable, KombuOperationalError, *connection.connection_errors,
                 *connection.channel_errors) as exc:
             self._drop_inflight()
+            self._set_state("reconnecting")
             log.warning("broker connection lost; reconnecting", exc_type=type(exc).__name__)
             time.sleep(1.0)
             if idle_timeout is not None and (
@@ -427,8 +525,35 @@ def audit_event(
         purpose=str(env.purpose) if env else None,
         message_id=env.message_id if env else None,
         outcome=verdict.reason,
-        details={"delivery_id": verdict.delivery_id},
+        details={"delivery_id": verdict.delivery_id,
+                 **{k: verdict.detail[k] for k in _AUDITED_DETAIL if k in verdict.detail}},
     )
+
+
+def _failed(message: Message, exc: Exception) -> Verdict:
+    """The dead-letter verdict for an error the message's handling raised (not an outage)."""
+    headers = message.headers or {}
+    try:
+        envelope: TransferEnvelope | None = decode_envelope(message.body)
+    except (ValidationError, ValueError):
+        envelope = None
+    recipient = (envelope.recipients[0] if envelope is not None and envelope.recipients
+                 else _opt_str(headers.get("recipient")))
+    did = _opt_str(headers.get("delivery_id"))
+    if isinstance(exc, CasebridgeError):
+        reason, detail = DeadReason.ERROR, {"error": exc.code}
+    else:
+        reason, detail = DeadReason.INTERNAL_ERROR, {"exc_type": type(exc).__name__}
+        # the one structured line for a bug (no message content: ids and the type only)
+        log.error("unexpected error while delivering; dead-lettered",
+                  exc_type=type(exc).__name__, delivery_id=did,
+                  message_id=envelope.message_id if envelope else None, recipient=recipient)
+    return Verdict("dead", delivery_id=did, recipient=recipient, reason=str(reason),
+                   detail=detail, envelope=envelope)
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def consume_all(worker: Worker, *, idle_timeout: float = 1.0) -> dict[str, int]:

@@ -15,7 +15,8 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from casebridge.canonical_model import ConsentDirective
-from casebridge.consent.audit import AuditDraft, AuditTrail
+from casebridge.codes import AuditStage
+from casebridge.consent.desk import import_consents, withdraw_consent
 from casebridge.consent.fhir import render_consent
 from casebridge.consent.store import ConsentRecord, ConsentStore
 from casebridge.errors import NotFound
@@ -114,27 +115,14 @@ async def record(request: Request, desk: ConsentDesk, db: DatabaseDep) -> Record
     """Record every consent of the file, or none if any breaks the casebridge profile."""
     require_media_type(request, CONSENT_MEDIA_TYPES)
     raw = await request.body()
-    store = ConsentStore(db)
-    results = await run_in_threadpool(store.import_fhir, raw, source=f"gateway:{desk.name}")
-    now = datetime.now(UTC)
-    created = [r for r in results if r.created]
-    if created:
-        await run_in_threadpool(
-            AuditTrail(db).append,
-            [_event("consent_recorded", now, r.consent_id, r.client_id, desk.name)
-             for r in created],
-        )
+    results = await run_in_threadpool(
+        import_consents, db, raw, source=f"gateway:{desk.name}", by=desk.name,
+        stage=AuditStage.GATEWAY,
+    )
     return RecordResponse(recorded=[
         RecordedConsent(consent_id=r.consent_id, client_id=r.client_id, created=r.created)
         for r in results
     ])
-
-
-def _event(kind: str, at: datetime, consent_id: str, client_id: str, by: str) -> AuditDraft:
-    return AuditDraft(
-        at=at, kind=kind, stage="gateway", client_id=client_id, consents=(consent_id,),
-        details={"by": by},
-    )
 
 
 @router.post(
@@ -145,14 +133,7 @@ def _event(kind: str, at: datetime, consent_id: str, client_id: str, by: str) ->
 )
 def withdraw(consent_id: str, desk: ConsentDesk, db: DatabaseDep) -> WithdrawResponse:
     """Withdraw the consent now; it covers nothing from this instant on (Art. 7(3) GDPR)."""
-    store = ConsentStore(db)
-    record = store.get(consent_id)
-    if record is None:
-        raise NotFound(f"consent '{consent_id}' is not on record")
-    withdrawal = store.withdraw(consent_id, by=desk.name)
-    AuditTrail(db).append(
-        [_event("consent_withdrawn", withdrawal.at, consent_id, record.client_id, desk.name)]
-    )
+    withdrawal = withdraw_consent(db, consent_id, by=desk.name, stage=AuditStage.GATEWAY)
     return WithdrawResponse(consent_id=consent_id, withdrawn_at=withdrawal.at, by=withdrawal.by)
 
 

@@ -15,6 +15,8 @@ from typing import Any
 
 import typer
 
+from casebridge.codes import AuditStage
+from casebridge.consent.desk import import_consents, withdraw_consent
 from casebridge.consent.store import ConsentRecord, ConsentStore
 from casebridge.db import Database, get_database
 from casebridge.errors import InputError
@@ -94,7 +96,8 @@ def import_(
 ) -> None:
     """Import consents; prints each consent id. A file with any invalid consent is refused whole."""
     raw = read_input(file, "consent import")
-    results = ConsentStore(open_database()).import_fhir(raw, source=str(file))
+    results = import_consents(open_database(), raw, source=str(file), by=_os_user(),
+                              stage=AuditStage.CLI)
     for result in results:
         typer.echo(result.consent_id)
     created = sum(r.created for r in results)
@@ -127,7 +130,8 @@ def withdraw(
     """Withdraw a consent; it stops covering anything from that moment on."""
     moment = parse_time(at, "--at") or datetime.now(UTC)
     who = by or _os_user()
-    withdrawal = ConsentStore(open_database()).withdraw(consent_id, at=moment, by=who)
+    withdrawal = withdraw_consent(open_database(), consent_id, at=moment, by=who,
+                                  stage=AuditStage.CLI)
     typer.echo(f"{withdrawal.consent_id} withdrawn at {withdrawal.at.isoformat()}")
 
 

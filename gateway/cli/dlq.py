@@ -23,7 +23,7 @@ def _dead_letters() -> tuple[Routing, DeadLetters]:
 
 @dlq_app.command("list")
 def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """List dead letters: id, message, recipient, reason."""
+    """List dead messages, one row each: id, message, recipient, reason, attempts, failures."""
     routing, dlq = _dead_letters()
     try:
         letters = dlq.list()
@@ -35,7 +35,10 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> 
     if not letters:
         typer.echo("the dead-letter queue is empty")
     for d in letters:
-        typer.echo(f"{d.id}  {d.message_id}  -> {d.recipient}  {d.reason}  (attempt {d.attempt})")
+        copies = f", {d.copies} copies" if d.copies > 1 else ""
+        typer.echo(f"{d.id}  {d.message_id}  -> {d.recipient}  {d.reason}  "
+                   f"(attempts {d.attempts}{copies}; first failure {d.first_failure}, "
+                   f"last {d.dead_at})")
 
 
 @dlq_app.command()
@@ -71,4 +74,6 @@ def replay(
         routing.close()
     for o in outcomes:
         typer.echo(f"{o.id}  {o.result}" + (f" ({o.reason})" if o.reason else ""))
-    typer.echo(f"{sum(o.result == 'requeued' for o in outcomes)} of {len(outcomes)} requeued")
+    skipped = sum(o.result == "skipped_delivered" for o in outcomes)
+    typer.echo(f"{sum(o.result == 'requeued' for o in outcomes)} of {len(outcomes)} requeued"
+               + (f", {skipped} skipped (already delivered)" if skipped else ""))

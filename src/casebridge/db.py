@@ -24,8 +24,9 @@ import hashlib
 import importlib.resources
 import os
 import threading
+import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,9 +44,17 @@ from sqlalchemy import (
     make_url,
     text,
 )
-from sqlalchemy.exc import ArgumentError, OperationalError
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    DisconnectionError,
+    InterfaceError,
+    OperationalError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
 
+from casebridge.codes import code_width
 from casebridge.errors import ConfigError
 from casebridge.logging import get_logger
 from casebridge.settings import get_settings
@@ -96,6 +105,18 @@ class UtcDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: str | None, dialect: Dialect) -> datetime | None:
         return None if value is None else parse_utc_text(value)
+
+
+def code_column(
+    *vocabularies: Iterable[str], minimum: int = 16, nullable: bool | None = None
+) -> Any:
+    """A column for codes of closed ``vocabularies`` (see :mod:`casebridge.codes`): wide enough
+    for every word, and remembering the words so that tests can store each of them."""
+    words = frozenset(str(w) for vocabulary in vocabularies for w in vocabulary)
+    return mapped_column(
+        String(code_width(words, minimum=minimum)), nullable=nullable,
+        info={"vocabulary": words},
+    )
 
 
 class Base(DeclarativeBase):
@@ -174,10 +195,42 @@ def _create_engine(url: str) -> Engine:
         # instead; SQLAlchemy then discards the whole pool, the request is answered 503 and a
         # worker requeues the message (optimistic disconnect handling). pool_recycle keeps
         # connections younger than the usual idle timeouts of proxies and firewalls.
-        return create_engine(parsed, pool_size=5, max_overflow=5, pool_recycle=1800)
+        engine = create_engine(parsed, pool_size=5, max_overflow=5, pool_recycle=1800)
+        event.listen(engine, "checkout", _ping_if_idle)
+        event.listen(engine, "checkin", _note_checkin)
+        return engine
     raise ConfigError(
         f"CASEBRIDGE_DATABASE_URL: unsupported backend '{backend}' (use sqlite or postgresql)"
     )
+
+
+#: A pooled connection idle longer than this is pinged before use: after a database restart the
+#: whole idle pool is stale, and its first use must not answer a request with a wrong 503.
+IDLE_PING_SECONDS = 5.0
+
+
+def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
+    record.info["idle_since"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    # Busy connections are not pinged (one round trip per checkout was measurable); an idle one
+    # is, and a dead one is replaced: DisconnectionError makes the pool retry with a new one.
+    idle_since = record.info.get("idle_since")
+    if idle_since is None or time.monotonic() - idle_since < IDLE_PING_SECONDS:
+        return
+    try:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception as exc:
+        raise DisconnectionError(f"stale pooled connection ({type(exc).__name__})") from exc
+
+
+def is_store_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` means the store cannot be reached (not that a statement was wrong)."""
+    if isinstance(exc, OperationalError | InterfaceError | DisconnectionError | PoolTimeout):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 def _lock_key(name: str) -> int:
@@ -277,6 +330,17 @@ class Database:
         if immediate and self._sqlite_url is not None:
             return sqlite_writer(self._sqlite_url)
         return nullcontext()
+
+    def reachable(self) -> bool:
+        """Whether one trivial statement succeeds now (the probe of a paused worker)."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:  # noqa: BLE001 - any failure means unreachable
+            if not is_store_outage(exc):
+                log.warning("store probe failed", exc_type=type(exc).__name__)
+            return False
+        return True
 
     @contextmanager
     def snapshot_read(self) -> Iterator[Connection]:

@@ -123,6 +123,7 @@ def test_clients_link_show_candidates(cli_env, run_cli, files) -> None:
 
 def test_decide_prints_the_report_and_writes_no_audit(cli_env, run_cli, files) -> None:
     run_cli("consent", "import", str(files["consent_self"]))
+    recorded = AuditTrail(get_database(cli_env)).count()  # the import's own entry
     result = run_cli("decide", str(files["envelope"]), "--at", AT)
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
@@ -135,7 +136,7 @@ def test_decide_prints_the_report_and_writes_no_audit(cli_env, run_cli, files) -
             "consents": [SELF_ID], "legal_basis": None,
         }],
     }
-    assert AuditTrail(get_database(cli_env)).count() == 0
+    assert AuditTrail(get_database(cli_env)).count() == recorded == 1
     later = json.loads(run_cli("decide", str(files["envelope"]), "--at",
                                "2027-06-01T00:00:00+02:00").stdout)
     assert later["decisions"][0]["outcome"] == "block"  # consent expired
@@ -182,8 +183,9 @@ def test_audit_verify_report_export(cli_env, run_cli, files) -> None:
     run_cli("consent", "import", str(files["consent_self"]))
     client = _fill_audit(cli_env)
     ok = run_cli("audit", "verify", "--batch", "2")
-    assert ok.exit_code == 0 and "6 entries verified" in ok.stdout
-    assert "verified 6 of 6 entries" in ok.stderr  # progress lines when not on a terminal
+    # the import's consent_recorded entry (at the real time) and six decisions of 2026-11-20
+    assert ok.exit_code == 0 and "7 entries verified" in ok.stdout
+    assert "verified 7 of 7 entries" in ok.stderr  # progress lines when not on a terminal
     report = json.loads(run_cli("audit", "report", "--client", client).stdout)
     summary = report["recipients"]["suchtberatung-diakonie-du"]
     assert summary["categories"] == ["addiction", "contact", "identity", "support_plan"]
@@ -194,8 +196,9 @@ def test_audit_verify_report_export(cli_env, run_cli, files) -> None:
     assert "blocked entirely" in text.stdout
     assert run_cli("audit", "report", "--client", client, "--format", "xml").exit_code == 2
     lines = run_cli("audit", "export").stdout.splitlines()
-    assert [json.loads(line)["seq"] for line in lines] == [1, 2, 3, 4, 5, 6]
-    assert run_cli("audit", "export", "--since", "2026-11-21T00:00:00Z").stdout == ""
+    assert [json.loads(line)["seq"] for line in lines] == [1, 2, 3, 4, 5, 6, 7]
+    later = run_cli("audit", "export", "--since", "2026-11-21T00:00:00Z").stdout.splitlines()
+    assert [json.loads(line)["kind"] for line in later] == ["consent_recorded"]
     window = run_cli("audit", "export", "--since", "2026-11-20T00:00:00Z",
                      "--until", "2026-11-21T00:00:00Z")
     assert len(window.stdout.splitlines()) == 6
@@ -217,3 +220,23 @@ def test_audit_verify_finds_tampering(cli_env, run_cli, files, statement, broken
     result = run_cli("audit", "verify")
     assert result.exit_code == 1
     assert f"BROKEN at entry {broken_at}" in result.stdout
+
+
+def test_import_and_withdraw_from_the_cli_are_audited_like_the_api(
+    cli_env, run_cli, files
+) -> None:
+    assert run_cli("consent", "import", str(files["consent_self"])).exit_code == 0
+    assert run_cli("consent", "import", str(files["consent_self"])).exit_code == 0  # unchanged
+    result = run_cli("consent", "withdraw", SELF_ID, "--by", "desk.person")
+    assert result.exit_code == 0, result.stderr
+    assert run_cli("consent", "withdraw", SELF_ID).exit_code != 0  # second: refused, no entry
+    client_id = _client_id(run_cli)
+    trail = AuditTrail(get_database(cli_env))
+    events = [(e.kind, e.stage, e.consents, e.client_id) for e in trail.entries()]
+    assert events == [
+        ("consent_recorded", "cli", [SELF_ID], client_id),
+        ("consent_withdrawn", "cli", [SELF_ID], client_id),
+    ]
+    by = [e.details["by"] for e in trail.entries()]
+    assert by[1] == "desk.person" and by[0]
+    assert trail.verify().ok

@@ -107,7 +107,8 @@ class Env:
             conn.release()
 
 
-def make_env(tmp_path: Path, vhost: str, retry: dict[str, float]) -> Env:
+def make_env(tmp_path: Path, vhost: str, retry: dict[str, float],
+             db_url: str | None = None) -> Env:
     stand_ins = {a: StandIn(a) for a in PUSH}
     data = yaml.safe_load(demo_route_table_text())
     data["retry"] = retry
@@ -117,7 +118,7 @@ def make_env(tmp_path: Path, vhost: str, retry: dict[str, float]) -> Env:
                                   "timeout": 2}
     route_file = tmp_path / "routes.yaml"
     route_file.write_text(yaml.safe_dump(data))
-    db_url = f"sqlite:///{tmp_path / 'casebridge.db'}"
+    db_url = db_url or f"sqlite:///{tmp_path / 'casebridge.db'}"
     db = get_database(db_url)
     store = ConsentStore(db)
     store.import_fhir(sample_bytes("consent-fhir/consent-guardian-001.json"), source="g")

@@ -1,0 +1,207 @@
+"""A worker never dies of one message, and a store outage never becomes a dead letter.
+
+On the production stack: PostgreSQL (which enforces column widths) and the real RabbitMQ with
+quorum queues (each test in its own virtual host). The store outage test stops a private
+PostgreSQL cluster (port 5436) that it started itself.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from casebridge.codes import DeadReason
+from casebridge.consent.audit import AuditTrail
+from casebridge.routing.dlq import DeadLetters
+from casebridge.routing.worker import Worker
+from tests.consent.store_fixtures import pg_schema_url
+from tests.private_pg import PrivatePostgres
+from tests.routing.test_rabbitmq_faults import (
+    PUSH,
+    Env,
+    case_exports,
+    expected_keys,
+    make_env,
+    run_worker,
+    vhost,  # noqa: F401 - fixture
+)
+
+pytestmark = [pytest.mark.rabbitmq, pytest.mark.postgres]
+FAST_RETRY = {"max_attempts": 3, "initial_backoff": 0.05, "max_backoff": 0.1, "jitter": 0}
+PRIVATE_PG_PORT = 5436
+
+
+def _close(env: Env) -> None:
+    env.routing.close()
+    for s in env.stand_ins.values():
+        s.close()
+
+
+@pytest.fixture
+def pg_env(tmp_path, vhost) -> Iterator[Env]:  # noqa: F811
+    for url in pg_schema_url():
+        env = make_env(tmp_path, vhost, FAST_RETRY, db_url=url)
+        try:
+            yield env
+        finally:
+            _close(env)
+
+
+def _audit_kinds(env: Env, kind: str) -> list[Any]:
+    return [e for e in AuditTrail(env.routing.db).entries() if e.kind == kind]
+
+
+def test_retries_exhausted_on_postgresql_is_an_audited_dead_letter(pg_env: Env) -> None:
+    pg_env.stand_ins["jobcenter-duisburg"].down()
+    raws = case_exports(3)
+    router = pg_env.routing.router()
+    for raw in raws:
+        router.submit(raw, system="jugendamt")
+    assert run_worker(pg_env) == {"delivered": 3, "dead": 3}
+    dead = _audit_kinds(pg_env, "dead_letter")
+    assert [e.outcome for e in dead] == [str(DeadReason.RETRIES_EXHAUSTED)] * 3
+    assert {e.recipient for e in dead} == {"jobcenter-duisburg"}
+    assert all(e.details["attempts"] == 3 for e in dead)
+    assert len(DeadLetters(pg_env.routing).list()) == 3
+    assert AuditTrail(pg_env.routing.db).verify().ok
+
+
+def test_an_unexpected_error_dead_letters_that_message_and_the_worker_goes_on(
+    pg_env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    raws = case_exports(4)
+    router = pg_env.routing.router()
+    for raw in raws:
+        router.submit(raw, system="jugendamt")
+    worker = pg_env.routing.worker()
+    real_push = worker.service.push.push
+    broken: list[str] = []
+
+    def push(target: Any, body: bytes, **kw: Any) -> Any:
+        # one message hits a bug (not the recipient's fault, not an outage)
+        if not broken and target.url == pg_env.stand_ins["sozialamt-duisburg"].url:
+            broken.append(kw["delivery_id"])
+            raise RuntimeError("a bug")
+        return real_push(target, body, **kw)
+
+    worker.service.push.push = push  # type: ignore[method-assign]
+    try:
+        worker.run(idle_timeout=1.0)
+    finally:
+        worker.close()
+    assert worker.counts == {"delivered": 7, "dead": 1}
+    letters = DeadLetters(pg_env.routing).list()
+    assert [(d.id, d.reason, d.detail) for d in letters] == [
+        (broken[0], "internal_error", {"exc_type": "RuntimeError"})]
+    dead = _audit_kinds(pg_env, "dead_letter")
+    assert [(e.outcome, e.details["exc_type"], e.details["delivery_id"]) for e in dead] == [
+        ("internal_error", "RuntimeError", broken[0])]
+    assert len(pg_env.received_keys()) == 7
+
+
+@pytest.fixture
+def private_pg() -> Iterator[PrivatePostgres]:
+    server = PrivatePostgres(PRIVATE_PG_PORT)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.mark.slow
+def test_store_down_pauses_without_dead_letters_then_delivers_everything_once(
+    tmp_path, vhost, private_pg: PrivatePostgres  # noqa: F811
+) -> None:
+    env = make_env(tmp_path, vhost, FAST_RETRY, db_url=private_pg.url)
+    try:
+        raws = case_exports(8)
+        router = env.routing.router()
+        for raw in raws:
+            router.submit(raw, system="jugendamt")
+        private_pg.stop(immediate=True)
+        worker: Worker = env.routing.worker(threads=2)
+        thread = threading.Thread(target=worker.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while worker.state != "paused_store" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert worker.state == "paused_store"
+        time.sleep(4)  # an outage of several probe intervals
+        assert worker.counts == {} and env.received_keys() == set()
+        private_pg.start()
+        deadline = time.monotonic() + 60
+        while len(env.received_keys()) < 16 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        worker.stop()
+        thread.join(timeout=30)
+        worker.close()
+        assert env.received_keys() == expected_keys(raws)
+        assert worker.counts == {"delivered": 16}
+        assert env.repeats() == 0
+        assert DeadLetters(env.routing).list() == []
+        assert all(env.queued(a) == 0 for a in PUSH)
+        assert _audit_kinds(env, "dead_letter") == []
+        with env.routing.db.connection() as conn:
+            assert conn.execute(text(
+                "SELECT count(*) FROM routing_deliveries WHERE state = 'delivered'"
+            )).scalar_one() == 16
+    finally:
+        _close(env)
+
+
+def _copy_dead_letters(env: Env) -> int:
+    """Put a second copy of every dead letter into the queue (a worker restarted between its
+    dead-letter publish and its ack left exactly such copies)."""
+    dlq = DeadLetters(env.routing)
+    publisher = env.routing.publisher()
+    with dlq._taken() as messages:
+        for m in messages:
+            publisher.publish_dead(m.body, recipient=str(m.headers["recipient"]),
+                                   headers=dict(m.headers))
+        return len(messages)
+
+
+def test_replay_is_idempotent_one_row_per_message_and_skips_what_was_delivered(
+    pg_env: Env,
+) -> None:
+    jobcenter = pg_env.stand_ins["jobcenter-duisburg"]
+    jobcenter.down()
+    raws = case_exports(2)
+    router = pg_env.routing.router()
+    for raw in raws:
+        router.submit(raw, system="jugendamt")
+    assert run_worker(pg_env) == {"delivered": 2, "dead": 2}
+    assert _copy_dead_letters(pg_env) == 2
+    dlq = DeadLetters(pg_env.routing)
+    letters = dlq.list()
+    assert len(letters) == 2 and {d.copies for d in letters} == {2}
+    assert all(d.attempts >= 3 and d.first_failure and d.first_failure <= d.dead_at
+               and d.reason == "retries_exhausted" for d in letters)
+    jobcenter.up()
+    first = letters[0].id
+    with dlq._taken() as messages:
+        kept = next((m.body, dict(m.headers)) for m in messages
+                    if m.headers["delivery_id"] == first)
+    # several copies replay as one
+    assert [(o.id, o.result) for o in dlq.replay([first])] == [(first, "requeued")]
+    assert run_worker(pg_env) == {"delivered": 1}
+    # a copy of the delivered message turns up in the queue again: its replay is skipped
+    pg_env.routing.publisher().publish_dead(kept[0], recipient="jobcenter-duisburg",
+                                            headers=kept[1])
+    outcomes = {o.id: o.result for o in dlq.replay()}
+    assert outcomes[first] == "skipped_delivered"
+    assert list(outcomes.values()).count("requeued") == 1
+    assert run_worker(pg_env) == {"delivered": 1}
+    assert dlq.list() == []
+    assert pg_env.received_keys() == expected_keys(raws)
+    assert pg_env.repeats() == 0
+    skipped = _audit_kinds(pg_env, "replay_skipped")
+    assert [(e.outcome, e.details["delivery_id"]) for e in skipped] == [
+        ("skipped_delivered", first)]
+    assert len(_audit_kinds(pg_env, "dead_letter_replayed")) == 2
+    assert AuditTrail(pg_env.routing.db).verify().ok

@@ -51,8 +51,6 @@ def record(led: Ledger) -> None:
 def pg() -> Iterator[PrivatePostgres]:
     server = PrivatePostgres()
     try:
-        server.init()
-        server.start()
         yield server
     finally:
         server.destroy()
@@ -102,6 +100,7 @@ def _stacks(pg: PrivatePostgres, broker: PrivateRabbit) -> Iterator[StackFactory
     finally:
         for stack, workdir in made:
             stack.close()
+            stack.print_logs()
             shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -2,10 +2,10 @@
 
 The machine's shared servers (5432, 5672) are used by everything else here and must never be
 stopped, so the fault suite starts servers of its own from the same installed binaries, in a
-temporary folder, on the ports assigned to it (PostgreSQL 5433/5434, RabbitMQ 5673-5675 with
-distribution ports 25673-25675), and stops them by their own pid or control command -- see
-/work/shared/private-servers.md. Every ``start`` is paired with a ``destroy`` that the fixtures
-call in their finalisers, also when a test fails.
+temporary folder, on the ports assigned to it (PostgreSQL 5433/5434 through
+:mod:`tests.private_pg`, RabbitMQ 5673-5675 with distribution ports 25673-25675), and stops
+them by their own pid or control command -- see /work/shared/private-servers.md. Every start is
+paired with a ``destroy`` that the fixtures call in their finalisers, also when a test fails.
 """
 
 from __future__ import annotations
@@ -17,15 +17,15 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from pathlib import Path
 
 import psycopg
 from psycopg import sql
 
+from tests import private_pg
+
 RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 #: The ports of the fault suite (and only these).
 RABBIT_PORTS = (5673, 5674, 5675)
 PG_PORTS = (5433, 5434)
@@ -35,7 +35,9 @@ def available() -> str | None:
     """Why private servers cannot be started here, or None when they can."""
     if os.geteuid() != 0:
         return "needs root to run the servers as the rabbitmq and postgres users"
-    for tool in (RABBIT_BIN / "rabbitmq-server", PG_BIN / "initdb", Path("/usr/sbin/runuser")):
+    tools = (RABBIT_BIN / "rabbitmq-server", private_pg.PG_BIN / "initdb",
+             Path("/usr/sbin/runuser"))
+    for tool in tools:
         if not tool.exists():
             return f"{tool} is not installed"
     return None
@@ -251,46 +253,17 @@ class PrivateRabbit:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-class PrivatePostgres:
-    """A PostgreSQL cluster of the suite's own on ``port`` (trust auth on 127.0.0.1 only)."""
+class PrivatePostgres(private_pg.PrivatePostgres):
+    """The shared private-cluster helper (initdb, start, stop, crash), plus what the suite needs:
+    a database per scenario and a finaliser that falls back to the postmaster's pid."""
 
     def __init__(self, port: int = PG_PORTS[0]) -> None:
-        self.root = workspace("cb-faults-pg-")
-        self.port = port
-        self.data = self.root / "pg"
-        self.sock = self.root / "sock"
-        self.log = self.root / "pg.log"
-
-    def _as_postgres(self, *cmd: str) -> list[str]:
-        return ["runuser", "-u", "postgres", "--", *cmd]
-
-    def _ctl(self, *args: str) -> None:
-        subprocess.run(self._as_postgres(
-            str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-w", "-t", "60", *args),
-            check=True, capture_output=True, timeout=90)
-
-    def init(self) -> None:
-        """initdb (superuser ``postgres``, trust)."""
-        self.sock.mkdir()
-        _chown(self.root, "postgres")
-        subprocess.run(self._as_postgres(str(PG_BIN / "initdb"), "-D", str(self.data), "-U",
-                                         "postgres", "--auth=trust", "-E", "UTF8"),
-                       check=True, capture_output=True, timeout=120)
-
-    def start(self) -> None:
-        """Start (again) and wait until it accepts connections."""
-        self._ctl("-o", f"-p {self.port} -k {self.sock} -c listen_addresses=127.0.0.1 "
-                        "-c max_connections=200", "-l", str(self.log), "start")
-
-    def stop(self, *, crash: bool = False) -> None:
-        """Stop; ``crash`` stops immediately, as a crash would (no checkpoint)."""
-        self._ctl("-m", "immediate" if crash else "fast", "stop")
+        super().__init__(port)
 
     def pid(self) -> int | None:
         """The postmaster's pid while it runs."""
-        pid_file = self.data / "postmaster.pid"
         with suppress(OSError, ValueError, IndexError):
-            return int(pid_file.read_text().splitlines()[0])
+            return int((self.data / "postmaster.pid").read_text().splitlines()[0])
         return None
 
     def admin(self) -> str:
@@ -310,30 +283,7 @@ class PrivatePostgres:
         """Finaliser: stop by pg_ctl, else SIGKILL the postmaster's pid; remove the folder."""
         pid = self.pid()
         with suppress(Exception):
-            self.stop(crash=True)
+            self.close()
         if pid is not None and _pid_alive(pid):
             _kill_and_wait(pid)
-        shutil.rmtree(self.root, ignore_errors=True)
-
-
-@contextmanager
-def private_rabbit(nodes: int = 1) -> Iterator[PrivateRabbit]:
-    """Started nodes, always destroyed."""
-    rabbit = PrivateRabbit(nodes)
-    try:
-        rabbit.start()
-        yield rabbit
-    finally:
-        rabbit.destroy()
-
-
-@contextmanager
-def private_postgres(port: int = PG_PORTS[0]) -> Iterator[PrivatePostgres]:
-    """A started cluster, always destroyed."""
-    pg = PrivatePostgres(port)
-    try:
-        pg.init()
-        pg.start()
-        yield pg
-    finally:
-        pg.destroy()
+        shutil.rmtree(self.folder, ignore_errors=True)

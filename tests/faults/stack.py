@@ -69,6 +69,9 @@ class Posted:
     tries: int = 0
     conflicts: int = 0  # 409 answers on the way
     unavailable: int = 0  # 503 answers and refused connections on the way
+    errors: list[str] = field(default_factory=list)  # any other answer (500, 4xx)
+    first_at: float = 0.0  # time.monotonic() of the first try
+    answered_at: float = 0.0  # ... and of the final answer
 
 
 class Stack:
@@ -181,6 +184,15 @@ class Stack:
                 raise AssertionError(f"{name} exited with {proc.returncode}:\n"
                                      f"{self.log_tail(name)}")
 
+    def print_logs(self, chars: int = 4000) -> None:
+        """The end of every process's log on stdout (pytest shows it for a failed test)."""
+        for name in self.processes:
+            if name != "recipient":
+                errors = [line for line in self.log_tail(name, 10**7).splitlines()
+                          if '"level": "error"' in line or "Error" in line][-20:]
+                print(f"----- {name}.log: errors -----", *errors, sep="\n")
+                print(f"----- {name}.log (end) -----\n{self.log_tail(name, chars)}")
+
     def close(self) -> None:
         """Finaliser: SIGTERM every process, SIGKILL what does not stop."""
         for proc in self.processes.values():
@@ -201,6 +213,12 @@ class Stack:
                                                  timeout=10).json()
         return result
 
+    def wait_delivering(self, count: int = 2, seconds: float = 120) -> None:
+        """Until the recipient accepted ``count`` pushes: workers consume, messages flow."""
+        wait_until(lambda: self.workers_alive() or sum(
+            1 for r in self.records() if 200 <= r["status"] < 300) >= count, seconds,
+            f"fewer than {count} deliveries")
+
     def recipient_mode(self, mode: str) -> None:
         """``accept`` or ``fail`` (503 to every push)."""
         httpx.put(f"{self.recipient_url}/_mode", content=mode, timeout=10).raise_for_status()
@@ -215,7 +233,7 @@ class Stack:
     def post(self, index: int, raw: bytes, *, deadline: float, gateways: list[str]) -> Posted:
         """POST one message until it is answered 202 (or 200, already routed) or the deadline;
         refused connections go to the next gateway, 503 and 409 are retried after a pause."""
-        posted = Posted(index)
+        posted = Posted(index, first_at=time.monotonic())
         headers = {"Authorization": f"Bearer {self.key}", "Content-Type": "application/json"}
         while time.monotonic() < deadline and posted.tries < 400:
             url = self.gateway_urls[gateways[(index + posted.tries) % len(gateways)]]
@@ -228,6 +246,7 @@ class Stack:
                 time.sleep(0.3)
                 continue
             posted.status = r.status_code
+            posted.answered_at = time.monotonic()
             if r.status_code in (200, 202):
                 [message] = r.json()["messages"]
                 posted.message_id = message["message_id"]
@@ -238,8 +257,8 @@ class Stack:
                 posted.conflicts += 1
             elif r.status_code == 503:
                 posted.unavailable += 1
-            else:
-                raise AssertionError(f"message {index}: HTTP {r.status_code} {r.text[:500]}")
+            else:  # never expected; kept for the ledger, retried as a sending system would
+                posted.errors.append(f"HTTP {r.status_code} {r.text[:300]}")
             time.sleep(min(float(r.headers.get("Retry-After", "1") or 1), 2.0))
         return posted
 
@@ -320,6 +339,11 @@ def wait_until(condition: Callable[[], bool], seconds: float, message: str, *,
         time.sleep(every)
 
 
+def during(posted: list[Posted], start: float, end: float) -> int:
+    """Messages in flight at some moment of the window [start, end] (a fault met them)."""
+    return sum(1 for p in posted if p.first_at <= end and p.answered_at >= start)
+
+
 def in_background(fn: Callable[[], Any]) -> threading.Thread:
     """Run ``fn`` on a daemon thread (the fault injector beside the load)."""
     thread = threading.Thread(target=fn, daemon=True)
@@ -341,6 +365,7 @@ class Ledger:
     pushes_2xx: Counter[Pair] = field(default_factory=Counter)
     dead: list[dict[str, Any]] = field(default_factory=list)
     conflicts: int = 0
+    errors: list[str] = field(default_factory=list)
     audit_ok: bool = False
     audit_output: str = ""
     entries: list[AuditEntry] = field(default_factory=list)
@@ -361,6 +386,7 @@ class Ledger:
     def assert_nothing_lost(self, *, dead_ok: bool = False, duplicates_allowed: int = 0,
                             conflicts_allowed: bool = True) -> None:
         """The suite's invariants (see the module docstring of tests/faults)."""
+        assert not self.errors, f"answers other than 202/200/409/503: {self.errors[:3]}"
         assert self.answered == self.posted, f"{self.posted - self.answered} never answered 202"
         missing = sorted(self.queued - self.delivered - self.blocked_delivery)
         unasked = sorted(self.delivered - self.queued)
@@ -409,6 +435,7 @@ def ledger(stack: Stack, fault: str, posted: list[Posted]) -> Ledger:
             led.queued |= {(p.message_id, r) for r in p.queued}
             led.blocked_inbound |= {(p.message_id, r) for r in p.blocked}
         led.conflicts += p.conflicts
+        led.errors += p.errors
     for r in stack.records():
         if 200 <= r["status"] < 300:
             led.pushes_2xx[(r["message_id"], r["agency"])] += 1

@@ -20,6 +20,7 @@ from tests.faults.stack import (
     case_exports,
     copy_into_dlq,
     dead_pairs,
+    during,
     in_background,
     ledger,
     wait_until,
@@ -87,17 +88,19 @@ def test_broker_node_stop_and_start_mid_stream(stack_on_node, rabbit) -> None:
     posted: list = []
     sender = in_background(lambda: posted.extend(
         stack.post_all(case_exports(N), threads=3, seconds=outage + 240, spread=SPREAD)))
-    time.sleep(SPREAD / 4)
+    stack.wait_delivering()
     [node] = rabbit.nodes
+    down = time.monotonic()
     node.stop()
     time.sleep(outage)
     node.start()
+    up = time.monotonic()
     sender.join(timeout=outage + 300)
     assert not sender.is_alive()
     stack.settle({(p.message_id, r) for p in posted for r in p.queued}, seconds=240)
     led = ledger(stack, f"broker node stopped {outage} s", posted)
     record(led)
-    assert sum(p.unavailable for p in posted) >= 1, "the outage must hit the senders"
+    assert during(posted, down, up) >= 1, "the outage must meet messages in flight"
     led.assert_nothing_lost()
     for name in ("gateway-1", "gateway-2"):
         ready = httpx.get(f"{stack.gateway_urls[name]}/health/ready", timeout=10)
@@ -113,16 +116,18 @@ def test_store_stop_and_start_mid_stream(stack_on_node, pg, outage) -> None:
     posted: list = []
     sender = in_background(lambda: posted.extend(
         stack.post_all(case_exports(N), threads=3, seconds=outage + 240, spread=SPREAD)))
-    time.sleep(SPREAD / 4)
-    pg.stop(crash=True)
+    stack.wait_delivering()
+    down = time.monotonic()
+    pg.stop(immediate=True)
     time.sleep(outage)
     pg.start()
+    up = time.monotonic()
     sender.join(timeout=outage + 300)
     assert not sender.is_alive()
     stack.settle({(p.message_id, r) for p in posted for r in p.queued}, seconds=240)
     led = ledger(stack, f"store stopped {outage} s", posted)
     record(led)
-    assert sum(p.unavailable for p in posted) >= 1, "the outage must hit the senders"
+    assert during(posted, down, up) >= 1, "the outage must meet messages in flight"
     # an infrastructure outage never makes a dead letter
     led.assert_nothing_lost()
     for name in ("gateway-1", "gateway-2"):

@@ -91,8 +91,7 @@ def _stacks(pg: PrivatePostgres, broker: PrivateRabbit) -> Iterator[StackFactory
         made.append((stack, workdir))
         stack.start_recipient()
         stack.provision()
-        for i in range(gateways):
-            stack.start_gateway(f"gateway-{i + 1}")
+        stack.start_gateway(*(f"gateway-{i + 1}" for i in range(gateways)))
         return stack
 
     try:

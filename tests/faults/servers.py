@@ -235,6 +235,14 @@ class PrivateRabbit:
                 return next(n for n in self.nodes if n.node == leader.strip())
         raise LookupError(f"queue {queue} not found in {vhost}")
 
+    def connection_ports(self, vhost: str) -> list[int]:
+        """The node port of every client connection to ``vhost`` (cluster-wide)."""
+        out = self.live_node().ctl("list_connections", "vhost", "port", "--no-table-headers",
+                                   "-q")
+        return [int(port) for line in out.splitlines()
+                for name, _, port in [line.partition("\t")]
+                if name.strip() == vhost and port.strip().isdigit()]
+
     def queue_counts(self, vhost: str) -> dict[str, int]:
         """Messages ready + unacknowledged per queue."""
         out = self.live_node().ctl("list_queues", "-p", vhost, "name", "messages",

@@ -145,16 +145,18 @@ class Stack:
                                                 cwd=self.workdir)
         out.close()
 
-    def start_gateway(self, name: str) -> None:
-        """``casebridge serve`` on a free port; returns once it answers ``/health/live``."""
-        if name not in self.args:
-            port = free_port()
-            self.args[name] = ["serve", "--host", "127.0.0.1", "--port", str(port)]
-            self.gateway_urls[name] = f"http://127.0.0.1:{port}"
-        self._spawn(name)
-        url = self.gateway_urls[name]
-        wait_until(lambda: _answers(f"{url}/health/live"), 90, f"{name} did not start",
-                   alive=lambda: self.alive(name))
+    def start_gateway(self, *names: str) -> None:
+        """``casebridge serve`` on a free port each; returns once all answer ``/health/live``."""
+        for name in names:
+            if name not in self.args:
+                port = free_port()
+                self.args[name] = ["serve", "--host", "127.0.0.1", "--port", str(port)]
+                self.gateway_urls[name] = f"http://127.0.0.1:{port}"
+            self._spawn(name)
+        for name in names:
+            url = self.gateway_urls[name]
+            wait_until(lambda u=url: _answers(f"{u}/health/live"), 90, f"{name} did not start",
+                       alive=lambda n=name: self.alive(n))
 
     def start_worker(self, name: str, threads: int = 2) -> None:
         """``casebridge worker``."""

@@ -27,6 +27,8 @@ def test_cluster_leader_killed_mid_stream(stack_on_cluster, cluster) -> None:
     # mid-stream: some messages through, the rest still to come
     wait_until(lambda: len(stack.records()) >= N // 3, 120, "nothing was delivered")
     leader = cluster.queue_leader(stack.vhost, QUEUE)
+    # the clients sit on the leader (the first URL of their failover list): the kill cuts them off
+    assert leader.port in cluster.connection_ports(stack.vhost)
     leader.kill()
     sender.join(timeout=360)
     assert not sender.is_alive()
@@ -38,3 +40,6 @@ def test_cluster_leader_killed_mid_stream(stack_on_cluster, cluster) -> None:
     led.assert_nothing_lost()
     assert all(stack.alive(n) for n in ("gateway-1", "gateway-2", "worker-1", "worker-2"))
     assert sum(cluster.queue_counts(stack.vhost).values()) == 0
+    # ... and they reconnected to the other nodes
+    ports = cluster.connection_ports(stack.vhost)
+    assert len(ports) >= 4 and leader.port not in ports, ports

@@ -100,27 +100,32 @@ class ConsentGate:
         at: datetime,
         stage: str,
         policies: Mapping[str, TransferPolicy] | None = None,
-        along: Callable[[Connection], None] | None = None,
+        along: Callable[[Connection, MessageDecisions, Mapping[str, TransferEnvelope]], None]
+        | None = None,
     ) -> GateResult:
         """Decide for every recipient, append one audit entry each, then release.
 
-        ``along`` is written in the audit entries' transaction (see ``AuditTrail.append``).
+        ``along(conn, decisions, released)`` is written in the audit entries' transaction (see
+        ``AuditTrail.append``): what must exist exactly when the decisions do, such as the
+        gateway's idempotency claim and the released envelopes waiting to be published.
         """
         evaluation = self.evaluate(envelope, at=at, policies=policies)
+        released: dict[str, TransferEnvelope] = {}
+        for decision in evaluation.decisions.decisions:
+            copy = release(envelope, decision)
+            if copy is not None:
+                released[decision.recipient] = copy
         entries = self.audit.append_decisions(
             envelope, evaluation.decisions, stage=stage, at=at,
-            client_id=evaluation.client.client_id, along=along,
+            client_id=evaluation.client.client_id,
+            along=None if along is None else (
+                lambda conn: along(conn, evaluation.decisions, released)),
         )
         overrides = [(d.recipient, e.seq) for d, e in zip(
             evaluation.decisions.decisions, entries, strict=True) if d.outcome == Outcome.OVERRIDE]
         if overrides:
             # The justification is personal data: kept beside the chain for the DPO, not in it.
             record_claims(self.db, envelope, overrides)
-        released: dict[str, TransferEnvelope] = {}
-        for decision in evaluation.decisions.decisions:
-            copy = release(envelope, decision)
-            if copy is not None:
-                released[decision.recipient] = copy
         log.info(
             "consent gate",
             message_id=envelope.message_id,

@@ -7,6 +7,10 @@
     Succeed when a node of the broker in ``CASEBRIDGE_BROKER_URL`` (or the file named by
     ``CASEBRIDGE_BROKER_URL_FILE``) accepts TCP connections: the workers' probe, since a worker
     serves no HTTP and is useless without its broker.
+``casebridge-healthcheck --worker-state PATH``
+    Succeed when the worker writing PATH (``casebridge worker --state-file PATH``; with
+    ``--concurrency`` every ``PATH.N``) is consuming: the workers' readiness, which fails while a
+    worker is paused because the store is unreachable or reconnects to the broker.
 
 Exit 0 means healthy, 1 unhealthy. Nothing about the URL (which holds credentials) is printed.
 """
@@ -65,8 +69,22 @@ def probe_broker(urls: str, timeout: float = 3.0) -> bool:
     return False
 
 
+def probe_worker_state(path: str) -> bool:
+    """Whether the worker state file ``path`` (or each ``path.N``) says ``consuming``."""
+    base = Path(path)
+    files = [base] if base.exists() else sorted(base.parent.glob(f"{base.name}.[0-9]*"))
+    files = [f for f in files if not f.name.endswith(".new")]
+    try:
+        return bool(files) and all(
+            f.read_text(encoding="utf-8").strip() == "consuming" for f in files)
+    except OSError:
+        return False
+
+
 def main(argv: list[str]) -> int:
     """Run the probe the arguments select; 0 healthy, 1 not."""
+    if argv[1:2] == ["--worker-state"] and len(argv) > 2:
+        return 0 if probe_worker_state(argv[2]) else 1
     if argv[1:2] == ["--broker"]:
         return 0 if probe_broker(broker_url()) else 1
     url = argv[1] if len(argv) > 1 else os.environ.get("CASEBRIDGE_HEALTHCHECK_URL", DEFAULT_URL)

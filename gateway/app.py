@@ -24,6 +24,7 @@ from casebridge.gateway.limits import BodySizeLimit
 from casebridge.gateway.observe import ObserveRequests
 from casebridge.gateway.problems import install_problem_handlers
 from casebridge.logging import configure_logging
+from casebridge.routing.relay import RelaySweeper
 from casebridge.routing.routes import load_route_table
 from casebridge.routing.runtime import Routing
 from casebridge.settings import Settings, get_settings
@@ -48,7 +49,15 @@ def _routing(settings: Settings) -> Routing | None:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    routing = app.state.routing
+    sweeper = None
+    if routing is not None:
+        # publishes what a request decided but could not publish (crash, broker outage)
+        sweeper = RelaySweeper(routing.db, routing.publisher)
+        sweeper.start()
     yield
+    if sweeper is not None:
+        sweeper.stop()
     if app.state.intake is not None:
         app.state.intake.close()
     if app.state.routing is not None:

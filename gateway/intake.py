@@ -7,14 +7,17 @@ Order of checks for one posted file (nothing is decided or published unless all 
    ``forged_sender`` event in the audit trail (the caller, the claimed sender, the message id);
 3. the caller's agency must use this system and every message must be on a route (NoRoute);
 4. per message id, an idempotency claim, written in the transaction of the message's inbound
-   audit entries (a message id is claimed exactly when its decisions are recorded): a message id
-   the sender already posted is answered with the stored result and not routed again; the same
-   id with different content is a conflict.
-   A message that released nothing to anyone was not accepted, so posting it again (e.g. after
-   the client's consent was recorded) decides it again.
+   audit entries and of the released envelopes waiting to be published (the outbox, see
+   :mod:`casebridge.routing.relay`): a message id is claimed exactly when its decisions are
+   recorded, and the claim stores the answer. A message id the sender already posted is answered
+   with the stored result and not decided again -- if the request that decided it died or met a
+   broker outage before every publish was confirmed, the repeat publishes what is left first.
+   The same id with different content is a conflict. A message that released nothing to anyone
+   was not accepted, so posting it again (e.g. after the client's consent was recorded) decides
+   it again.
 
 Then routing's :class:`~casebridge.routing.pipeline.Router` passes each message through the
-consent gate and publishes it; the answer is given only after the broker confirmed.
+consent gate and publishes it; the answer 202 is given only after the broker confirmed.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, String, Text, bindparam, delete, insert, update
+from sqlalchemy import Connection, String, Text, bindparam, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -49,7 +52,7 @@ from casebridge.routing.topology import release
 
 log = get_logger(__name__)
 
-#: A claim older than this whose request never finished (a crashed process) may be taken over.
+#: An undecided claim (written only by releases before the outbox) older than this is taken over.
 STALE_CLAIM = timedelta(minutes=2)
 
 
@@ -74,7 +77,8 @@ _COMPLETE = (
     update(InboundRow)
     .where(InboundRow.sender == bindparam("m_sender"),
            InboundRow.message_id == bindparam("m_id"))
-    .values(state="done", result_json=bindparam("result"), completed_at=bindparam("at"))
+    .values(state=str(InboundState.DONE), result_json=bindparam("result"),
+            completed_at=bindparam("at"))
 )
 
 
@@ -187,60 +191,83 @@ class Intake:
 
     def _new_claim(
         self, envelope: TransferEnvelope, system: str, digest: str
-    ) -> Callable[[Connection], None]:
-        """The claim of a new message id, written with the inbound audit entries.
+    ) -> Callable[[Connection, Accepted], None]:
+        """The claim of a new message id, written with its decisions and outbox rows.
 
-        A message id is claimed exactly when its decisions are recorded: one transaction, and
-        the primary key makes two concurrent posts of one id race safely (the loser writes
-        nothing and raises _AlreadyClaimed).
+        A message id is claimed exactly when its decisions are recorded: one transaction, which
+        also stores the answer. The primary key makes two concurrent posts of one id race
+        safely (the loser writes nothing and raises _AlreadyClaimed).
         """
-        def claim(conn: Connection) -> None:
+        def claim(conn: Connection, accepted: Accepted) -> None:
             try:
                 conn.execute(_INSERT_CLAIM, {
                     "sender": envelope.sender, "message_id": envelope.message_id,
-                    "system": system, "envelope_hash": digest, "state": "pending",
-                    "claimed_at": datetime.now(UTC),
+                    "system": system, "envelope_hash": digest,
+                    "state": str(InboundState.DECIDED), "claimed_at": datetime.now(UTC),
+                    "result_json": json.dumps(accepted.as_report(), sort_keys=True),
                 })
             except IntegrityError:
                 raise _AlreadyClaimed from None
 
         return claim
 
-    def _claim_existing(
-        self, envelope: TransferEnvelope, system: str, digest: str
-    ) -> MessageOutcome | None:
-        """For a message id posted before: its stored outcome, or None once it is claimed
-        again (nothing was released the first time, or that request died)."""
-        now = datetime.now(UTC)
-        with self.db.session(immediate=True) as session:
-            row = session.get(
-                InboundRow, (envelope.sender, envelope.message_id), with_for_update=True
+    def _retake_claim(
+        self, envelope: TransferEnvelope, digest: str, state: str, claimed_at: datetime
+    ) -> Callable[[Connection, Accepted], None]:
+        """Decide a known message id again (nothing was released before, or a claim of an
+        older release that never decided), in the transaction of the new decision; loses
+        (_AlreadyClaimed) if another request took it meanwhile."""
+        def claim(conn: Connection, accepted: Accepted) -> None:
+            taken = conn.execute(
+                update(InboundRow)
+                .where(InboundRow.sender == envelope.sender,
+                       InboundRow.message_id == envelope.message_id,
+                       InboundRow.state == state, InboundRow.claimed_at == claimed_at)
+                .values(state=str(InboundState.DECIDED), envelope_hash=digest,
+                        claimed_at=datetime.now(UTC), completed_at=None,
+                        result_json=json.dumps(accepted.as_report(), sort_keys=True))
             )
-            if row is None:  # released meanwhile by a failed attempt: claim it now
-                session.add(InboundRow(
-                    sender=envelope.sender, message_id=envelope.message_id, system=system,
-                    envelope_hash=digest, state="pending", claimed_at=now,
-                ))
+            if taken.rowcount != 1:
+                raise _AlreadyClaimed
+
+        return claim
+
+    def _existing(
+        self, envelope: TransferEnvelope, digest: str
+    ) -> MessageOutcome | Callable[[Connection, Accepted], None] | None:
+        """For a message id posted before: its outcome, or the claim to decide it again
+        (None: the row is gone, claim it as new)."""
+        with self.db.session() as session:
+            row = session.get(InboundRow, (envelope.sender, envelope.message_id))
+            if row is None:
                 return None
             if row.envelope_hash != digest:
                 raise ConflictError(
                     f"message id '{envelope.message_id}' was already used by "
                     f"'{envelope.sender}' for a different message"
                 )
-            if row.state == "done" and row.result_json is not None:
-                stored = json.loads(row.result_json)
-                if any(r.get("queued") for r in stored.get("recipients", [])):
-                    return MessageOutcome(stored, replayed=True)
-                # Nothing was released the first time, so nothing was accepted: sent again
-                # (typically after the consent was recorded) it is decided again, audited.
-                row.state, row.result_json, row.claimed_at = "pending", None, now
-                return None
-            if now - row.claimed_at < STALE_CLAIM:
-                raise ConflictError(
-                    f"message '{envelope.message_id}' is being processed; retry shortly"
-                )
-            row.claimed_at = now  # a stale claim of a request that never finished
-        return None
+            state, claimed_at, result = row.state, row.claimed_at, row.result_json
+        stored = json.loads(result) if result is not None else None
+        queued = stored is not None and any(
+            r.get("queued") for r in stored.get("recipients", []))
+        if state == InboundState.DECIDED and stored is not None:
+            # Decided and audited before; the request that did it died or met a broker outage
+            # before every publish was confirmed. Publish what is left, answer as it would have.
+            with self.routers.router() as router:
+                router.relay.publish_message(envelope.sender, envelope.message_id)
+            self._complete(envelope, stored)
+            # the first answer, given again: only the request that decided answers 202
+            return MessageOutcome(stored, replayed=True)
+        if state == InboundState.DONE and stored is not None and queued:
+            return MessageOutcome(stored, replayed=True)
+        if state == InboundState.PENDING and datetime.now(UTC) - claimed_at < STALE_CLAIM:
+            # only a release before the outbox wrote undecided claims; let it finish
+            raise ConflictError(
+                f"message '{envelope.message_id}' is being processed; retry shortly"
+            )
+        # Nothing was released the first time, so nothing was accepted: sent again (typically
+        # after the consent was recorded) it is decided again, audited.
+        return self._retake_claim(envelope, digest, state, claimed_at)
 
     def _complete(self, envelope: TransferEnvelope, report: dict[str, Any]) -> None:
         with self.db.connection(immediate=True) as conn:
@@ -249,41 +276,33 @@ class Intake:
                 "result": json.dumps(report, sort_keys=True), "at": datetime.now(UTC),
             })
 
-    def _release_claim(self, envelope: TransferEnvelope) -> None:
-        with self.db.session(immediate=True) as session:
-            session.execute(delete(InboundRow).where(
-                InboundRow.sender == envelope.sender,
-                InboundRow.message_id == envelope.message_id,
-                InboundRow.state == "pending",
-            ))
-
     def _once(
         self, envelope: TransferEnvelope, hits: dict[str, RecipientRoute], system: str
     ) -> MessageOutcome:
         digest = envelope_hash(envelope)
-        try:
-            # the usual case, a new message id: claimed in the audit transaction of the route
-            return self._route(envelope, hits, system, self._new_claim(envelope, system, digest))
-        except _AlreadyClaimed:
-            pass
-        stored = self._claim_existing(envelope, system, digest)
-        if stored is not None:
-            return stored
-        return self._route(envelope, hits, system, None)
+        claim: Callable[[Connection, Accepted], None] | None = self._new_claim(
+            envelope, system, digest)
+        for _ in range(3):
+            if claim is not None:
+                try:
+                    return self._route(envelope, hits, system, claim)
+                except _AlreadyClaimed:
+                    pass
+            found = self._existing(envelope, digest)
+            if isinstance(found, MessageOutcome):
+                return found
+            claim = found or self._new_claim(envelope, system, digest)
+        raise ConflictError(f"message '{envelope.message_id}' is being processed; retry shortly")
 
     def _route(
         self, envelope: TransferEnvelope, hits: dict[str, RecipientRoute], system: str,
-        claim: Callable[[Connection], None] | None,
+        claim: Callable[[Connection, Accepted], None],
     ) -> MessageOutcome:
-        try:
-            with self.routers.router() as router:
-                accepted = router.route(envelope, hits, along=claim)
-        except _AlreadyClaimed:
-            raise  # nothing was written: the claim belongs to another request
-        except BaseException:
-            # Nothing confirmed: the sender may post again and the id must be free for it.
-            self._release_claim(envelope)
-            raise
+        # A failure before the decision's commit leaves nothing (the id stays free); after it,
+        # the claim says "decided" with its answer and the outbox holds the messages: a post
+        # of the same id publishes what is left and gets that answer, never a second decision.
+        with self.routers.router() as router:
+            accepted = router.route(envelope, hits, along=claim)
         report = accepted.as_report()
         self._complete(envelope, report)
         _count(accepted, system)

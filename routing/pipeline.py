@@ -7,13 +7,13 @@ publishes one persistent message per *released* recipient -- the minimised envel
 handed out, never the original. It returns only after the broker confirmed every publish, so a
 returned :class:`Accepted` means "nothing of this will be lost".
 
-If publishing fails half-way the call raises BrokerUnavailable; the sender retries, and recipients
-already queued receive a duplicate that the worker recognises by its delivery id.
+The released envelopes are written to the outbox (``routing_publications``) in the transaction
+of the decision's audit entries, then published by :class:`~casebridge.routing.relay.Relay`.
+If publishing fails the call raises BrokerUnavailable, but the decision stands: the rows wait for
+the gateway's sweeper or for the sender's repeat, which publishes them without deciding again.
 
-The inbound path writes nothing to the routing tables: the audit entry (written by the gate) and
-the broker's confirmed copy are the record. Delivery state, referrals and their status are
-written by the worker in the same transaction that records a delivery, which keeps one commit per
-message off the inbound path.
+Delivery state, referrals and their status are written by the worker in the same transaction
+that records a delivery.
 """
 
 from __future__ import annotations
@@ -26,20 +26,24 @@ from typing import Any
 
 from kombu import Connection, Producer
 from sqlalchemy import Connection as DbConnection
+from sqlalchemy import insert, select
 
 from casebridge.adapters import get_adapter
 from casebridge.canonical_model import MessageType, TransferEnvelope
+from casebridge.consent.decision import MessageDecisions
 from casebridge.consent.gate import ConsentGate, GateResult
 from casebridge.db import Database
 from casebridge.errors import Forbidden, NoRoute
 from casebridge.logging import get_logger
+from casebridge.routing.relay import Relay
 from casebridge.routing.routes import RecipientRoute, RouteTable
-from casebridge.routing.store import delivery_id
+from casebridge.routing.store import PublicationRow, delivery_id
 from casebridge.routing.topology import Topology, broker_errors
 
 log = get_logger(__name__)
 
 CONTENT_TYPE = "application/vnd.casebridge.envelope+json"
+_INSERT_PUBLICATION = insert(PublicationRow)
 #: Retries of one publish across a lost connection (kombu reconnects and republishes).
 PUBLISH_RETRY = {"max_retries": 5, "interval_start": 0.2, "interval_step": 0.5,
                  "interval_max": 2.0}
@@ -82,17 +86,33 @@ class Publisher:
         envelope = result.released.get(recipient)
         if envelope is None or envelope.recipients != [recipient]:
             raise ValueError(f"the consent gate released nothing for '{recipient}'")
+        self._send(encode_envelope(envelope), recipient, headers,
+                   str(headers.get("delivery_id", envelope.message_id)))
+
+    def publish_row(self, row: PublicationRow) -> None:
+        """Publish one row of the inbound outbox; returns once confirmed.
+
+        Such a row is written only in the transaction of the gate's decision, with the envelope
+        the gate released for that recipient (see :meth:`Router.route`).
+        """
+        if row.body is None:
+            raise ValueError(f"publication {row.id} was already published")
+        self._send(row.body, row.recipient, json.loads(row.headers), row.delivery_id)
+
+    def _send(
+        self, body: bytes, recipient: str, headers: Mapping[str, Any], message_id: str
+    ) -> None:
         topo = self.topology
         with broker_errors("publishing", self.connection):
             self.producer.publish(
-                encode_envelope(envelope),
+                body,
                 exchange=topo.exchange,
                 routing_key=topo.routing_key(recipient),
                 content_type=CONTENT_TYPE,
                 content_encoding="binary",
                 delivery_mode=2,
                 headers=dict(headers),
-                message_id=str(headers.get("delivery_id", envelope.message_id)),
+                message_id=message_id,
                 declare=[] if recipient in self._declared else [topo.queue(recipient)],
                 retry=True,
                 retry_policy=PUBLISH_RETRY,
@@ -171,6 +191,7 @@ class Router:
         self.gate = gate
         self.publisher = publisher
         self.clock = clock
+        self.relay = Relay(db, publisher)
 
     def parse(
         self, raw: bytes, *, system: str, sender: str | None = None, source: str = "<input>",
@@ -202,55 +223,89 @@ class Router:
 
     def route(
         self, envelope: TransferEnvelope, hits: dict[str, RecipientRoute] | None = None, *,
-        along: Callable[[DbConnection], None] | None = None,
+        along: Callable[[DbConnection, Accepted], None] | None = None,
     ) -> Accepted:
-        """Gate and publish one envelope whose route was checked (or is checked now).
+        """Gate one envelope whose route was checked (or is checked now), then publish it.
 
-        ``along`` is written in the transaction of the inbound audit entries (the gateway's
-        idempotency claim); if it raises, nothing is audited or published.
+        In the transaction of the inbound audit entries go the released envelopes (the outbox,
+        ``routing_publications``) and ``along(conn, accepted)`` -- the gateway's idempotency
+        claim with the answer; if ``along`` raises, nothing is audited or queued. Then the relay
+        publishes this message's rows and returns once the broker confirmed each of them
+        (BrokerUnavailable otherwise: the decision stands and the rows wait for a relay).
         """
         hits = hits if hits is not None else self.routes.check(envelope)
         at = self.clock()
-        result = self.gate.check(
-            envelope, at=at, stage="inbound", policies=self.routes.policies(hits), along=along,
-        )
-        queued = self._publish_released(envelope, result, at=at)
         effect = None
         if envelope.message_type == MessageType.STATUS_UPDATE:
             # applied to its referral when delivered to the referrer (see routing.status)
-            effect = "pending" if queued else "withheld"
-        return _accepted(envelope, result, queued, effect)
+            effect = "pending"
 
-    def _publish_released(
-        self, envelope: TransferEnvelope, result: GateResult, *, at: datetime
-    ) -> dict[str, str]:
-        queued: dict[str, str] = {}
-        for recipient in result.released:
-            did = delivery_id(envelope.sender, envelope.message_id, recipient)
-            self.publisher.publish(
-                result, recipient,
-                headers={"delivery_id": did, "message_id": envelope.message_id,
-                         "sender": envelope.sender, "recipient": recipient, "attempt": 1,
-                         "queued_at": at.isoformat()},
-            )
-            queued[recipient] = did
-        return queued
+        def record(conn: DbConnection, decisions: MessageDecisions,
+                   released: Mapping[str, TransferEnvelope]) -> None:
+            queued = {r: delivery_id(envelope.sender, envelope.message_id, r)
+                      for r in released}
+            if along is not None:  # first: a lost claim race must not meet our own rows
+                along(conn, _accepted(envelope, decisions, queued,
+                                      _effect(effect, queued), ()))
+            self._queue(conn, envelope, released, queued, at=at)
+
+        result = self.gate.check(
+            envelope, at=at, stage="inbound", policies=self.routes.policies(hits), along=record,
+        )
+        queued = {r: delivery_id(envelope.sender, envelope.message_id, r)
+                  for r in result.released}
+        self.relay.publish_message(envelope.sender, envelope.message_id)
+        accepted = _accepted(envelope, result.decisions, queued, _effect(effect, queued),
+                             result.audit_seqs)
+        log.info("message routed", message_id=envelope.message_id, sender=envelope.sender,
+                 recipients=sorted(queued), count=len(queued))
+        return accepted
+
+    @staticmethod
+    def _queue(
+        conn: DbConnection, envelope: TransferEnvelope,
+        released: Mapping[str, TransferEnvelope], queued: Mapping[str, str], *, at: datetime,
+    ) -> None:
+        """Write the released envelopes into the outbox (the caller's transaction)."""
+        # A message routed again while its publication is still pending is in the outbox once
+        # (``casebridge route`` twice); once published, routing it again queues it again (the
+        # sender resent it after a block at delivery; the worker skips a delivered id).
+        waiting = set(conn.scalars(select(PublicationRow.delivery_id).where(
+            PublicationRow.delivery_id.in_(list(queued.values())),
+            PublicationRow.published_at.is_(None))))
+        rows = []
+        for recipient, copy in released.items():
+            did = queued[recipient]
+            if did in waiting:
+                continue
+            headers = {"delivery_id": did, "message_id": envelope.message_id,
+                       "sender": envelope.sender, "recipient": recipient, "attempt": 1,
+                       "queued_at": at.isoformat()}
+            rows.append({"delivery_id": did, "sender": envelope.sender,
+                         "message_id": envelope.message_id, "recipient": recipient,
+                         "body": encode_envelope(copy), "headers": json.dumps(headers),
+                         "created_at": at, "published_at": None, "failures": 0})
+        if rows:
+            conn.execute(_INSERT_PUBLICATION, rows)
+
+
+def _effect(effect: str | None, queued: Mapping[str, str]) -> str | None:
+    return None if effect is None else (effect if queued else "withheld")
 
 
 def _accepted(
-    envelope: TransferEnvelope, result: GateResult, queued: dict[str, str], effect: str | None
+    envelope: TransferEnvelope, decisions: MessageDecisions, queued: Mapping[str, str],
+    effect: str | None, audit_seqs: tuple[int, ...],
 ) -> Accepted:
     outcomes = []
-    for d in result.decisions.decisions:
+    for d in decisions.decisions:
         report = d.as_report()
         outcomes.append(RecipientOutcome(
             recipient=d.recipient, outcome=report["outcome"], queued=d.recipient in queued,
             delivery_id=queued.get(d.recipient), released=report["released"],
             withheld=report["withheld"],
         ))
-    log.info("message routed", message_id=envelope.message_id, sender=envelope.sender,
-             recipients=sorted(queued), count=len(queued))
     return Accepted(
         envelope.message_id, envelope.sender, str(envelope.message_type),
-        envelope.correlation_id, outcomes, result.audit_seqs, effect,
+        envelope.correlation_id, outcomes, audit_seqs, effect,
     )

@@ -11,6 +11,7 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 from casebridge.consent.gate import ConsentGate
 from casebridge.db import Database, get_database
@@ -75,14 +76,14 @@ class Routing:
 
     def worker(
         self, agencies: list[str] | None = None, *, push: PushClient | None = None,
-        prefetch: int = 16, threads: int = 1,
+        prefetch: int = 16, threads: int = 1, state_file: Path | None = None,
     ) -> Worker:
         """A worker for ``agencies`` (default: all) with ``threads`` delivery threads."""
         for agency in agencies or []:
             self.routes.agency(agency)
         return Worker(url=self.url, topology=self.topology,
                       service=self.delivery_service(push), agencies=agencies,
-                      prefetch=prefetch, threads=threads)
+                      prefetch=prefetch, threads=threads, state_file=state_file)
 
     def outbox(self) -> Outbox:
         """The pull agencies' outboxes."""

@@ -111,3 +111,34 @@ class OutboxRow(Base):
     body: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     acked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class PublicationRow(Base):
+    """A gate-released message waiting to be published to its recipient's queue (the
+    transactional outbox of the inbound path).
+
+    Written only in the transaction of the message's inbound decision and audit entries (see
+    :meth:`casebridge.routing.pipeline.Router.route`), so a row exists exactly when the gate
+    released the envelope; :class:`casebridge.routing.relay.Relay` publishes it, and marks it
+    published (dropping the body) only after the broker confirmed it.
+    """
+
+    __tablename__ = "routing_publications"
+    __table_args__ = (
+        Index("ix_routing_publications_message", "sender", "message_id"),
+        Index("ix_routing_publications_pending", "published_at", "id"),
+        Index("ix_routing_publications_delivery", "delivery_id", "published_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[str] = mapped_column(String(40))
+    sender: Mapped[str] = mapped_column(String(64))
+    message_id: Mapped[str] = mapped_column(String(128))
+    recipient: Mapped[str] = mapped_column(String(64))
+    #: the minimised envelope (canonical JSON) until published, then NULL
+    body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    headers: Mapped[str] = mapped_column(Text)  # JSON object of the broker message's headers
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    published_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    #: publishes tried that the broker did not confirm
+    failures: Mapped[int] = mapped_column(Integer, default=0)

@@ -12,8 +12,8 @@
    advances the referral it answers (:mod:`casebridge.routing.status`).
 
 :class:`Worker` is the kombu loop around it: bounded prefetch, manual ack only after step 5 (or
-after a dead letter was confirmed by the broker), reconnect when the broker goes away. A message
-whose processing failed for a transient reason (database or broker unavailable) is requeued.
+after a dead letter was audited and confirmed by the broker), reconnect when the broker goes
+away, pause while the store is unreachable (see :class:`Worker`).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from queue import SimpleQueue
 from typing import Any
 
@@ -272,9 +273,11 @@ class Worker:
     def __init__(
         self, *, url: str, topology: Topology, service: DeliveryService,
         agencies: Iterable[str] | None = None, prefetch: int = 16, threads: int = 1,
-        on_verdict: Callable[[Verdict], None] | None = None,
+        on_verdict: Callable[[Verdict], None] | None = None, state_file: Path | None = None,
     ) -> None:
         self.url = url
+        #: where :attr:`state` is written for a readiness probe (``casebridge-healthcheck``)
+        self.state_file = state_file
         self.topology = topology
         self.service = service
         self.agencies = list(agencies) if agencies else list(topology.agencies)
@@ -300,6 +303,13 @@ class Worker:
         if state != self.state:
             log.info("worker state", state=state, previous=self.state, held=len(self._held))
             self.state = state
+            if self.state_file is not None:
+                try:
+                    partial = self.state_file.with_name(self.state_file.name + ".new")
+                    partial.write_text(state + "\n", encoding="utf-8")
+                    partial.replace(self.state_file)
+                except OSError as exc:
+                    log.warning("worker state file not written", exc_type=type(exc).__name__)
 
     def _dead(self) -> Publisher:
         if self._dead_publisher is None:

@@ -35,7 +35,11 @@ class PrivatePostgres:
         shutil.chown(self.sock, "postgres", "postgres")
         self._pg("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres")
         self.url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.close()  # the fixture never sees this object: clean up here
+            raise
 
     def _pg(self, tool: str, *args: str) -> None:
         subprocess.run(["runuser", "-u", "postgres", "--", str(PG_BIN / tool), *args],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
+from pathlib import Path
 from types import FrameType
 
 import typer
@@ -21,9 +22,9 @@ log = get_logger(__name__)
 
 
 def _run(agencies: list[str] | None, prefetch: int, idle_exit: float | None,
-         threads: int = 1) -> dict[str, int]:
+         threads: int = 1, state_file: Path | None = None) -> dict[str, int]:
     routing = Routing.from_settings()
-    worker = routing.worker(agencies, prefetch=prefetch, threads=threads)
+    worker = routing.worker(agencies, prefetch=prefetch, threads=threads, state_file=state_file)
 
     def _stop(_signum: int, _frame: FrameType | None) -> None:
         worker.stop()
@@ -42,8 +43,8 @@ def _run(agencies: list[str] | None, prefetch: int, idle_exit: float | None,
 
 
 def _child(agencies: list[str] | None, prefetch: int, idle_exit: float | None,
-           threads: int) -> None:
-    _run(agencies, prefetch, idle_exit, threads)
+           threads: int, state_file: Path | None) -> None:
+    _run(agencies, prefetch, idle_exit, threads, state_file)
 
 
 @app.command()
@@ -68,17 +69,24 @@ def worker(
         None, "--idle-exit", metavar="SECONDS",
         help="Exit after this many seconds without a message (batch runs); default: run on.",
     ),
+    state_file: Path = typer.Option(
+        None, "--state-file", metavar="PATH",
+        help="Keep the worker's state here (consuming, paused_store, reconnecting) for a "
+        "readiness probe: casebridge-healthcheck --worker-state PATH. With --concurrency N "
+        "each process writes PATH.1 … PATH.N.",
+    ),
 ) -> None:
     """Deliver queued messages to their recipients (push or outbox) until stopped."""
     agencies = list(agency) if agency else None
     if concurrency == 1:
-        counts = _run(agencies, prefetch, idle_exit, threads)
+        counts = _run(agencies, prefetch, idle_exit, threads, state_file)
         typer.echo(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "no messages")
         return
     ctx = multiprocessing.get_context("spawn")
-    children = [ctx.Process(target=_child, args=(agencies, prefetch, idle_exit, threads),
-                           daemon=False)
-                for _ in range(concurrency)]
+    children = [ctx.Process(target=_child, daemon=False, args=(
+                    agencies, prefetch, idle_exit, threads,
+                    None if state_file is None else state_file.with_name(f"{state_file.name}.{n}")))
+                for n in range(1, concurrency + 1)]
     for child in children:
         child.start()
 

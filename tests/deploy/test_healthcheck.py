@@ -83,3 +83,18 @@ def test_broker_probe_without_configuration_is_unhealthy(probe, monkeypatch) -> 
     monkeypatch.delenv("CASEBRIDGE_BROKER_URL", raising=False)
     monkeypatch.delenv("CASEBRIDGE_BROKER_URL_FILE", raising=False)
     assert probe.main(["hc", "--broker"]) == 1
+
+
+def test_worker_state_probe(probe, tmp_path) -> None:
+    state = tmp_path / "worker.state"
+    assert probe.main(["hc", "--worker-state", str(state)]) == 1  # no worker wrote it yet
+    state.write_text("consuming\n")
+    assert probe.main(["hc", "--worker-state", str(state)]) == 0
+    state.write_text("paused_store\n")
+    assert probe.main(["hc", "--worker-state", str(state)]) == 1
+    state.unlink()
+    for n, value in ((1, "consuming"), (2, "reconnecting")):  # --concurrency 2
+        (tmp_path / f"worker.state.{n}").write_text(value)
+    assert probe.main(["hc", "--worker-state", str(state)]) == 1
+    (tmp_path / "worker.state.2").write_text("consuming")
+    assert probe.main(["hc", "--worker-state", str(state)]) == 0

@@ -124,19 +124,24 @@ def test_store_down_pauses_without_dead_letters_then_delivers_everything_once(
         for raw in raws:
             router.submit(raw, system="jugendamt")
         private_pg.stop(immediate=True)
-        worker: Worker = env.routing.worker(threads=2)
+        state = tmp_path / "worker.state"
+        worker: Worker = env.routing.worker(threads=2, state_file=state)
         thread = threading.Thread(target=worker.run, daemon=True)
         thread.start()
         deadline = time.monotonic() + 30
         while worker.state != "paused_store" and time.monotonic() < deadline:
             time.sleep(0.1)
         assert worker.state == "paused_store"
+        assert state.read_text().strip() == "paused_store"  # readiness reports it
         time.sleep(4)  # an outage of several probe intervals
         assert worker.counts == {} and env.received_keys() == set()
         private_pg.start()
         deadline = time.monotonic() + 60
         while len(env.received_keys()) < 16 and time.monotonic() < deadline:
             time.sleep(0.1)
+        while worker.state != "consuming" and time.monotonic() < deadline:
+            time.sleep(0.1)  # the last held message is pushed just before consuming resumes
+        assert state.read_text().strip() == "consuming"
         worker.stop()
         thread.join(timeout=30)
         worker.close()

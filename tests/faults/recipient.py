@@ -6,7 +6,8 @@ with the answer it gave. Like a recipient that honours ``Idempotency-Key``, it a
 already accepted with ``200 already received`` (recorded as such, so the suite counts every push
 answered 2xx). Control, for the test only:
 
-- ``GET /_records`` -- every push so far (JSON list);
+- ``GET /_records`` -- every push so far (JSON list); ``GET /_inflight`` -- pushes being
+  answered right now;
 - ``PUT /_mode`` with body ``accept`` or ``fail`` -- ``fail`` answers 503 to every push;
 - ``PUT /_delay`` with body SECONDS -- each accepted push takes that long (stretches a batch).
 
@@ -33,6 +34,7 @@ class Recorder:
         self.accepted: set[str] = set()
         self.mode = "accept"
         self.delay = 0.0
+        self.inflight = 0  # accepted pushes not yet answered
 
     def push(self, agency: str, headers: Any, size: int) -> tuple[int, str]:
         key = headers.get("Idempotency-Key", "")
@@ -42,9 +44,12 @@ class Recorder:
         if self.mode == "fail":
             status, answer = 503, "temporarily unavailable"
         else:
+            with self.lock:
+                self.inflight += 1
             if self.delay:
                 time.sleep(self.delay)
             with self.lock:
+                self.inflight -= 1
                 repeat = key in self.accepted
                 self.accepted.add(key)
             status, answer = (200, "already received") if repeat else (202, "accepted")
@@ -75,11 +80,13 @@ class Handler(BaseHTTPRequestHandler):
         self._reply(status, answer.encode())
 
     def do_GET(self) -> None:
-        if self.path != "/_records":
+        recorder = self.server.recorder
+        if self.path not in ("/_records", "/_inflight"):
             self._reply(404, b"not found")
             return
-        with self.server.recorder.lock:
-            payload = json.dumps(self.server.recorder.records).encode()
+        with recorder.lock:
+            state = recorder.records if self.path == "/_records" else recorder.inflight
+            payload = json.dumps(state).encode()
         self._reply(200, payload, "application/json")
 
     def do_PUT(self) -> None:

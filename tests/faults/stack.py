@@ -221,6 +221,10 @@ class Stack:
             1 for r in self.records() if 200 <= r["status"] < 300) >= count, seconds,
             f"fewer than {count} deliveries")
 
+    def inflight(self) -> int:
+        """Pushes the recipient is answering right now."""
+        return int(httpx.get(f"{self.recipient_url}/_inflight", timeout=10).json())
+
     def recipient_mode(self, mode: str) -> None:
         """``accept`` or ``fail`` (503 to every push)."""
         httpx.put(f"{self.recipient_url}/_mode", content=mode, timeout=10).raise_for_status()

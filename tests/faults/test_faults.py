@@ -117,8 +117,13 @@ def test_store_stop_and_start_mid_stream(stack_on_node, pg, outage) -> None:
     sender = in_background(lambda: posted.extend(
         stack.post_all(case_exports(N), threads=3, seconds=outage + 240, spread=SPREAD)))
     stack.wait_delivering()
+    # the crash lands while the recipient is accepting pushes: their deliveries cannot be
+    # recorded until the store is back, and they must not be pushed a second time
+    stack.recipient_delay(1.0)
+    wait_until(lambda: stack.inflight() >= 1, 60, "no push in flight")
     down = time.monotonic()
     pg.stop(immediate=True)
+    stack.recipient_delay(0.05)
     time.sleep(outage)
     pg.start()
     up = time.monotonic()

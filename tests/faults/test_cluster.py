@@ -42,4 +42,4 @@ def test_cluster_leader_killed_mid_stream(stack_on_cluster, cluster) -> None:
     assert sum(cluster.queue_counts(stack.vhost).values()) == 0
     # ... and they reconnected to the other nodes
     ports = cluster.connection_ports(stack.vhost)
-    assert len(ports) >= 4 and leader.port not in ports, ports
+    assert ports and leader.port not in ports, ports

@@ -85,10 +85,12 @@ def test_broker_node_stop_and_start_mid_stream(stack_on_node, rabbit) -> None:
     outage = 40 if FULL else 5
     stack.start_worker("worker-1")
     stack.start_worker("worker-2")
-    posted: list = []
-    sender = in_background(lambda: posted.extend(
-        stack.post_all(case_exports(N), threads=3, seconds=outage + 240, spread=SPREAD)))
+    raws = case_exports(N)
+    posted = stack.post_all(raws[:2])  # the workers deliver before the fault ...
     stack.wait_delivering()
+    sender = in_background(lambda: posted.extend(  # ... and the rest meets it
+        stack.post_all(raws[2:], threads=3, seconds=outage + 240, spread=SPREAD)))
+    time.sleep(SPREAD / 4)
     [node] = rabbit.nodes
     down = time.monotonic()
     node.stop()
@@ -113,10 +115,12 @@ def test_store_stop_and_start_mid_stream(stack_on_node, pg, outage) -> None:
     stack.start_worker("worker-1")
     stack.start_worker("worker-2")
     stack.recipient_delay(0.05)
-    posted: list = []
-    sender = in_background(lambda: posted.extend(
-        stack.post_all(case_exports(N), threads=3, seconds=outage + 240, spread=SPREAD)))
+    raws = case_exports(N)
+    posted = stack.post_all(raws[:2])  # the workers deliver before the fault ...
     stack.wait_delivering()
+    sender = in_background(lambda: posted.extend(  # ... and the rest meets it
+        stack.post_all(raws[2:], threads=3, seconds=outage + 240, spread=SPREAD)))
+    time.sleep(SPREAD / 4)
     # the crash lands while the recipient is accepting pushes: their deliveries cannot be
     # recorded until the store is back, and they must not be pushed a second time
     stack.recipient_delay(1.0)

@@ -9,6 +9,7 @@ says where (``gateway`` or ``cli``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from casebridge.canonical_model import ConsentWithdrawal
@@ -31,7 +32,19 @@ def import_consents(
     db: Database, raw: bytes, *, source: str, by: str, stage: AuditStage
 ) -> list[RecordResult]:
     """Import a FHIR Consent or Bundle (all or nothing) and audit each consent it recorded."""
-    results = ConsentStore(db).import_fhir(raw, source=source)
+    return _audited(db, ConsentStore(db).import_fhir(raw, source=source), by, stage)
+
+
+def import_consent_files(
+    db: Database, files: Sequence[tuple[str, bytes]], *, by: str, stage: AuditStage
+) -> list[RecordResult]:
+    """Import several files in one transaction (all or nothing) and audit each recorded one."""
+    return _audited(db, ConsentStore(db).import_fhir_files(files), by, stage)
+
+
+def _audited(
+    db: Database, results: list[RecordResult], by: str, stage: AuditStage
+) -> list[RecordResult]:
     now = datetime.now(UTC)
     created = [r for r in results if r.created]
     if created:

@@ -54,7 +54,13 @@ from casebridge.routing.pipeline import Publisher, decode_envelope
 from casebridge.routing.routes import PushDelivery, RouteTable
 from casebridge.routing.status import apply_status_update, record_referral
 from casebridge.routing.store import DeliveryRow, delivery_id
-from casebridge.routing.topology import Topology, broker_errors, connect, release
+from casebridge.routing.topology import (
+    DELIVERY_LIMIT,
+    Topology,
+    broker_errors,
+    connect,
+    release,
+)
 
 log = get_logger(__name__)
 
@@ -397,6 +403,16 @@ class Worker:
         if self._held:  # paused: a message that was on its way is held without processing
             self._held.append(message)
             return
+        deliveries = _delivery_count(message)
+        if deliveries >= DELIVERY_LIMIT:
+            # Its last delivery before RabbitMQ dead-letters it on its own, silently: it crashed
+            # (or lost) a worker every time. Dead-letter it here instead, audited, untouched.
+            log.error("message redelivered too often; dead-lettered",
+                      deliveries=deliveries + 1,
+                      delivery_id=_opt_str((message.headers or {}).get("delivery_id")))
+            self._finish_safely(message, _verdict(
+                message, DeadReason.BROKER_DELIVERY_LIMIT, {"attempts": deliveries + 1}))
+            return
         if self._pool is None:
             self._finish_safely(message, self._process(message))
             return
@@ -540,8 +556,8 @@ def audit_event(
     )
 
 
-def _failed(message: Message, exc: Exception) -> Verdict:
-    """The dead-letter verdict for an error the message's handling raised (not an outage)."""
+def _verdict(message: Message, reason: DeadReason, detail: dict[str, Any]) -> Verdict:
+    """A dead-letter verdict for ``message`` as received (its envelope if it decodes)."""
     headers = message.headers or {}
     try:
         envelope: TransferEnvelope | None = decode_envelope(message.body)
@@ -549,17 +565,29 @@ def _failed(message: Message, exc: Exception) -> Verdict:
         envelope = None
     recipient = (envelope.recipients[0] if envelope is not None and envelope.recipients
                  else _opt_str(headers.get("recipient")))
-    did = _opt_str(headers.get("delivery_id"))
+    return Verdict("dead", delivery_id=_opt_str(headers.get("delivery_id")),
+                   recipient=recipient, reason=str(reason), detail=detail, envelope=envelope)
+
+
+def _delivery_count(message: Message) -> int:
+    """Earlier deliveries of ``message`` (quorum queues count them in ``x-delivery-count``)."""
+    try:
+        return int((message.headers or {}).get("x-delivery-count") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _failed(message: Message, exc: Exception) -> Verdict:
+    """The dead-letter verdict for an error the message's handling raised (not an outage)."""
     if isinstance(exc, CasebridgeError):
-        reason, detail = DeadReason.ERROR, {"error": exc.code}
-    else:
-        reason, detail = DeadReason.INTERNAL_ERROR, {"exc_type": type(exc).__name__}
-        # the one structured line for a bug (no message content: ids and the type only)
-        log.error("unexpected error while delivering; dead-lettered",
-                  exc_type=type(exc).__name__, delivery_id=did,
-                  message_id=envelope.message_id if envelope else None, recipient=recipient)
-    return Verdict("dead", delivery_id=did, recipient=recipient, reason=str(reason),
-                   detail=detail, envelope=envelope)
+        return _verdict(message, DeadReason.ERROR, {"error": exc.code})
+    verdict = _verdict(message, DeadReason.INTERNAL_ERROR, {"exc_type": type(exc).__name__})
+    # the one structured line for a bug (no message content: ids and the type only)
+    log.error("unexpected error while delivering; dead-lettered",
+              exc_type=type(exc).__name__, delivery_id=verdict.delivery_id,
+              message_id=verdict.envelope.message_id if verdict.envelope else None,
+              recipient=verdict.recipient)
+    return verdict
 
 
 def _opt_str(value: Any) -> str | None:

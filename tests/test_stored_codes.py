@@ -28,8 +28,9 @@ CODE_NAMES = frozenset({
     "kind", "role", "state", "status", "outcome", "reason", "effect", "stage", "purpose",
     "message_type", "system",
 })
-#: Code-named columns that hold something else on purpose (an identifier system is a URI).
-NOT_CODES = frozenset({("client_identifiers", "system")})
+#: Code-named columns that hold something else on purpose: an identifier system is a URI, and
+#: adapter systems are an open set (plugins register them by entry point).
+NOT_CODES = frozenset({("client_identifiers", "system"), ("gateway_inbound", "system")})
 
 
 def _code_columns() -> list[tuple[str, str, int, frozenset[str]]]:

@@ -377,5 +377,6 @@ def test_a_message_that_keeps_crashing_workers_is_dead_lettered_by_the_broker(en
     conn.release()
     assert taken == DELIVERY_LIMIT + 1  # the first delivery plus DELIVERY_LIMIT redeliveries
     [letter] = DeadLetters(env.routing).list()
-    assert letter.reason == "broker:delivery_limit"
+    assert letter.reason == "broker_delivery_limit"  # one word of the closed list
+    assert letter.detail["broker_reason"] == "delivery_limit"
     assert letter.recipient == "jobcenter-duisburg"

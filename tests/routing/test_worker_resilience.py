@@ -210,3 +210,28 @@ def test_replay_is_idempotent_one_row_per_message_and_skips_what_was_delivered(
         ("skipped_delivered", first)]
     assert len(_audit_kinds(pg_env, "dead_letter_replayed")) == 2
     assert AuditTrail(pg_env.routing.db).verify().ok
+
+
+def test_a_message_redelivered_to_the_limit_is_dead_lettered_audited_not_by_the_broker(
+    pg_env: Env,
+) -> None:
+    from casebridge.routing.topology import DELIVERY_LIMIT, connect
+
+    pg_env.routing.router().submit(case_exports(1)[0], system="jugendamt")
+    conn = connect(pg_env.routing.url)
+    queue = pg_env.routing.topology.queue("jobcenter-duisburg")(conn.default_channel)
+    for _ in range(DELIVERY_LIMIT):  # as if a worker died holding it, again and again
+        message = None
+        deadline = time.monotonic() + 10
+        while message is None and time.monotonic() < deadline:
+            message = queue.get(no_ack=False)
+        assert message is not None
+        message.requeue()
+    conn.release()
+    assert run_worker(pg_env) == {"delivered": 1, "dead": 1}  # the other recipient delivered
+    [letter] = DeadLetters(pg_env.routing).list()
+    assert (letter.reason, letter.recipient) == ("broker_delivery_limit", "jobcenter-duisburg")
+    [entry] = _audit_kinds(pg_env, "dead_letter")
+    assert entry.outcome == "broker_delivery_limit"
+    assert entry.details["attempts"] == DELIVERY_LIMIT + 1
+    assert "jobcenter-duisburg" not in {r for r, s in pg_env.stand_ins.items() if s.keys()}

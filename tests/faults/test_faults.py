@@ -80,68 +80,60 @@ def test_gateway_sigkill_under_concurrent_posting(stack_on_node) -> None:
     led.assert_nothing_lost(conflicts_allowed=False)
 
 
-def test_broker_node_stop_and_start_mid_stream(stack_on_node, rabbit) -> None:
-    stack = stack_on_node()
-    outage = 40 if FULL else 5
+def _outage(stack, fault: str, seconds: float, stop, start, *, before_stop=None) -> None:
+    """Messages flow, ``stop`` the server, wait ``seconds``, ``start`` it, check the ledger and
+    that both gateways are ready again."""
     stack.start_worker("worker-1")
     stack.start_worker("worker-2")
     raws = case_exports(N)
     posted = stack.post_all(raws[:2])  # the workers deliver before the fault ...
     stack.wait_delivering()
     sender = in_background(lambda: posted.extend(  # ... and the rest meets it
-        stack.post_all(raws[2:], threads=3, seconds=outage + 240, spread=SPREAD)))
+        stack.post_all(raws[2:], threads=3, seconds=seconds + 240, spread=SPREAD)))
     time.sleep(SPREAD / 4)
-    [node] = rabbit.nodes
+    if before_stop is not None:
+        before_stop()
     down = time.monotonic()
-    node.stop()
-    time.sleep(outage)
-    node.start()
+    stop()
+    time.sleep(seconds)
+    start()
     up = time.monotonic()
-    sender.join(timeout=outage + 300)
+    sender.join(timeout=seconds + 300)
     assert not sender.is_alive()
     stack.settle({(p.message_id, r) for p in posted for r in p.queued}, seconds=240)
-    led = ledger(stack, f"broker node stopped {outage} s", posted)
-    record(led)
-    assert during(posted, down, up) >= 1, "the outage must meet messages in flight"
-    led.assert_nothing_lost()
-    for name in ("gateway-1", "gateway-2"):
-        ready = httpx.get(f"{stack.gateway_urls[name]}/health/ready", timeout=10)
-        assert ready.status_code == 200, f"{name} after the broker came back: {ready.text}"
-
-
-@pytest.mark.parametrize("outage", [20, 60] if FULL else [8])
-def test_store_stop_and_start_mid_stream(stack_on_node, pg, outage) -> None:
-    stack = stack_on_node()
-    stack.start_worker("worker-1")
-    stack.start_worker("worker-2")
-    stack.recipient_delay(0.05)
-    raws = case_exports(N)
-    posted = stack.post_all(raws[:2])  # the workers deliver before the fault ...
-    stack.wait_delivering()
-    sender = in_background(lambda: posted.extend(  # ... and the rest meets it
-        stack.post_all(raws[2:], threads=3, seconds=outage + 240, spread=SPREAD)))
-    time.sleep(SPREAD / 4)
-    # the crash lands while the recipient is accepting pushes: their deliveries cannot be
-    # recorded until the store is back, and they must not be pushed a second time
-    stack.recipient_delay(1.0)
-    wait_until(lambda: stack.inflight() >= 1, 60, "no push in flight")
-    down = time.monotonic()
-    pg.stop(immediate=True)
-    stack.recipient_delay(0.05)
-    time.sleep(outage)
-    pg.start()
-    up = time.monotonic()
-    sender.join(timeout=outage + 300)
-    assert not sender.is_alive()
-    stack.settle({(p.message_id, r) for p in posted for r in p.queued}, seconds=240)
-    led = ledger(stack, f"store stopped {outage} s", posted)
+    led = ledger(stack, fault, posted)
     record(led)
     assert during(posted, down, up) >= 1, "the outage must meet messages in flight"
     # an infrastructure outage never makes a dead letter
     led.assert_nothing_lost()
     for name in ("gateway-1", "gateway-2"):
         ready = httpx.get(f"{stack.gateway_urls[name]}/health/ready", timeout=10)
-        assert ready.status_code == 200, f"{name} after the store came back: {ready.text}"
+        assert ready.status_code == 200, f"{name} after the outage: {ready.text}"
+
+
+def test_broker_node_stop_and_start_mid_stream(stack_on_node, rabbit) -> None:
+    outage = 40 if FULL else 5
+    [node] = rabbit.nodes
+    _outage(stack_on_node(), f"broker node stopped {outage} s", outage, node.stop, node.start)
+
+
+@pytest.mark.parametrize("outage", [20, 60] if FULL else [8])
+def test_store_stop_and_start_mid_stream(stack_on_node, pg, outage) -> None:
+    stack = stack_on_node()
+    stack.recipient_delay(0.05)
+
+    def pushes_in_flight() -> None:
+        # the crash lands while the recipient is accepting pushes: their deliveries cannot be
+        # recorded until the store is back, and they must not be pushed a second time
+        stack.recipient_delay(1.0)
+        wait_until(lambda: stack.inflight() >= 1, 60, "no push in flight")
+
+    def crash() -> None:
+        pg.stop(immediate=True)
+        stack.recipient_delay(0.05)
+
+    _outage(stack, f"store stopped {outage} s", outage, crash, pg.start,
+            before_stop=pushes_in_flight)
 
 
 #: With the production retry policy (6 attempts, back-off 0.5 s doubling, jitter) one message

@@ -1,30 +1,23 @@
-"""Carriers: canonical data a native format has no element for, kept recoverable in a note.
+"""Reading notes: category headings, and the carriers of the previous release.
 
-A native format rarely holds everything another agency sends (the job centre has no element for
-a social-office case file, the social office none for a support plan). Dropping such data would
-be silent loss, so an XML adapter writes it into the format's free-text note element (``Vermerk``)
-as a *carrier*: one line ``casebridge-carrier/1 {json}``. A human reader sees the data; the same
-adapter reading the message back restores it exactly. Two kinds exist:
-
-- ``part``: one canonical part (category, entrusted_by, content) the format cannot express.
-  With ``view: true`` the native elements (e.g. ``Kunde``/``Person``) show a readable view of the
-  part and the carrier holds the complete part, which takes precedence when the message is read.
-- ``header``: envelope fields the format cannot express or would alter (e.g. a status the format
-  only knows coarser, a conference location, a statutory claim).
-
-A carrier is never a consent and never widens anything: the parts it restores keep the category
-they had, and the consent engine decides on them like on any other part.
+A note element (``Vermerk``) is read as a case note, or, when it begins with a category heading
+(``[Gesundheit] …``, :mod:`casebridge.adapters.prose`), as data of that category. Until this
+release casebridge wrote data a format has no element for as a JSON *carrier* line
+``casebridge-carrier/1 {json}`` (``part``: a whole canonical part; ``header``: envelope fields).
+Carriers are no longer written -- notes are for people -- but messages that were queued with
+them are still read, for one release: the parts they restore keep the category they had, and
+a carrier is never a consent and never widens anything.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from lxml import etree
 from pydantic import ValidationError
 
+from casebridge.adapters import prose
 from casebridge.adapters.xml import at, line, text_of
 from casebridge.canonical_model import Category, Part
 from casebridge.canonical_model.validation import problems_from
@@ -42,22 +35,6 @@ HEADER_FIELDS = frozenset(
 def is_carrier(text: str) -> bool:
     """Whether a note's text is a carrier."""
     return text.lstrip().startswith(PREFIX)
-
-
-def encode_part(part: Part, *, view: bool = False) -> str:
-    """The carrier text of one part."""
-    body = {
-        "carrier": "part",
-        "view": view,
-        "part": part.model_dump(mode="json", exclude_none=True),
-    }
-    return PREFIX + json.dumps(body, ensure_ascii=False, separators=(",", ":"))
-
-
-def encode_header(fields: dict[str, Any]) -> str:
-    """The carrier text of envelope fields (already JSON-compatible)."""
-    body = {"carrier": "header", "fields": fields}
-    return PREFIX + json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
 
 def decode(text: str, location: str) -> tuple[str, Any, bool]:
@@ -113,35 +90,6 @@ def build_envelope(fields: dict[str, Any], header: dict[str, Any] | None, locati
     return envelope
 
 
-def _utc(value: Any) -> Any:
-    # Python never calls a time in the DST fold equal to one in another zone (PEP 495), so
-    # instants are compared in UTC.
-    if isinstance(value, datetime):
-        return value.astimezone(UTC)
-    if isinstance(value, dict):
-        return {k: _utc(v) for k, v in value.items()}
-    return value
-
-
-def _header_view(envelope: Any, mode: str) -> dict[str, Any]:
-    data: dict[str, Any] = _utc(envelope.model_dump(mode=mode, include=set(HEADER_FIELDS)))
-    if data.get("status"):
-        # The rendered code replaces the sender's own code; status and date are what counts.
-        data["status"] = {k: v for k, v in data["status"].items() if k != "native_status"}
-    return data
-
-
-def header_diff(original: Any, read_back: Any) -> dict[str, Any]:
-    """Header fields of ``original`` (JSON form) that the native rendering did not reproduce.
-
-    Compared as Python values, so a time written in another offset but at the same instant
-    counts as reproduced.
-    """
-    want, got = _header_view(original, "python"), _header_view(read_back, "python")
-    as_json = original.model_dump(mode="json", include=set(HEADER_FIELDS))
-    return {k: as_json[k] for k, v in want.items() if got.get(k) != v}
-
-
 def _part_id(part: dict[str, Any] | Part) -> str:
     return str(part["id"]) if isinstance(part, dict) else part.id
 
@@ -180,12 +128,20 @@ class PartCollector:
         self.parts.append({"id": pid, "category": category, "source": source, "content": content})
 
     def note(self, el: etree._Element, n: int, path: str) -> None:
-        """A note element (Vermerk): a case note, or a carrier of data the format cannot hold."""
+        """A note element (Vermerk): a case note, a note under a category heading (see
+        :mod:`casebridge.adapters.prose`), or a carrier written by an earlier release."""
         text = text_of(el, self.source)
         if not is_carrier(text):
-            self.add(
-                f"note-{n}", _CASE_NOTES, {"kind": "note", "text": text}, f"{path}[{n}]"
-            )
+            headed = prose.read(text)
+            if headed is None:
+                self.add(
+                    f"note-{n}", _CASE_NOTES, {"kind": "note", "text": text}, f"{path}[{n}]"
+                )
+                return
+            category, by, rest = headed
+            self.add(f"note-{n}", category, prose.content_dict(category, rest), f"{path}[{n}]")
+            if by is not None:
+                self.parts[-1]["entrusted_by"] = by  # type: ignore[index]
             return
         kind, value, view = decode(text, at(self.source, line(el)))
         if kind == "header":

@@ -47,6 +47,7 @@ from casebridge.canonical_model.vocabulary import (
     CONSENTABLE_PURPOSES,
     ORDINARY_CATEGORIES,
     SPECIAL_CATEGORIES,
+    STATUTORY_BASES,
     TERMINAL_STATUSES,
     AgencyKind,
     CasePhase,
@@ -62,11 +63,12 @@ from casebridge.canonical_model.vocabulary import (
     Sex,
     WithholdReason,
     can_transition,
+    legal_basis_citation,
 )
 
 __all__ = [
     "AGENCY_SYSTEM", "CLIENT_ID_SYSTEM", "CONSENTABLE_PURPOSES", "ORDINARY_CATEGORIES",
-    "SCHEMA_VERSION", "SPECIAL_CATEGORIES", "TERMINAL_STATUSES",
+    "SCHEMA_VERSION", "SPECIAL_CATEGORIES", "STATUTORY_BASES", "TERMINAL_STATUSES",
     "Address", "Agency", "AgencyKind", "BenefitData", "CaseFile", "CaseFileData", "CasePhase",
     "Category", "ChildProtectionData", "Client", "ConferenceInfo", "ConsentDirective",
     "ConsentForm", "ConsentStatus", "ConsentWithdrawal", "ContactData", "ContactPoint",
@@ -75,6 +77,7 @@ __all__ = [
     "PartContent", "Person", "PersonName", "PersonRelation", "Purpose", "Referral",
     "ReferralStatus", "Sex", "Statement", "StatusChange", "StatusInfo", "StatutoryClaim",
     "SupportPlan", "SupportPlanData", "TransferEnvelope", "WithholdReason",
-    "agency_identifier_system", "can_transition", "normalise_name", "validate_json",
+    "agency_identifier_system", "can_transition", "legal_basis_citation",
+    "normalise_name", "validate_json",
     "validate_python",
 ]

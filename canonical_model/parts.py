@@ -23,6 +23,7 @@ from casebridge.canonical_model.people import (
     Grantor,
     HouseholdMember,
     Identifier,
+    Person,
     PersonName,
 )
 from casebridge.canonical_model.types import NonEmptyStr, PartialDate, Text
@@ -83,12 +84,17 @@ class SupportPlanData(CanonicalModel):
 
 
 class ChildProtectionData(CanonicalModel):
-    """A child-endangerment assessment (§8a SGB VIII)."""
+    """A child-endangerment assessment or observation (§8a SGB VIII, §4 KKG)."""
 
     kind: Literal["child_protection"] = "child_protection"
     endangerment_assessed: bool | None = None
     assessed_on: date | None = None
     text: Text | None = None
+    child: Person | None = Field(
+        default=None,
+        description="The endangered child when it is not the client (e.g. a child in an adult "
+        "client's household): the person this datum is about.",
+    )
 
 
 class Statement(CanonicalModel):

@@ -54,6 +54,21 @@ class Purpose(StrEnum):
 CONSENTABLE_PURPOSES = frozenset(Purpose) - {Purpose.CHILD_PROTECTION}
 
 
+#: Legal bases of statutory transfers without consent (rule 8) that casebridge knows a citation
+#: for (codes of ``urn:casebridge:legal-basis``); the route table decides which a route admits.
+STATUTORY_BASES: dict[str, str] = {
+    "sgb-viii-8a": "§ 8a SGB VIII",
+    "sgb-viii-8a-4": "§ 8a Abs. 4 SGB VIII",
+    "kkg-4": "§ 4 KKG",
+    "kkg-4-3": "§ 4 Abs. 3 KKG",
+}
+
+
+def legal_basis_citation(code: str) -> str:
+    """The citation of a legal-basis code for people ("§ 4 KKG"); the code if unknown."""
+    return STATUTORY_BASES.get(code, code)
+
+
 class AgencyKind(StrEnum):
     """What kind of agency an agency id belongs to."""
 

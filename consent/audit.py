@@ -27,7 +27,8 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Table, bindparam, func, insert, select, update
 
-from casebridge.canonical_model import TransferEnvelope
+from casebridge.canonical_model import Outcome, TransferEnvelope
+from casebridge.consent.claims import justification_digest
 from casebridge.consent.decision import Decision, MessageDecisions
 from casebridge.consent.store import AuditEntryRow, AuditHeadRow, canonical_json
 from casebridge.db import Database, create_db_engine, utc_text
@@ -250,6 +251,13 @@ def draft_for_decision(
         consents=tuple(sorted(decision.consents)),
         legal_basis=decision.legal_basis,
         review_required=decision.review_required,
+        # An override binds the justification it relied on into the chain by its hash only:
+        # the text is personal data and stays beside the chain (consent.claims).
+        details=(
+            {"justification_sha256": justification_digest(envelope.statutory.justification)}
+            if decision.outcome == Outcome.OVERRIDE and envelope.statutory is not None
+            else {}
+        ),
     )
 
 

@@ -7,8 +7,10 @@ message comes in and again at delivery (``check_recipient``), so a withdrawal in
 queued message (rule 6). If the audit append fails, nothing is released: the exception
 propagates and no envelope leaves the gate.
 
-``evaluate`` is the same decision without the audit entry; it serves dry runs only
-(``casebridge decide``) and must never be used to let data go.
+``evaluate`` is the same decision without the audit entry; ``preview`` adds the copies the
+recipients would receive (released exactly as ``check`` releases them) and records a ``preview``
+event instead of decisions. Both serve dry runs only (``casebridge decide``/``preview``, the
+gateway's preview endpoint): what they hand out is shown, never published.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from datetime import datetime
 from sqlalchemy import Connection
 
 from casebridge.canonical_model import Outcome, TransferEnvelope
+from casebridge.codes import AuditKind, AuditStage
 from casebridge.consent.audit import AuditEntry, AuditTrail
 from casebridge.consent.claims import record_claims
 from casebridge.consent.decision import MessageDecisions
@@ -110,11 +113,7 @@ class ConsentGate:
         gateway's idempotency claim and the released envelopes waiting to be published.
         """
         evaluation = self.evaluate(envelope, at=at, policies=policies)
-        released: dict[str, TransferEnvelope] = {}
-        for decision in evaluation.decisions.decisions:
-            copy = release(envelope, decision)
-            if copy is not None:
-                released[decision.recipient] = copy
+        released = _released(envelope, evaluation)
         entries = self.audit.append_decisions(
             envelope, evaluation.decisions, stage=stage, at=at,
             client_id=evaluation.client.client_id,
@@ -137,6 +136,32 @@ class ConsentGate:
             evaluation.decisions, released, evaluation.client.client_id, tuple(entries)
         )
 
+    def preview(
+        self,
+        envelope: TransferEnvelope,
+        *,
+        at: datetime,
+        policies: Mapping[str, TransferPolicy] | None = None,
+        audit_as: str | None = None,
+    ) -> GateResult:
+        """What :meth:`check` would release now, without deciding it for real.
+
+        No decision is recorded and nothing may be published from the result. With
+        ``audit_as`` (who asked), one ``preview`` event records that the copies were shown.
+        """
+        evaluation = self.evaluate(envelope, at=at, policies=policies)
+        entries: tuple[AuditEntry, ...] = ()
+        if audit_as is not None:
+            entries = (self.audit.append_event(
+                str(AuditKind.PREVIEW), at=at, stage=str(AuditStage.PREVIEW),
+                sender=envelope.sender, purpose=str(envelope.purpose),
+                client_id=evaluation.client.client_id, message_id=envelope.message_id,
+                details={"requested_by": audit_as, "outcomes": " ".join(
+                    f"{d.recipient}:{d.outcome}" for d in evaluation.decisions.decisions)},
+            ),)
+        return GateResult(evaluation.decisions, _released(envelope, evaluation),
+                          evaluation.client.client_id, entries)
+
     def check_recipient(
         self,
         envelope: TransferEnvelope,
@@ -154,3 +179,13 @@ class ConsentGate:
                 f"recipient '{recipient}' is not a recipient of message '{envelope.message_id}'"
             ) from None
         return self.check(single, at=at, stage=stage, policies=policies)
+
+
+def _released(envelope: TransferEnvelope, evaluation: Evaluation) -> dict[str, TransferEnvelope]:
+    """recipient → the minimised copy it may receive (blocked recipients are absent)."""
+    released: dict[str, TransferEnvelope] = {}
+    for decision in evaluation.decisions.decisions:
+        copy = release(envelope, decision)
+        if copy is not None:
+            released[decision.recipient] = copy
+    return released

@@ -38,7 +38,7 @@ from casebridge.canonical_model import (
     Outcome,
     Purpose,
 )
-from casebridge.codes import AuditKind, AuditStage, DeadReason, ReplayResult
+from casebridge.codes import AuditKind, AuditStage, DeadReason, EventOutcome, ReplayResult
 from casebridge.db import Base, Database, UtcDateTime, code_column
 from casebridge.errors import ConflictError, ConsentImportError, InputError, NotFound, Problem
 
@@ -138,7 +138,7 @@ class AuditEntryRow(Base):
     client_id: Mapped[str | None] = mapped_column(String(64))
     message_id: Mapped[str | None] = mapped_column(String(128))
     #: a decision's outcome, or the reason or result of a routing event
-    outcome: Mapped[str | None] = code_column(Outcome, DeadReason, ReplayResult)
+    outcome: Mapped[str | None] = code_column(Outcome, DeadReason, ReplayResult, EventOutcome)
     released: Mapped[str] = mapped_column(Text)  # JSON list
     withheld: Mapped[str] = mapped_column(Text)  # JSON list of [category, reason]
     consents: Mapped[str] = mapped_column(Text)  # JSON list

@@ -5,7 +5,8 @@ Order of checks for one posted file (nothing is decided or published unless all 
 1. the adapter of the path's system parses the bytes (its problems become a 400/422);
 2. every message must name the caller's agency as sender — otherwise 403, and a
    ``forged_sender`` event in the audit trail (the caller, the claimed sender, the message id);
-3. the caller's agency must use this system and every message must be on a route (NoRoute);
+3. the caller's agency must use this system and every message must be on a route (NoRoute,
+   recorded as a ``message_refused`` event: caller, sender, purpose, recipients, the reason);
 4. per message id, an idempotency claim, written in the transaction of the message's inbound
    audit entries and of the released envelopes waiting to be published (the outbox, see
    :mod:`casebridge.routing.relay`): a message id is claimed exactly when its decisions are
@@ -37,14 +38,15 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from casebridge.adapters import get_adapter
 from casebridge.canonical_model import TransferEnvelope
-from casebridge.codes import InboundState
+from casebridge.codes import AuditKind, EventOutcome, InboundState
 from casebridge.consent.audit import AuditTrail
 from casebridge.db import Base, Database, UtcDateTime, code_column
 from casebridge.errors import BrokerUnavailable, ConflictError, Forbidden, NoRoute
 from casebridge.gateway.metrics import DECISIONS, MESSAGES_IN
 from casebridge.gateway.principals import Principal
 from casebridge.logging import get_logger
-from casebridge.routing.pipeline import Accepted, Router
+from casebridge.routing.pipeline import Accepted, Router, admit
+from casebridge.routing.preview import PreviewMessage, preview_file
 from casebridge.routing.routes import RecipientRoute
 from casebridge.routing.runtime import Routing
 from casebridge.routing.topology import release
@@ -156,6 +158,39 @@ class Intake:
 
     def submit(self, raw: bytes, *, system: str, caller: Principal) -> list[MessageOutcome]:
         """Route every message of one posted file; see the module docstring for the order."""
+        envelopes = self._own_messages(raw, system=system, caller=caller)
+        checked = self._admitted(envelopes, system=system, caller=caller)
+        return [self._once(envelope, hits, system) for envelope, hits in checked]
+
+    def _admitted(
+        self, envelopes: list[TransferEnvelope], *, system: str, caller: Principal
+    ) -> list[tuple[TransferEnvelope, dict[str, RecipientRoute]]]:
+        """Step 3, the door's route checks (:func:`admit`); a refused message is audited."""
+        checked = []
+        for envelope in envelopes:
+            try:
+                checked.extend(admit(self.routing.routes, [envelope], system=system))
+            except NoRoute:
+                wrong = self.routing.routes.agency(envelope.sender).system != system
+                self._audit_refusal(envelope, caller, system,
+                                    "wrong_system" if wrong else "no_route")
+                raise
+        return checked
+
+    def preview(self, raw: bytes, *, system: str, caller: Principal) -> list[PreviewMessage]:
+        """Steps 1-3 of :meth:`submit`, then the gate's decision and the rendered copies,
+        without claiming the message id, recording a decision or publishing anything.
+
+        Audited as one ``preview`` event per message, requested by the caller's principal.
+        """
+        envelopes = self._own_messages(raw, system=system, caller=caller)
+        return preview_file(self.routing.routes, self.routing.gate, envelopes, system=system,
+                            at=self.routing.clock(), requested_by=caller.name)
+
+    def _own_messages(
+        self, raw: bytes, *, system: str, caller: Principal
+    ) -> list[TransferEnvelope]:
+        """Steps 1 and 2: parse, and refuse (audited) a message that names another sender."""
         agency = caller.agency
         assert agency is not None  # only agency principals reach here
         envelopes = get_adapter(system, max_bytes=self.max_bytes).parse(
@@ -168,24 +203,36 @@ class Intake:
                     f"message {envelope.message_id} names sender '{envelope.sender}', but the "
                     f"caller is '{agency}': an agency may only send as itself"
                 )
-        own = self.routing.routes.agency(agency)
-        if own.system != system:
-            raise NoRoute(f"agency '{agency}' sends in system '{own.system}', not '{system}'")
-        checked = [(e, self.routing.routes.check(e)) for e in envelopes]
-        return [self._once(envelope, hits, system) for envelope, hits in checked]
+        return envelopes
 
-    def _audit_forgery(self, envelope: TransferEnvelope, caller: Principal, system: str) -> None:
+    def _audit_refused(
+        self, kind: str, envelope: TransferEnvelope, caller: Principal, system: str,
+        **details: str | None,
+    ) -> None:
+        """Record a message refused at the door (``forged_sender``, ``message_refused``):
+        nothing of it is decided, but the attempt is the DPO's business. Metadata only."""
         self.audit.append_event(
-            "forged_sender",
+            kind,
             at=datetime.now(UTC),
             stage="gateway",
             sender=envelope.sender,
             purpose=str(envelope.purpose),
             message_id=envelope.message_id,
-            outcome="refused",
+            outcome=EventOutcome.REFUSED,
             details={"caller": caller.agency, "principal": caller.name, "system": system,
-                     "auth": caller.method, "key_id": caller.key_id},
+                     **details},
         )
+
+    def _audit_refusal(
+        self, envelope: TransferEnvelope, caller: Principal, system: str, reason: str
+    ) -> None:
+        self._audit_refused(AuditKind.MESSAGE_REFUSED, envelope, caller, system, reason=reason,
+                            message_type=str(envelope.message_type),
+                            recipients=",".join(envelope.recipients)[:500])
+
+    def _audit_forgery(self, envelope: TransferEnvelope, caller: Principal, system: str) -> None:
+        self._audit_refused(AuditKind.FORGED_SENDER, envelope, caller, system, auth=caller.method,
+                            key_id=caller.key_id)
         log.warning("forged sender refused", agency=caller.agency, sender=envelope.sender,
                     message_id=envelope.message_id)
 

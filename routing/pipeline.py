@@ -35,6 +35,8 @@ from casebridge.consent.gate import ConsentGate, GateResult
 from casebridge.db import Database
 from casebridge.errors import Forbidden, NoRoute
 from casebridge.logging import get_logger
+from casebridge.routing import feedback as feedback_module
+from casebridge.routing.feedback import Feedback
 from casebridge.routing.relay import Relay
 from casebridge.routing.routes import RecipientRoute, RouteTable
 from casebridge.routing.store import PublicationRow, delivery_id
@@ -119,6 +121,25 @@ class Publisher:
             )
         self._declared.add(recipient)
 
+    def publish_feedback(self, feedback: Feedback) -> None:
+        """Queue the report on a blocked or dead copy for its sender; returns once confirmed.
+
+        A Feedback holds ids and a reason code only, never data (see routing.feedback), which
+        is why it needs no gate result.
+        """
+        topo = self.topology
+        headers = {feedback_module.HEADER: 1, "message_id": feedback.feedback_id,
+                   "sender": feedback.recipient, "recipient": feedback.sender, "attempt": 1,
+                   "queued_at": feedback.at.isoformat()}
+        with broker_errors("publishing feedback", self.connection):
+            self.producer.publish(
+                feedback.model_dump_json().encode(), exchange=topo.exchange,
+                routing_key=topo.routing_key(feedback.sender),
+                content_type=feedback_module.CONTENT_TYPE, content_encoding="binary",
+                delivery_mode=2, headers=headers, message_id=feedback.feedback_id,
+                declare=[topo.queue(feedback.sender)], retry=True, retry_policy=PUBLISH_RETRY,
+            )
+
     def publish_dead(
         self, body: bytes, *, recipient: str, headers: Mapping[str, Any],
         content_type: str = CONTENT_TYPE,
@@ -179,6 +200,27 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def admit(
+    routes: RouteTable, envelopes: list[TransferEnvelope], *, system: str
+) -> list[tuple[TransferEnvelope, dict[str, RecipientRoute]]]:
+    """The door's route checks for every message of a file, before any of it is decided.
+
+    Each sender must use ``system`` and a route must admit every recipient (NoRoute otherwise).
+    The gateway, ``casebridge decide`` and the previews all pass through here, so a dry run
+    refuses exactly what the gateway refuses.
+    """
+    checked = []
+    for envelope in envelopes:
+        agency = routes.agency(envelope.sender)
+        if agency.system != system:
+            raise NoRoute(
+                f"message {envelope.message_id}: sender '{envelope.sender}' uses system "
+                f"'{agency.system}', not '{system}'"
+            )
+        checked.append((envelope, routes.check(envelope)))
+    return checked
+
+
 class Router:
     """Inbound routing: the one path from an agency's bytes to the recipients' queues."""
 
@@ -198,21 +240,13 @@ class Router:
     ) -> list[tuple[TransferEnvelope, dict[str, RecipientRoute]]]:
         """Parse and route-check every message of ``raw`` before any of it is decided."""
         envelopes = get_adapter(system).parse(raw, source=source)
-        checked = []
         for envelope in envelopes:
             if sender is not None and envelope.sender != sender:
                 raise Forbidden(
                     f"message {envelope.message_id} names sender '{envelope.sender}' but was "
                     f"posted by '{sender}'; an agency may only send as itself"
                 )
-            agency = self.routes.agency(envelope.sender)
-            if agency.system != system:
-                raise NoRoute(
-                    f"message {envelope.message_id}: sender '{envelope.sender}' uses system "
-                    f"'{agency.system}', not '{system}'"
-                )
-            checked.append((envelope, self.routes.check(envelope)))
-        return checked
+        return admit(self.routes, envelopes, system=system)
 
     def submit(
         self, raw: bytes, *, system: str, sender: str | None = None, source: str = "<input>",

@@ -8,28 +8,42 @@ lifecycle forbids (backwards, after an end) is kept in the history as ``ignored`
 recipient reported is silently dropped. A referral with no answer at all within its route's
 response time -- counted in working days, Monday to Friday -- is overdue (Wiedervorlage).
 Public holidays are not counted out: the deadline is at most a few days early, never late.
+
+Support plans are followed up the same way: when a plan with dated measures is delivered, its
+measures are recorded (:func:`record_plan`, metadata only) and a measure whose due date has
+passed is listed next to the overdue referrals for the agency responsible for it. Who that is
+comes from the measure's ``responsible``: an agency id, or a word naming the kind of one of the
+plan's parties (``Jobcenter``, ``Sozialamt``, ``Jugendamt``, ``Träger``); a measure of the client
+(``Kunde``, ``Klientin``, ``Eltern`` …) or of anyone else is followed up by the agency whose plan
+it is. A newer plan of the same agency for the same client replaces the earlier one's measures
+(a measure done is dropped from the plan or gets a new date there).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from casebridge.canonical_model import (
+    AgencyKind,
+    Measure,
     MessageType,
     Referral,
     ReferralStatus,
     StatusChange,
+    SupportPlanData,
     TransferEnvelope,
 )
 from casebridge.db import Database
 from casebridge.errors import NotFound
 from casebridge.logging import get_logger
-from casebridge.routing.store import ReferralRow, ReferralStatusRow
+from casebridge.routing.routes import RouteTable
+from casebridge.routing.store import MeasureRow, ReferralRow, ReferralStatusRow
 
 log = get_logger(__name__)
 
@@ -178,6 +192,107 @@ def _changes(session: Session, referral_id: str) -> list[ReferralStatusRow]:
     )
 
 
+#: Words for an agency kind in a measure's ``responsible`` (casefolded).
+_KIND_WORDS = {
+    "jobcenter": AgencyKind.JOBCENTER, "job centre": AgencyKind.JOBCENTER,
+    "sozialamt": AgencyKind.SOCIAL_OFFICE, "jugendamt": AgencyKind.YOUTH_OFFICE,
+    "träger": AgencyKind.PROVIDER, "traeger": AgencyKind.PROVIDER,
+    "leistungserbringer": AgencyKind.PROVIDER, "beratungsstelle": AgencyKind.PROVIDER,
+    "provider": AgencyKind.PROVIDER,
+}
+_CLIENT_WORDS = frozenset({
+    "kunde", "kundin", "klient", "klientin", "client", "leistungsberechtigte",
+    "leistungsberechtigter", "familie", "eltern", "mutter", "vater", "kind", "jugendlicher",
+    "jugendliche", "sorgeberechtigte", "sorgeberechtigter",
+})
+
+
+def responsible_for(
+    measure: Measure, envelope: TransferEnvelope, routes: RouteTable
+) -> tuple[str, str | None]:
+    """(role, agency) of a measure: ``agency`` with its id, else ``client`` or ``other``."""
+    text = (measure.responsible or "").strip()
+    if text in routes.agencies:
+        return "agency", text
+    word = text.casefold()
+    kind = _KIND_WORDS.get(word)
+    if kind is not None:
+        parties = [a for a in (envelope.sender, *envelope.recipients)
+                   if a in routes.agencies and routes.agencies[a].kind == kind]
+        if len(parties) == 1:
+            return "agency", parties[0]
+    return ("client" if word in _CLIENT_WORDS else "other"), None
+
+
+def record_plan(
+    session: Session, envelope: TransferEnvelope, recipient: str, *, client_id: str | None,
+    routes: RouteTable, at: datetime,
+) -> int:
+    """Record the dated measures of a plan delivered to ``recipient``; returns how many rows
+    the plan has (0: no dated measure)."""
+    measures = [m for part in envelope.parts if isinstance(part.content, SupportPlanData)
+                for m in part.content.plan.measures]
+    dated = [(n, m) for n, m in enumerate(measures, start=1) if m.due is not None]
+    if not dated:
+        return 0
+    key = hashlib.sha256((client_id or f"message:{envelope.message_id}").encode()).hexdigest()
+    rows = list(session.scalars(select(MeasureRow).where(
+        MeasureRow.owner == envelope.sender, MeasureRow.client_key == key)))
+    if rows and rows[0].message_id == envelope.message_id:
+        for row in rows:
+            known = set(json.loads(row.recipients))
+            row.recipients = json.dumps(sorted(known | {recipient}))
+        return len(rows)
+    if rows and rows[0].plan_created_at > envelope.created_at:
+        return 0  # an older plan delivered late does not replace the newer one
+    session.execute(delete(MeasureRow).where(
+        MeasureRow.owner == envelope.sender, MeasureRow.client_key == key))
+    for position, measure in dated:
+        role, agency = responsible_for(measure, envelope, routes)
+        assert measure.due is not None
+        session.add(MeasureRow(
+            owner=envelope.sender, client_key=key, message_id=envelope.message_id,
+            plan_created_at=envelope.created_at, recipients=json.dumps([recipient]),
+            position=position, goal=measure.goal, responsible_role=role,
+            responsible_agency=agency, due=measure.due, recorded_at=at,
+        ))
+    return len(dated)
+
+
+@dataclass(frozen=True, slots=True)
+class MeasureView:
+    """A measure of a delivered plan past its due date (metadata only)."""
+
+    plan_message_id: str
+    owner: str
+    recipients: list[str]
+    position: int
+    goal: int | None
+    responsible_role: str
+    responsible_agency: str | None
+    due: date
+
+    @property
+    def follow_up_by(self) -> str:
+        """The responsible agency, or the plan's owner for the client's and others' measures."""
+        return self.responsible_agency or self.owner
+
+    def as_report(self, today: date) -> dict[str, object]:
+        """JSON-ready (no text of the measure: the agencies have the plan)."""
+        return {
+            "plan_message_id": self.plan_message_id, "owner": self.owner,
+            "recipients": list(self.recipients), "measure": self.position, "goal": self.goal,
+            "responsible_role": self.responsible_role,
+            "responsible_agency": self.responsible_agency, "follow_up_by": self.follow_up_by,
+            "due": self.due.isoformat(), "days_overdue": (today - self.due).days,
+        }
+
+
+def _measure(row: MeasureRow) -> MeasureView:
+    return MeasureView(row.message_id, row.owner, json.loads(row.recipients), row.position,
+                       row.goal, row.responsible_role, row.responsible_agency, row.due)
+
+
 class ReferralStatusService:
     """Read referrals: one by id, and the overdue ones (for ``casebridge status``)."""
 
@@ -213,3 +328,19 @@ class ReferralStatusService:
             if sender is not None:
                 stmt = stmt.where(ReferralRow.sender == sender)
             return [_referral(row, []) for row in session.scalars(stmt)]
+
+    def overdue_measures(
+        self, *, today: date | None = None, agency: str | None = None
+    ) -> list[MeasureView]:
+        """Measures past their due date, earliest first; with ``agency``: those it follows up
+        (responsible for, or the owner of the plan of a client's or another's measure)."""
+        today = today or datetime.now(UTC).date()
+        with self.db.session() as session:
+            stmt = select(MeasureRow).where(MeasureRow.due < today).order_by(
+                MeasureRow.due, MeasureRow.owner, MeasureRow.message_id, MeasureRow.position)
+            if agency is not None:
+                stmt = stmt.where(or_(
+                    MeasureRow.responsible_agency == agency,
+                    (MeasureRow.responsible_agency.is_(None)) & (MeasureRow.owner == agency),
+                ))
+            return [_measure(row) for row in session.scalars(stmt)]

@@ -7,6 +7,8 @@
 - ``routing_referrals`` / ``routing_referral_status``: a referral's lifecycle as the status
   updates that answered it reported it, and when an answer is due (closed loop).
 - ``routing_outbox``: messages waiting for a pull agency; the body is dropped when acknowledged.
+- ``routing_measures``: dated measures of delivered support plans, for the follow-up of those
+  past their due date (metadata only).
 
 No payload is kept except the rendered body in the outbox until the agency fetched it.
 """
@@ -14,9 +16,9 @@ No payload is kept except the rendered body in the outbox until the agency fetch
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import Date, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from casebridge.canonical_model import (
@@ -26,7 +28,7 @@ from casebridge.canonical_model import (
     ReferralStatus,
     WithholdReason,
 )
-from casebridge.codes import DeadReason, DeliveryState, ReferralEffect
+from casebridge.codes import DeadReason, DeliveryState, ReferralEffect, Responsibility
 from casebridge.db import Base, UtcDateTime, code_column
 
 
@@ -111,6 +113,38 @@ class OutboxRow(Base):
     body: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     acked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class MeasureRow(Base):
+    """A dated measure of a support plan that casebridge delivered (follow-up, Wiedervorlage).
+
+    Metadata only: which plan message, its position and goal number there, who follows it up
+    and by when -- never the measure's text or the free-text name of whoever is responsible.
+    A later plan of the same agency for the same client replaces the earlier one's rows.
+    """
+
+    __tablename__ = "routing_measures"
+    __table_args__ = (
+        Index("ix_routing_measures_due", "due"),
+        Index("ix_routing_measures_plan", "owner", "client_key"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    #: the agency whose plan it is (the sender of the plan message)
+    owner: Mapped[str] = mapped_column(String(64))
+    #: SHA-256 of the casebridge client id (or of the message id if the client is unresolved)
+    client_key: Mapped[str] = mapped_column(String(64))
+    message_id: Mapped[str] = mapped_column(String(128))
+    plan_created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    #: JSON list of the agencies the plan was delivered to
+    recipients: Mapped[str] = mapped_column(Text)
+    position: Mapped[int] = mapped_column(Integer)
+    goal: Mapped[int | None] = mapped_column(Integer)
+    #: agency (an agency of the plan is responsible) | client | other
+    responsible_role: Mapped[str] = code_column(Responsibility)
+    responsible_agency: Mapped[str | None] = mapped_column(String(64))
+    due: Mapped[date] = mapped_column(Date)
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class PublicationRow(Base):

@@ -8,8 +8,9 @@
    waited blocks it now, and the gate audits that;
 4. render the recipient's native format with its adapter (cannot render → ``render_failed``);
 5. push it (retried) or put it in the agency's outbox, and mark it delivered -- in the same
-   transaction a delivered referral starts being tracked and a delivered status update
-   advances the referral it answers (:mod:`casebridge.routing.status`).
+   transaction a delivered referral starts being tracked, a delivered plan's dated measures are
+   recorded for follow-up, and a delivered status update advances the referral it answers
+   (:mod:`casebridge.routing.status`).
 
 :class:`Worker` is the kombu loop around it: bounded prefetch, manual ack only after step 5 (or
 after a dead letter was audited and confirmed by the broker), reconnect when the broker goes
@@ -36,9 +37,8 @@ from pydantic import ValidationError
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
-from casebridge.adapters import get_adapter
 from casebridge.canonical_model import MessageType, TransferEnvelope
-from casebridge.codes import AuditKind, DeadReason
+from casebridge.codes import AuditKind, AuditStage, DeadReason
 from casebridge.consent.gate import ConsentGate
 from casebridge.db import Database, is_store_outage
 from casebridge.errors import (
@@ -49,10 +49,13 @@ from casebridge.errors import (
     RetryableDeliveryError,
 )
 from casebridge.logging import get_logger
+from casebridge.routing import feedback as feedback_module
 from casebridge.routing.delivery import Outbox, PushClient
+from casebridge.routing.feedback import Feedback, feedback_envelope, feedback_for
 from casebridge.routing.pipeline import Publisher, decode_envelope
+from casebridge.routing.preview import render_for
 from casebridge.routing.routes import PushDelivery, RouteTable
-from casebridge.routing.status import apply_status_update, record_referral
+from casebridge.routing.status import apply_status_update, record_plan, record_referral
 from casebridge.routing.store import DeliveryRow, delivery_id
 from casebridge.routing.topology import (
     DELIVERY_LIMIT,
@@ -145,6 +148,8 @@ class DeliveryService:
         ``headers`` (the broker message's) supply the time the message was queued, which is
         when a referral counts as requested.
         """
+        if (headers or {}).get(feedback_module.HEADER):
+            return self._feedback(body)
         try:
             envelope = decode_envelope(body)
         except (ValidationError, ValueError):
@@ -180,12 +185,49 @@ class DeliveryService:
             return Verdict("blocked", reason=reason, detail={"withheld_reasons": reasons}, **base)
         queued_at = _queued_at(headers) or self.clock()
         return self._deliver(released, did, base, queued_at=queued_at,
-                             response_days=hit.response_days)
+                             response_days=hit.response_days, client_id=result.client_id)
+
+    def _feedback(self, body: bytes) -> Verdict:
+        """Deliver a report on a blocked or dead copy to its sender (see routing.feedback).
+
+        It carries no client data, so it is rendered and delivered without a consent check;
+        nothing of it is tracked as a referral or status.
+        """
+        try:
+            feedback = Feedback.model_validate_json(body)
+            envelope = feedback_envelope(feedback, self.routes)
+        except (ValidationError, ValueError, CasebridgeError):
+            return Verdict("dead", reason="undecodable")
+        did = delivery_id(envelope.sender, envelope.message_id, feedback.sender)
+        base: dict[str, Any] = {"delivery_id": did, "recipient": feedback.sender,
+                                "envelope": envelope}
+        if self._state(did) in DONE_STATES:
+            return Verdict("duplicate", **base)
+        return self._deliver(envelope, did, base, queued_at=self.clock(), response_days=0,
+                             client_id=None, track=False)
+
+    def record_dead(self, verdict: Verdict) -> None:
+        """Record a copy dead-lettered because its handling failed (the process step did not
+        get to record it), so that its sender can read its fate on the status API."""
+        if verdict.envelope is None or verdict.delivery_id is None:
+            return
+        try:
+            self._mark(verdict.envelope, verdict.delivery_id, "dead", reason=verdict.reason,
+                       detail=verdict.detail)
+        except Exception as exc:  # noqa: BLE001 - the dead letter itself is already safe
+            log.warning("dead letter not recorded for the status API",
+                        exc_type=type(exc).__name__, delivery_id=verdict.delivery_id)
 
     def _delivered(self, session: Any, released: TransferEnvelope, did: str, *,
-                   attempts: int, queued_at: datetime, response_days: int) -> str | None:
-        """Mark delivered and record the referral or apply the status update (one commit)."""
+                   attempts: int, queued_at: datetime, response_days: int,
+                   client_id: str | None, track: bool = True) -> str | None:
+        """Mark delivered and record the referral, the plan's dated measures, or apply the
+        status update (one commit); ``track=False`` (feedback) only marks it delivered."""
         self._mark(released, did, "delivered", session=session, attempts=attempts)
+        if not track:
+            return None
+        record_plan(session, released, released.recipients[0], client_id=client_id,
+                    routes=self.routes, at=self.clock())
         if released.message_type == MessageType.REFERRAL:
             record_referral(session, released, list(released.recipients), at=queued_at,
                             response_days=response_days)
@@ -194,20 +236,20 @@ class DeliveryService:
         return None
 
     def _deliver(self, released: TransferEnvelope, did: str, base: dict[str, Any], *,
-                 queued_at: datetime, response_days: int) -> Verdict:
+                 queued_at: datetime, response_days: int, client_id: str | None,
+                 track: bool = True) -> Verdict:
         recipient = released.recipients[0]
         agency = self.routes.agency(recipient)
-        adapter = get_adapter(agency.system)
         try:
-            native = adapter.render(released)
-            media_type = adapter.media_type(released)
+            native, media_type = render_for(self.routes, released)
         except AdapterError as exc:
             detail = {"error": exc.code, "problems": exc.lines()[:5]}
             self._mark(released, did, "dead", reason="render_failed", detail=detail)
             return Verdict("dead", reason="render_failed", detail=detail, **base)
         if isinstance(agency.delivery, PushDelivery):
             return self._push(agency.delivery, released, native, media_type, did, base,
-                              queued_at=queued_at, response_days=response_days)
+                              queued_at=queued_at, response_days=response_days,
+                              client_id=client_id, track=track)
         try:
             with self.db.session(immediate=True) as session:
                 Outbox.put(
@@ -216,14 +258,15 @@ class DeliveryService:
                     media_type=media_type, body=native, at=self.clock(),
                 )
                 effect = self._delivered(session, released, did, attempts=1,
-                                         queued_at=queued_at, response_days=response_days)
+                                         queued_at=queued_at, response_days=response_days,
+                                         client_id=client_id, track=track)
         except IntegrityError:
             return Verdict("duplicate", **base)
         return Verdict("delivered", detail={"mode": "pull", "status_effect": effect}, **base)
 
     def _push(self, target: PushDelivery, released: TransferEnvelope, native: bytes,
               media_type: str, did: str, base: dict[str, Any], *, queued_at: datetime,
-              response_days: int) -> Verdict:
+              response_days: int, client_id: str | None, track: bool = True) -> Verdict:
         retry = self.routes.retry_policy(self.routes.agency(released.recipients[0]))
         try:
             result = self.push.push(
@@ -241,13 +284,16 @@ class DeliveryService:
             return Verdict("dead", reason="retries_exhausted", detail=detail, **base)
         with self.db.session(immediate=True) as session:
             effect = self._delivered(session, released, did, attempts=result.attempts,
-                                     queued_at=queued_at, response_days=response_days)
+                                     queued_at=queued_at, response_days=response_days,
+                                     client_id=client_id, track=track)
         return Verdict("delivered", detail={"mode": "push", "status_code": result.status_code,
                                             "attempts": result.attempts,
                                             "status_effect": effect}, **base)
 
 
 _REQUEUE = "requeue"
+#: dead-letter reasons of the worker's error path, which DeliveryService has not recorded
+_UNRECORDED = frozenset({str(DeadReason.ERROR), str(DeadReason.INTERNAL_ERROR)})
 #: The store could not be reached while handling the message: hold it and pause (see Worker).
 _STORE_DOWN = "store_down"
 #: Longest wait between two probes of an unreachable store.
@@ -348,6 +394,35 @@ class Worker:
         self._dead().publish_dead(message.body, recipient=recipient, headers=headers,
                                   content_type=message.content_type or "application/octet-stream")
 
+    def _tell_sender(self, verdict: Verdict) -> None:
+        """Queue feedback for the sender where its format has a feedback message.
+
+        If the broker refuses it, the copy's fate stays on the status API (it was recorded
+        with its reason), so the message is not held back for it.
+        """
+        feedback = feedback_for(self.service.routes, verdict.envelope,
+                                recipient=verdict.recipient, state=verdict.kind,
+                                reason=verdict.reason, at=_now())
+        if feedback is None:
+            return
+        try:
+            self._dead().publish_feedback(feedback)
+        except BrokerUnavailable:
+            log.warning("feedback to the sender not queued", message_id=feedback.message_id,
+                        sender=feedback.sender)
+            return
+        envelope = verdict.envelope
+        assert envelope is not None  # feedback_for gives none without one
+        # the reason (a withhold reason or a dead-letter reason) goes into the details: the
+        # entry's outcome column holds decision outcomes and routing results only
+        self.service.gate.audit.append_event(
+            str(AuditKind.SENDER_FEEDBACK), at=feedback.at, stage=str(AuditStage.DELIVERY),
+            sender=envelope.sender, recipient=verdict.recipient,
+            purpose=str(envelope.purpose), message_id=envelope.message_id,
+            details={"delivery_id": verdict.delivery_id, "state": feedback.state,
+                     "reason": feedback.reason, "feedback_id": feedback.feedback_id},
+        )
+
     def _process(self, message: Message) -> Verdict | str:
         """The fate of one message, ``requeue`` (broker trouble) or ``store_down`` (any
         thread); never raises."""
@@ -383,6 +458,10 @@ class Worker:
                     raise
                 self._held.append(message)
                 return
+        if outcome.kind == "dead" and outcome.reason in _UNRECORDED:
+            self.service.record_dead(outcome)
+        if outcome.kind in ("blocked", "dead"):
+            self._tell_sender(outcome)
         message.ack()
         self.counts[outcome.kind] = self.counts.get(outcome.kind, 0) + 1
         if self.on_verdict is not None:

@@ -68,9 +68,10 @@ CONTENT_FOR_FREE_CATEGORIES = [
 
 
 @st.composite
-def parts(draw: st.DrawFn, part_id: str) -> Part:
-    """One part of any category with a content shape allowed for it."""
-    category = draw(st.sampled_from(list(Category)))
+def parts(draw: st.DrawFn, part_id: str, category: Category | None = None) -> Part:
+    """One part of any category (or of ``category``) with a content shape allowed for it."""
+    if category is None:
+        category = draw(st.sampled_from(list(Category)))
     entrusted_by = None
     if category == Category.IDENTITY:
         content = draw(st.builds(IdentityData, identifiers=st.lists(identifiers, max_size=3),

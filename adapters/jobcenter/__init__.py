@@ -22,13 +22,17 @@ Documented choices:
 - Rendering works for envelopes from any system. A part is written into its native element only
   if reading that element back yields the same canonical data; anything else (a category the
   format has no element for, e.g. finances, criminal, entrusted, a case file; a note with an
-  author; a second plan) is written as a *carrier* ``Vermerk`` (``casebridge-carrier/1 {json}``)
-  that this adapter reads back into the identical part. Header fields the format cannot hold
-  (conference time, statutory claim, ``failed`` status, message type) ride in a header carrier.
-  Nothing is dropped; a purpose without Zweck code (service_delivery, benefit_decision,
-  child_protection) or a status update to several recipients raises RenderError.
+  author; a second plan) is written as a ``Vermerk`` in German prose under its category heading
+  (:mod:`casebridge.adapters.prose`), read back into that category. Carrier notes of the
+  previous release are still read, never written. A purpose without Zweck code
+  (service_delivery, benefit_decision) or a status update to several recipients raises
+  RenderError.
+- Version 2.4 (written): ``KS`` notifications with ``Rechtsgrundlage``/``Begruendung`` and
+  ``Gefaehrdungshinweis`` (``@betrifft``: the child among the Mitglieder), ``Kopf/Konferenz``,
+  ``Kooperationsplan/Teilziel``. 2.3 messages are read as before.
 - Not carried: ``reason_part_ids`` and ``source_system`` (routing metadata re-derived on read),
-  the interface ``version`` attribute (written as 2.3), statement labels of other formats.
+  header data without an element (message type, ``failed``, seconds), statement labels of other
+  formats.
 """
 
 from __future__ import annotations

@@ -7,12 +7,13 @@ the same canonical data (otherwise the data travels in a carrier instead).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from lxml import etree
 
-from casebridge.adapters import carrier
+from casebridge.adapters import carrier, statutory
 from casebridge.adapters.xml import (
     at,
     bad_value,
@@ -51,6 +52,8 @@ ZWECK = {
     "ZUW": (Purpose.REFERRAL, MessageType.REFERRAL),
     "FK": (Purpose.CASE_CONFERENCE, MessageType.CASE_CONFERENCE),
     "KP": (Purpose.JOINT_PLANNING, MessageType.PLAN_UPDATE),
+    # 2.4: a notification, not a referral: no answer is tracked for it.
+    "KS": (Purpose.CHILD_PROTECTION, MessageType.CASE_EXPORT),
 }
 STATUS = {
     "eingegangen": ReferralStatus.RECEIVED,
@@ -110,7 +113,8 @@ _T = {
         "Kopf NachrichtenID BezugNachrichtenID ErstelltAm Absender Empfaenger Zweck Kunde "
         "Kundennummer BGNummer Person Vorname Familienname Geburtsname Geburtsdatum Geschlecht "
         "Anschrift Strasse Hausnummer PLZ Ort Kontakt Bedarfsgemeinschaft Mitglied Leistung Art "
-        "BewilligtBis Profil Kooperationsplan Ziel Schritt Vermerk Status Datum"
+        "BewilligtBis Profil Kooperationsplan Ziel Schritt Vermerk Status Datum Teilziel "
+        "Konferenz Rechtsgrundlage Begruendung Gefaehrdungshinweis"
     ).split()
 }
 _ADDRESS_KEYS = {
@@ -135,6 +139,9 @@ _ADDRESS_KEYS = {
 )
 _PERSON_TAGS = frozenset({_VORNAME, _FAMILIENNAME, _GEBURTSNAME, _GEBURTSDATUM, _GESCHLECHT})
 _KONTAKT, _ANSCHRIFT, _PERSON = _T["Kontakt"], _T["Anschrift"], _T["Person"]
+_TEILZIEL, _HINWEIS = _T["Teilziel"], _T["Gefaehrdungshinweis"]
+#: Kopf elements of 2.4 that follow Zweck, each at most once.
+_KOPF_24 = {_T[name]: name for name in ("Konferenz", "Rechtsgrundlage", "Begruendung")}
 _KUNDENNUMMER = _T["Kundennummer"]
 _NUMBER_KINDS = {_KUNDENNUMMER: "kundennummer", _T["BGNummer"]: "bg-nummer"}
 #: Profil children: tag → (local name, part id prefix, source path prefix).
@@ -146,6 +153,7 @@ _CASE_NOTES = Category.CASE_NOTES
 _EMPLOYMENT = Category.EMPLOYMENT
 _IDENTITY, _CONTACT, _HOUSEHOLD = Category.IDENTITY, Category.CONTACT, Category.HOUSEHOLD
 _BENEFITS, _SUPPORT_PLAN = Category.BENEFITS, Category.SUPPORT_PLAN
+_CHILD_PROTECTION = Category.CHILD_PROTECTION
 _OTHER_ROLE = HouseholdRole.OTHER
 
 
@@ -370,19 +378,24 @@ def read_statement(el: etree._Element, ctx: Context) -> tuple[Category, Statemen
 def plan_data(el: etree._Element, ctx: Context) -> Json:
     """Kooperationsplan → goals and measures (a SupportPlan dict)."""
     created = el.get("erstelltAm")
-    goals = []
+    goals: list[Json] = []
     measures = []
     source = ctx.source
+    sub_goals: list[tuple[etree._Element, int | None, str]] = []
     for child in children(el):
         tag = child.tag
-        if tag != _ZIEL and tag != _SCHRITT:
+        if tag != _ZIEL and tag != _SCHRITT and tag != _TEILZIEL:
             continue
         text = (child.text or "").strip()
         if not text:
             raise blank(child, source)
         if tag == _ZIEL:
             nr = child.get("nr")  # the XSD guarantees a positive integer
-            goals.append({"number": None if nr is None else int(nr), "text": text})
+            goals.append({"number": None if nr is None else int(nr), "text": text,
+                          "sub_goals": []})
+        elif tag == _TEILZIEL:
+            goal = child.get("ziel")
+            sub_goals.append((child, None if goal is None else int(goal), text))
         else:
             goal, due = child.get("ziel"), child.get("bis")
             measures.append(
@@ -393,11 +406,25 @@ def plan_data(el: etree._Element, ctx: Context) -> Json:
                     "due": None if due is None else iso_date(due, child, source, "bis"),
                 }
             )
+    for child, number, text in sub_goals:
+        _goal_for(child, number, goals, source)["sub_goals"].append(text)
     return {
         "as_of": None if created is None else iso_date(created, el, source, "erstelltAm"),
         "goals": goals,
         "measures": measures,
     }
+
+
+def _goal_for(el: etree._Element, number: int | None, goals: list[Json], source: str) -> Json:
+    """The goal a Teilziel belongs to: the one numbered @ziel, or the only goal of the plan."""
+    if number is None:
+        if len(goals) == 1:
+            return goals[0]
+        raise bad_value(el, source, "names no goal and the plan has not exactly one", "ziel")
+    for goal in goals:
+        if goal["number"] == number:
+            return goal
+    raise bad_value(el, source, "names a goal the plan does not have", "ziel")
 
 
 def read_plan(el: etree._Element, ctx: Context) -> SupportPlan:
@@ -420,6 +447,11 @@ def _kopf(kopf: etree._Element, source: str) -> tuple[Json, dict[str, etree._Ele
             found["Absender"] = child
         elif tag == _ZWECK:
             found["Zweck"] = child
+        elif tag in _KOPF_24:
+            name = _KOPF_24[tag]
+            if name in found:
+                raise bad_value(child, source, "may appear once in Kopf")
+            found[name] = child
         elif tag == _NACHRICHTEN_ID:
             fields["message_id"] = text_of(child, source)
         elif tag == _BEZUG:
@@ -448,6 +480,7 @@ def read_zuweisung(root: etree._Element, source: str) -> TransferEnvelope:
         raise bad_value(zweck, source, "unknown purpose code", "schluessel")
     fields["purpose"], fields["message_type"] = ZWECK[code]
     fields["service"] = (zweck.text or "").strip() or None
+    _kopf_24(fields, found, root, source)
     parts = carrier.PartCollector(source)
     add = parts.add
     team = (absender.get("sachbearbeitung") or "").strip()
@@ -459,9 +492,13 @@ def read_zuweisung(root: etree._Element, source: str) -> TransferEnvelope:
             "/Zuweisung/Kopf/Absender/@sachbearbeitung",
         )
     benefits = notes = 0
+    members: list[Json] = []
+    hints: list[etree._Element] = []
     for el in children(root):
         tag = el.tag
-        if tag == _PROFIL:
+        if tag == _HINWEIS:
+            hints.append(el)
+        elif tag == _PROFIL:
             counts: dict[str, int] = {}
             for item in children(el):
                 known = _PROFIL_TAGS.get(item.tag)
@@ -497,9 +534,56 @@ def read_zuweisung(root: etree._Element, source: str) -> TransferEnvelope:
                 "/Zuweisung/Kooperationsplan",
             )
         elif tag == _BG:
-            add("household", _HOUSEHOLD, household_data(el, ctx), "/Zuweisung/Bedarfsgemeinschaft")
+            household = household_data(el, ctx)
+            members = household["members"]
+            add("household", _HOUSEHOLD, household, "/Zuweisung/Bedarfsgemeinschaft")
+    on = fields["created_at"].date() if "created_at" in fields else None
+    for k, el in enumerate(hints, start=1):
+        add(f"gefaehrdung-{k}", _CHILD_PROTECTION, hint_data(el, members, on, source),
+            f"/Zuweisung/Gefaehrdungshinweis[{k}]")
     fields["parts"] = parts.parts
     return carrier.build_envelope(fields, parts.header, at(source, line(root)))
+
+
+def _kopf_24(
+    fields: Json, found: dict[str, etree._Element], root: etree._Element, source: str
+) -> None:
+    """Konferenz, Rechtsgrundlage and Begruendung (2.4) into the header fields."""
+    konferenz = found.get("Konferenz")
+    if konferenz is not None:
+        termin, ort = konferenz.get("termin"), (konferenz.get("ort") or "").strip() or None
+        if termin is None and ort is None:
+            raise bad_value(konferenz, source, "needs a termin or an ort")
+        fields["conference"] = {
+            "scheduled_at": None if termin is None
+            else iso_datetime(termin, konferenz, source, BERLIN),
+            "location": ort,
+        }
+    claim = statutory.xml_claim(fields["purpose"], found.get("Rechtsgrundlage"),
+                                found.get("Begruendung"), root, source)
+    if claim is not None:
+        fields["statutory"] = claim
+
+
+def hint_data(
+    el: etree._Element, members: list[Json], on: date | None, source: str
+) -> Json:
+    """A Gefaehrdungshinweis → child-protection content about the child it names (@betrifft)."""
+    content: Json = {"kind": "child_protection", "text": text_of(el, source)}
+    betrifft = el.get("betrifft")
+    if betrifft is None:
+        return content  # about the Kunde
+    position = int(betrifft)  # the XSD guarantees a positive integer
+    if position > len(members):
+        raise bad_value(
+            el, source, f"names member {position}, but the Bedarfsgemeinschaft has "
+            f"{len(members)}", "betrifft")
+    person = members[position - 1]["person"]
+    birth = person["birth_date"]
+    if birth is not None and on is not None and not statutory.is_minor(birth, on):
+        raise bad_value(el, source, f"names member {position}, who is not a minor", "betrifft")
+    content["child"] = person
+    return content
 
 
 def read_rueckmeldung(root: etree._Element, source: str) -> TransferEnvelope:

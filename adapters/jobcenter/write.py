@@ -1,9 +1,9 @@
 """Canonical → job centre XML: ``Rueckmeldung`` for status updates, ``Zuweisung`` otherwise.
 
 Each part is written into its native element only when reading that element back gives the same
-canonical data; otherwise it travels in a carrier ``Vermerk`` (see
-:mod:`casebridge.adapters.carrier`). Identity and contact always get their readable native view
-in ``Kunde``; when that view is not exact, the complete part rides along as a view carrier.
+canonical data; otherwise it becomes a ``Vermerk`` in German prose under its category heading
+(:mod:`casebridge.adapters.prose`). Identity and contact always get their native view in
+``Kunde``; what that view cannot hold follows in a note of the same category.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 from lxml import etree
 
-from casebridge.adapters import carrier
+from casebridge.adapters import prose, statutory
 from casebridge.adapters.jobcenter.read import (
     HEMMNIS,
     KONTAKT,
@@ -25,19 +25,19 @@ from casebridge.adapters.jobcenter.read import (
     ZWECK,
     Context,
     P,
+    hint_data,
     read_benefit,
     read_contact,
     read_household,
     read_identity,
     read_plan,
-    read_rueckmeldung,
     read_statement,
-    read_zuweisung,
 )
 from casebridge.canonical_model import (
     Address,
     BenefitData,
     Category,
+    ChildProtectionData,
     ContactData,
     HouseholdData,
     Identifier,
@@ -50,10 +50,11 @@ from casebridge.canonical_model import (
     SupportPlan,
     TransferEnvelope,
     agency_identifier_system,
+    legal_basis_citation,
 )
 from casebridge.errors import Problem, RenderError
 
-VERSION = "2.3"
+VERSION = "2.4"
 _ZWECK_OF = {purpose: code for code, (purpose, _) in ZWECK.items()}
 _STATUS_OF = {status: code for code, status in STATUS.items()}
 # The format has no "failed"; "abgebrochen" is closest and a header carrier keeps "failed".
@@ -185,7 +186,10 @@ def write_plan(parent: etree._Element, plan: SupportPlan) -> etree._Element:
     """Kooperationsplan: goals, then steps."""
     el = sub(parent, "Kooperationsplan", erstelltAm=plan.as_of.isoformat() if plan.as_of else None)
     for goal in plan.goals:
-        sub(el, "Ziel", goal.text, nr=None if goal.number is None else str(goal.number))
+        nr = None if goal.number is None else str(goal.number)
+        sub(el, "Ziel", goal.text, nr=nr)
+        for text in goal.sub_goals:
+            sub(el, "Teilziel", text, ziel=nr)
     for m in plan.measures:
         sub(
             el,
@@ -225,8 +229,40 @@ class _Layout:
         }
         self.plan: SupportPlan | None = None
         self.notes: list[str] = []
+        self.hints: list[tuple[int | None, str]] = []  # (betrifft, text)
+        pending: list[Part] = []
         for part in envelope.parts:
-            self._place(part)
+            if isinstance(part.content, ChildProtectionData) and part.entrusted_by is None:
+                pending.append(part)  # placed once the household is known
+            else:
+                self._place(part)
+        for part in pending:
+            if not self._hint(part):
+                self.notes.append(prose.note(part))
+
+    def _hint(self, part: Part) -> bool:
+        """A Gefaehrdungshinweis, if the part is an observation about the client or a member."""
+        c = part.content
+        assert isinstance(c, ChildProtectionData)
+        if c.text is None or c.endangerment_assessed is not None or c.assessed_on is not None:
+            return False
+        members = [] if self.household is None else [m.person for m in self.household.members]
+        position = None
+        if c.child is not None:
+            position = next((n for n, m in enumerate(members, start=1) if m == c.child), None)
+            if position is None:
+                return False
+        el = sub(_scratch(), "Gefaehrdungshinweis", c.text,
+                 betrifft=None if position is None else str(position))
+        try:
+            back = hint_data(
+                el, [{"person": m.model_dump()} for m in members], None, "<render>")
+        except ValueError:
+            return False
+        if ChildProtectionData.model_validate(back) != c:
+            return False
+        self.hints.append((position, c.text))
+        return True
 
     def _exact(
         self, build: Callable[[etree._Element], Any], read: Callable[[Any], Any], want: Any
@@ -239,7 +275,7 @@ class _Layout:
         if part.entrusted_by is None:
             placed = self._native(part)
         if not placed:
-            self.notes.append(carrier.encode_part(part))
+            self.notes.append(prose.note(part))
 
     def _native(self, part: Part) -> bool:
         c, cat, ctx = part.content, part.category, self.ctx
@@ -248,14 +284,14 @@ class _Layout:
             kunde = _scratch()
             write_identity(kunde, c, self.agencies)
             if read_identity(kunde, ctx) != c:
-                self.notes.append(carrier.encode_part(part, view=True))
+                self.notes.append(prose.note(part))
             return True
         if isinstance(c, ContactData) and self.contact is None:
             self.contact = c
             kunde = _scratch()
             write_contact(kunde, c)
             if read_contact(kunde, ctx) != c:
-                self.notes.append(carrier.encode_part(part, view=True))
+                self.notes.append(prose.note(part))
             return True
         if (
             isinstance(c, HouseholdData)
@@ -282,7 +318,7 @@ class _Layout:
             and c.written_on is None
             and c.author is None
         ):
-            self.notes.append(c.text)
+            self.notes.append(prose.plain(c.text))
             return True
         if not isinstance(c, Statement):
             return False
@@ -326,10 +362,18 @@ def _zuweisung(envelope: TransferEnvelope, extra_notes: list[str]) -> etree._Ele
                 Problem(
                     "purpose",
                     f"'{envelope.purpose}' has no Zweck code in the job centre format "
-                    "(only referral, case_conference, joint_planning)",
+                    "(only referral, case_conference, joint_planning, child_protection)",
                 )
             ],
         )
+    claim = envelope.statutory
+    problem = statutory.claim_problem(
+        envelope.purpose,
+        None if claim is None else claim.legal_basis,
+        None if claim is None else claim.justification,
+    )
+    if problem is not None:
+        raise RenderError(problem, problems=[Problem("statutory", problem)])
     ctx = Context("<render>", envelope.sender)
     layout = _Layout(envelope, ctx, [envelope.sender, *envelope.recipients])
     root = etree.Element(P + "Zuweisung", nsmap={"jc": NS})
@@ -343,6 +387,15 @@ def _zuweisung(envelope: TransferEnvelope, extra_notes: list[str]) -> etree._Ele
     for recipient in envelope.recipients:
         sub(kopf, "Empfaenger", dienststelle=recipient)
     sub(kopf, "Zweck", envelope.service, schluessel=code)
+    conference = envelope.conference
+    if conference is not None and (conference.scheduled_at or conference.location):
+        sub(kopf, "Konferenz",
+            termin=conference.scheduled_at.isoformat() if conference.scheduled_at else None,
+            ort=conference.location)
+    if claim is not None:
+        sub(kopf, "Rechtsgrundlage", legal_basis_citation(claim.legal_basis),
+            schluessel=claim.legal_basis)
+        sub(kopf, "Begruendung", claim.justification)
     kunde = sub(root, "Kunde")
     if layout.identity:
         write_identity(kunde, layout.identity, layout.agencies)
@@ -350,6 +403,9 @@ def _zuweisung(envelope: TransferEnvelope, extra_notes: list[str]) -> etree._Ele
         write_contact(kunde, layout.contact)
     if layout.household:
         write_household(root, layout.household)
+    for position, text in layout.hints:
+        sub(root, "Gefaehrdungshinweis", text,
+            betrifft=None if position is None else str(position))
     for benefit in layout.benefits:
         write_benefit(root, benefit)
     if any(layout.profil.values()):
@@ -423,7 +479,7 @@ def _rueckmeldung(envelope: TransferEnvelope, extra_notes: list[str]) -> etree._
                     ]
                 )
                 if exact != c:
-                    notes.append(carrier.encode_part(part, view=True))
+                    notes.append(prose.note(part))
                 continue
         if (
             c.kind == "note"
@@ -431,9 +487,9 @@ def _rueckmeldung(envelope: TransferEnvelope, extra_notes: list[str]) -> etree._
             and c.written_on is None
             and c.author is None
         ):
-            notes.append(c.text)
+            notes.append(prose.plain(c.text))
         else:
-            notes.append(carrier.encode_part(part))
+            notes.append(prose.note(part))
     sub(root, "Status", code)
     if envelope.status.effective_on:
         sub(root, "Datum", envelope.status.effective_on.isoformat())
@@ -443,12 +499,12 @@ def _rueckmeldung(envelope: TransferEnvelope, extra_notes: list[str]) -> etree._
 
 
 def build(envelope: TransferEnvelope) -> etree._Element:
-    """The native tree of ``envelope``, with a header carrier if the header needs one."""
-    is_status = envelope.message_type == MessageType.STATUS_UPDATE
-    make = _rueckmeldung if is_status else _zuweisung
-    reader = read_rueckmeldung if is_status else read_zuweisung
-    root = make(envelope, [])
-    diff = carrier.header_diff(envelope, reader(root, "<render>"))
-    if diff:
-        root = make(envelope, [carrier.encode_header(diff)])
-    return root
+    """The native tree of ``envelope``.
+
+    Header data the format has no element for (a message type other than its Zweck's, a
+    ``failed`` status, seconds of a time) is routing metadata about the message, not data
+    about a person; it is not written into a note, which is for people.
+    """
+    if envelope.message_type == MessageType.STATUS_UPDATE:
+        return _rueckmeldung(envelope, [])
+    return _zuweisung(envelope, [])

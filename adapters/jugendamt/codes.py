@@ -61,6 +61,11 @@ def note_id(index: int) -> str:
     return f"note-{index + 1}"
 
 
+def hint_id(index: int) -> str:
+    """Default part id of ``/fall/kinderschutz/hinweise/{index}``."""
+    return f"hinweis-{index + 1}"
+
+
 def fallnummer_system(agency: str) -> str:
     """Identifier system of the youth office's Fallnummer."""
     return f"urn:casebridge:id:{agency}:fallnummer"

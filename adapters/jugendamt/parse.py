@@ -14,6 +14,8 @@ from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from casebridge.adapters import prose
+from casebridge.adapters import statutory as statutory_rules
 from casebridge.adapters.json_input import at
 from casebridge.adapters.jugendamt import codes
 from casebridge.canonical_model import Category, Grantor, Part, TransferEnvelope
@@ -146,8 +148,11 @@ def _int(value: float | None) -> int | None:
     return None if value is None else int(value)
 
 
-def parse_protection(ks: Json, where: str) -> Json:
-    """``kinderschutz`` → child-protection content."""
+def parse_protection(ks: Json, where: str) -> Json | None:
+    """``kinderschutz`` → child-protection content (None when it holds observations only)."""
+    if ks.get("hinweise") and all(
+            ks.get(k) is None for k in ("gefaehrdungseinschaetzung", "datum", "text")):
+        return None
     return {
         "kind": "child_protection",
         "endangerment_assessed": ks.get("gefaehrdungseinschaetzung"),
@@ -160,6 +165,12 @@ def parse_protection(ks: Json, where: str) -> Json:
 # every note naming it (the envelope takes instances of the class as they are), instead of a
 # model instance and its validator per entrusted note.
 _GRANTORS = {word: Grantor(relation=relation) for word, relation in codes.ENTRUSTERS.items()}
+
+
+def parse_hint(hint: Json, where: str) -> Json:
+    """``kinderschutz.hinweise[i]`` → an observation about the child (child-protection content)."""
+    return {"kind": "child_protection", "text": hint["text"],
+            "assessed_on": _date(hint.get("datum"), f"{where}/datum")}
 
 
 def entruster(word: str) -> Json | Grantor:
@@ -238,7 +249,8 @@ def _parts(doc: Json) -> list[tuple[str, Any]]:
         text = note["text"]
         # Every carried note holds the marker. Notes are the longest texts of an export: a
         # memchr for its first character rules most of them out before the substring search.
-        if _MARKER_HEAD in text and codes.CARRIED_MARKER in text:
+        if (_MARKER_HEAD in text and codes.CARRIED_MARKER in text
+                and prose.read(text) is None):  # a headed note is prose, never a carrier
             found = carried_part(text, where)
             if found is not None:
                 carried[where] = found
@@ -276,9 +288,14 @@ def _parts(doc: Json) -> list[tuple[str, Any]]:
             "/fall/hilfeplan", "support_plan", parse_plan(plan, "/fall/hilfeplan"), ids)))
     protection = fall.get("kinderschutz")
     if protection is not None and not (replacing and replaced("/fall/kinderschutz")):
-        out.append(("/fall/kinderschutz", _part(
-            "/fall/kinderschutz", "child_protection",
-            parse_protection(protection, "/fall/kinderschutz"), ids)))
+        assessment = parse_protection(protection, "/fall/kinderschutz")
+        if assessment is not None:
+            out.append(("/fall/kinderschutz", _part(
+                "/fall/kinderschutz", "child_protection", assessment, ids)))
+        for i, hint in enumerate(protection.get("hinweise") or []):
+            where = f"/fall/kinderschutz/hinweise/{i}"
+            out.append((where, _part(where, "child_protection", parse_hint(hint, where), ids,
+                                     default_id=codes.hint_id(i))))
 
     for i, (where, note) in enumerate(zip(pointers, notes, strict=True)):
         if where in consumed:
@@ -299,6 +316,17 @@ def _parts(doc: Json) -> list[tuple[str, Any]]:
             "content": {"kind": "note", "text": note["text"], "written_on": written},
         }
         who = note.get("anvertraut_von")
+        headed = prose.read(note["text"]) if note["text"][:1] == "[" else None
+        if headed is not None:
+            # A note under a category heading (written by casebridge or a person) is of that
+            # category; anvertraut_von, when set, still names who entrusted it.
+            category, by, rest = headed
+            part["category"] = category
+            dated = ("assessed_on" if category is Category.CHILD_PROTECTION
+                     else "written_on")
+            part["content"] = {**prose.content_dict(category, rest), dated: written}
+            if by is not None:
+                part["entrusted_by"] = by
         if who is not None:
             part["category"] = _ENTRUSTED
             part["entrusted_by"] = entruster(who)
@@ -313,14 +341,22 @@ def to_envelope(doc: Json, raw: bytes, source: str) -> TransferEnvelope:
         parts = _parts(doc)
         created = _datetime(doc["exportiert"], "/exportiert")
         conference = None
-        if "konferenz" in ext:
-            k = ext["konferenz"]
+        # Top-level since the 2026-12 interface; inside ``casebridge`` as written before.
+        where = "/konferenz" if "konferenz" in doc else "/casebridge/konferenz"
+        k = doc.get("konferenz") or ext.get("konferenz")
+        if k is not None:
             conference = {"location": k.get("ort"), "scheduled_at": (
-                _datetime(k["termin"], "/casebridge/konferenz/termin") if "termin" in k else None)}
+                _datetime(k["termin"], f"{where}/termin") if "termin" in k else None)}
+        statutory = doc.get("rechtsgrundlage") or ext.get("rechtsgrundlage")
+        problem = statutory_rules.claim_problem(
+            codes.ZWECK_TO_PURPOSE[doc["zweck"]],
+            None if statutory is None else statutory["code"],
+            None if statutory is None else statutory["begruendung"])
+        if problem is not None:
+            raise _Bad("/rechtsgrundlage", problem)
     except _Bad as bad:
         raise MappingError(f"{source}: cannot map the export",
                            problems=[Problem(at(source, bad.where), bad.message)]) from None
-    statutory = ext.get("rechtsgrundlage")
     envelope = {
         "message_id": ext.get("nachricht_id") or _derived_message_id(doc),
         "correlation_id": ext.get("bezug"),

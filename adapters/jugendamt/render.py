@@ -3,32 +3,38 @@
 Each part goes to its native field when the parser would read exactly that part back from it
 (checked by running the slot parser on what was written). Every other part -- categories the
 format has no field for (contact, benefits, health, ...), a second identity, a note with an
-author -- is carried as a note: a readable line marked with its category, then
-``[casebridge-teil] {json}`` holding the complete canonical part, which the parser restores.
-So nothing is dropped, and special categories keep their category on the way back. The child
-(``fall.kind``) is always written for the reader; if the identity needs more than the format
-holds (other agencies' ids, sex, a birth name), the full identity rides along in a note that
-says it replaces ``/fall/kind``.
+author -- becomes a note in German prose under its category heading
+(:mod:`casebridge.adapters.prose`), which the parser reads back into that category. ``fall.kind``
+is always a minor: for an adult client it is the child the message names (of a child-protection
+observation, or the household's child), and the client goes among ``sorgeberechtigte``; an
+adult with no child named cannot be rendered (RenderError saying so).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from casebridge.adapters import prose, statutory
 from casebridge.adapters.jugendamt import codes, parse
 from casebridge.canonical_model import (
     CaseFileData,
     ChildProtectionData,
+    ContactData,
     Grantor,
     HouseholdData,
+    HouseholdRole,
     IdentityData,
     MessageType,
     Note,
     Part,
+    Person,
+    PersonName,
+    Sex,
     Statement,
     SupportPlanData,
     TransferEnvelope,
@@ -101,6 +107,94 @@ def _protection(data: ChildProtectionData) -> Json:
                        "text": data.text})
 
 
+def _kind_of(name: PersonName | None, birth: date | None) -> Json:
+    return _drop_none({**_names(name), "geburtsdatum": birth.isoformat() if birth else None})
+
+
+def _minor(birth: date | None, on: date) -> bool | None:
+    return None if birth is None else statutory.is_minor(birth, on)
+
+
+def _child_of_adult(identity: IdentityData, parts: list[Part], on: date) -> Person | None:
+    """The child the export is about when the client is an adult; None when the client is the
+    child. RenderError for an adult client with no child the message names.
+
+    The client counts as an adult when their birth date says so, or, without one, when the
+    message names a child of theirs (a household member in the role of a child, or the child of
+    a child-protection notice): a youth-office case is always a minor's.
+    """
+    notice = [p.content.child for p in parts if isinstance(p.content, ChildProtectionData)
+              and p.content.child is not None]
+    children = [m.person for p in parts if isinstance(p.content, HouseholdData)
+                for m in p.content.members
+                if m.role == HouseholdRole.CHILD and _minor(m.person.birth_date, on) is not False]
+    client_minor = _minor(identity.birth_date, on)
+    if client_minor or (client_minor is None and not notice and not children):
+        return None
+    for person in [*notice, *children]:
+        if person.name is not None:
+            return person
+    raise RenderError(
+        "the client is an adult and the message names no child (with a name) in the household "
+        "or a child-protection notice; the youth office's fall.kind must be a minor")
+
+
+_PARENT_WORD = {Sex.FEMALE: "Mutter", Sex.MALE: "Vater"}
+
+
+def _client_as_guardian(identity: IdentityData, contact: ContactData | None) -> Json:
+    entry = _drop_none({**_names(identity.name),
+                        "geburtsdatum": identity.birth_date.isoformat()
+                        if identity.birth_date else None,
+                        "rolle": _PARENT_WORD.get(identity.sex, "Elternteil")
+                        if identity.sex else "Elternteil"})
+    if contact is not None and contact.addresses:
+        a = contact.addresses[0]
+        street = " ".join(x for x in (a.street, a.house_number) if x) or (
+            a.text if not (a.postal_code or a.city) else None)
+        anschrift = _drop_none({"strasse": street, "plz": a.postal_code, "ort": a.city})
+        if anschrift:
+            entry["anschrift"] = anschrift
+    return entry
+
+
+def _protection_slots(out: _Export, parts: list[Part], placed: set[str],
+                      child: Person | None) -> None:
+    """``kinderschutz``: the assessment and the observations (``hinweise``) about the child."""
+    protection: Json | None = None
+    hints: list[Json] = []
+    for part in parts:
+        c = part.content
+        if part.id in placed or not isinstance(c, ChildProtectionData) or part.entrusted_by:
+            continue
+        if c.child is not None and c.child != child:
+            continue  # about another child than fall.kind: carried in a note
+        if protection is None and c.child is None:
+            value = _protection(c)
+
+            def back(v: Json = value) -> Json:
+                return parse.parse_protection(v, "/") or {}
+
+            if _survives(c, back):
+                protection = value
+                out.place("/fall/kinderschutz", part, codes.SLOT_IDS["/fall/kinderschutz"])
+                placed.add(part.id)
+                continue
+        if c.endangerment_assessed is None and c.text is not None:
+            # An observation; about the child of an adult client it loses ``child``, which
+            # fall.kind now names.
+            hint = _drop_none({"datum": c.assessed_on.isoformat() if c.assessed_on else None,
+                               "text": c.text})
+            out.place(f"/fall/kinderschutz/hinweise/{len(hints)}", part,
+                      codes.hint_id(len(hints)))
+            hints.append(hint)
+            placed.add(part.id)
+    if hints:
+        protection = {**(protection or {}), "hinweise": hints}
+    if protection is not None:
+        out.fall["kinderschutz"] = protection
+
+
 def _entruster_word(part: Part) -> str | None:
     by = part.entrusted_by
     if by is None:
@@ -110,31 +204,9 @@ def _entruster_word(part: Part) -> str | None:
     return codes.ENTRUSTER_WORD.get(by.relation, "sorgeberechtigte")
 
 
-def _summary(part: Part) -> str:
-    c = part.content
-    if isinstance(c, Statement):
-        text = f"{c.label}: {c.text}" if c.label else c.text
-    elif isinstance(c, Note):
-        text = c.text
-    elif isinstance(c, IdentityData):
-        text = f"Identität: {c.name.display()}" if c.name else "Identität"
-    elif isinstance(c, CaseFileData):
-        text = f"Akte {c.case_file.local_case_id} ({c.case_file.agency})"
-    else:
-        text = {"contact": "Kontaktdaten", "household": "Haushalt", "benefit": "Leistung",
-                "support_plan": "Hilfe-/Kooperationsplan",
-                "child_protection": "Kinderschutz"}[c.kind]
-    short = text if len(text) <= 300 else text[:297] + "..."
-    return f"[casebridge: {part.category}] {short}"
-
-
-def _carried_note(part: Part, replaces: str | None = None) -> Json:
-    payload: Json = {"teil": part.model_dump(mode="json", exclude_none=True)}
-    if replaces:
-        payload["ersetzt"] = replaces
-    text = f"{_summary(part)}\n{codes.CARRIED_MARKER}" + json.dumps(
-        payload, ensure_ascii=False, separators=(",", ":"))
-    return {"datum": None, "text": text, "anvertraut_von": _entruster_word(part)}
+def _prose_note(part: Part) -> Json:
+    """A part without a field here, as a note people read (``[Gesundheit] …``)."""
+    return {"datum": None, "text": prose.note(part), "anvertraut_von": _entruster_word(part)}
 
 
 class _Export:
@@ -165,6 +237,12 @@ def render_doc(envelope: TransferEnvelope) -> Json:
             "(only referral, case_conference, joint_planning, child_protection)")
     if envelope.message_type == MessageType.STATUS_UPDATE:
         raise RenderError("the youth office accepts case exports only, not status updates")
+    claim = envelope.statutory
+    problem = statutory.claim_problem(
+        envelope.purpose, None if claim is None else claim.legal_basis,
+        None if claim is None else claim.justification)
+    if problem is not None:
+        raise RenderError(problem)
     out = _Export(envelope)
     parts = list(envelope.parts)
     placed: set[str] = set()
@@ -176,6 +254,8 @@ def render_doc(envelope: TransferEnvelope) -> Json:
         raise RenderError("a youth-office export needs the client's identity with a name "
                           "(fall.kind)")
     id_content = identity.content
+    on = envelope.created_at.date()
+    child = _child_of_adult(id_content, parts, on)
     fn_identity = next((i.value for i in id_content.identifiers
                         if i.system == codes.fallnummer_system(sender)), None)
     case_part = _first(parts, lambda p: isinstance(p.content, CaseFileData)
@@ -192,54 +272,75 @@ def render_doc(envelope: TransferEnvelope) -> Json:
             placed.add(case_part.id)
     if fallnummer and "fallnummer" not in out.fall and fallnummer == fn_identity:
         out.fall["fallnummer"] = fallnummer
-    kind = _kind(id_content)
-    out.fall["kind"] = kind
-    written_fn = out.fall.get("fallnummer")
-    if _survives(id_content, lambda: parse.parse_kind(kind, written_fn, sender, "/fall/kind")):
-        out.place("/fall/kind", identity, codes.SLOT_IDS["/fall/kind"])
-        identity_note = None
+    identity_note = None
+    if child is not None:
+        # The client is an adult: the export is about their child, and the client is one of
+        # the child's guardians. The client's own identity travels whole in a note; the ids of
+        # the native slots differ from the defaults so they never clash with a carried part.
+        kind = _kind_of(child.name, child.birth_date)
+        out.fall["kind"] = kind
+        out.ids["/fall/kind"] = "jugendamt-kind"
+        contact = _first(parts, lambda p: isinstance(p.content, ContactData))
+        out.fall["sorgeberechtigte"] = [_client_as_guardian(
+            id_content, contact.content if contact is not None
+            and isinstance(contact.content, ContactData) else None)]
+        out.ids["/fall/sorgeberechtigte"] = "jugendamt-sorgeberechtigte"
+        identity_note = _prose_note(identity)
     else:
-        identity_note = _carried_note(identity, replaces=codes.KIND_POINTER)
+        kind = _kind(id_content)
+        out.fall["kind"] = kind
+        written_fn = out.fall.get("fallnummer")
+        if _survives(id_content,
+                     lambda: parse.parse_kind(kind, written_fn, sender, "/fall/kind")):
+            out.place("/fall/kind", identity, codes.SLOT_IDS["/fall/kind"])
+        else:
+            identity_note = _prose_note(identity)
     placed.add(identity.id)
 
     school = _first(parts, lambda p: p.category == "education" and isinstance(p.content, Statement)
                     and p.content.label == codes.SCHOOL_LABEL)
-    if school is not None and isinstance(school.content, Statement):
+    if child is None and school is not None and isinstance(school.content, Statement):
         text = school.content.text
         if _survives(school.content, lambda: parse.parse_school(text)):
             kind["schule"] = text
             out.place("/fall/kind/schule", school, codes.SLOT_IDS["/fall/kind/schule"])
             placed.add(school.id)
-    _slot(out, parts, placed, "/fall/sorgeberechtigte", "household", HouseholdData,
-          _guardians, lambda v: parse.parse_guardians(v, "/"))
+    if child is None:
+        _slot(out, parts, placed, "/fall/sorgeberechtigte", "household", HouseholdData,
+              _guardians, lambda v: parse.parse_guardians(v, "/"))
     _slot(out, parts, placed, "/fall/hilfeplan", "support_plan", SupportPlanData,
           _plan, lambda v: parse.parse_plan(v, "/"))
-    _slot(out, parts, placed, "/fall/kinderschutz", "child_protection", ChildProtectionData,
-          _protection, lambda v: parse.parse_protection(v, "/"))
+    _protection_slots(out, parts, placed, child)
 
-    if identity_note is not None:
+    if identity_note is not None:  # fall.kind holds the identity's id; this note its own
         out.notes.append(identity_note)
     for part in parts:
         if part.id in placed:
             continue
         note = _native_note(part)
         index = len(out.notes)
-        if note is None:
-            out.notes.append(_carried_note(part))
-        else:
-            out.notes.append(note)
-            out.place(f"/fall/notizen/{index}", part, codes.note_id(index))
+        out.notes.append(_prose_note(part) if note is None else note)
+        out.place(f"/fall/notizen/{index}", part, codes.note_id(index))
     if out.notes:
         out.fall["notizen"] = out.notes
-    return {
+    doc: Json = {
         "schema": codes.SCHEMA_TAG,
         "exportiert": envelope.created_at.isoformat(),
         "dienststelle": sender,
         "empfaenger": list(envelope.recipients),
         "zweck": zweck,
-        "fall": _ordered(out.fall),
-        "casebridge": _extension(envelope, zweck, out.ids),
     }
+    if envelope.statutory:
+        doc["rechtsgrundlage"] = {"code": envelope.statutory.legal_basis,
+                                  "begruendung": envelope.statutory.justification}
+    conference = envelope.conference
+    if conference is not None and (conference.scheduled_at or conference.location):
+        doc["konferenz"] = _drop_none({
+            "termin": conference.scheduled_at.isoformat() if conference.scheduled_at else None,
+            "ort": conference.location})
+    doc["fall"] = _ordered(out.fall)
+    doc["casebridge"] = _extension(envelope, zweck, out.ids)
+    return doc
 
 
 def _slot(out: _Export, parts: list[Part], placed: set[str], where: str, category: str,
@@ -263,8 +364,8 @@ def _native_note(part: Part) -> Json | None:
             "text": content.text, "anvertraut_von": _entruster_word(part)}
     try:
         category, by, back = parse.parse_note(note, "/")
-        if parse.carried_part(content.text, "/") is not None:
-            return None
+        if prose.read(content.text) is not None or parse.carried_part(content.text, "/"):
+            return None  # would be read as another category: written under [Vermerk]
     except parse._Bad:
         return None
     same = (category == part.category and Note.model_validate(back) == content
@@ -289,14 +390,6 @@ def _extension(envelope: TransferEnvelope, zweck: str, ids: Json) -> Json:
         ext["nachrichtentyp"] = str(envelope.message_type)
     if envelope.service:
         ext["leistung"] = envelope.service
-    if envelope.conference:
-        ext["konferenz"] = _drop_none({
-            "termin": envelope.conference.scheduled_at.isoformat()
-            if envelope.conference.scheduled_at else None,
-            "ort": envelope.conference.location})
-    if envelope.statutory:
-        ext["rechtsgrundlage"] = {"code": envelope.statutory.legal_basis,
-                                  "begruendung": envelope.statutory.justification}
     if envelope.reason_part_ids:
         ext["anlass_teile"] = list(envelope.reason_part_ids)
     if ids:

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from casebridge.adapters import prose
 from casebridge.adapters.provider_fhir import codes
 from casebridge.canonical_model import (
     Category,
@@ -305,20 +306,12 @@ def annotation(part: Part) -> Json:
         out["extension"] = [{"url": codes.EXT_CATEGORY, "valueCode": str(part.category)}]
         return out
     payload = part.model_dump_json(exclude_none=True)
-    out["text"] = _summary(part)
+    # The text is for people (German prose under the category's heading); the part itself
+    # travels in the extension, which no case worker reads.
+    out["text"] = prose.note(part)
     out["extension"] = [{"url": codes.EXT_CATEGORY, "valueCode": str(part.category)},
                         {"url": codes.EXT_PART, "valueString": payload}]
     return out
-
-
-def _summary(part: Part) -> str:
-    c = part.content
-    text = getattr(c, "text", None) or {
-        "identity": "Identität", "contact": "Kontaktdaten", "household": "Haushalt",
-        "benefit": "Leistung", "case_file": "Akte", "support_plan": "Hilfe-/Kooperationsplan",
-        "child_protection": "Kinderschutz", "statement": "Angabe", "note": "Notiz"}[c.kind]
-    short = text if len(text) <= 300 else text[:297] + "..."
-    return f"[casebridge: {part.category}] {short}"
 
 
 def part_from_annotation(note: Any, index: int, where: str,
@@ -333,18 +326,25 @@ def part_from_annotation(note: Any, index: int, where: str,
             detail = "; ".join(str(p) for p in problems_from(exc))
             raise Bad(f"{where}/extension", f"carried part is not valid ({detail})") from None
     code = exts[codes.EXT_CATEGORY][0].valueCode if codes.EXT_CATEGORY in exts else None
+    headed = prose.read(note.text or "") if not code else None
     category = (_category(code, f"{where}/extension") if code
+                else headed[0] if headed is not None
                 else _fallback(labels, Category.CASE_NOTES))
-    if category == Category.ENTRUSTED:
-        raise Bad(f"{where}/extension", "an entrusted note must name who entrusted it")
     time = note.time
-    return {
-        "id": note.id or f"note-{index + 1}",
-        "category": category,
-        "source": where,
-        "content": {"kind": "note", "text": note.text, "author": note.authorString,
-                    "written_on": time.date() if isinstance(time, datetime) else time},
-    }
+    written = time.date() if isinstance(time, datetime) else time
+    out: Json = {"id": note.id or f"note-{index + 1}", "category": category, "source": where,
+                 "content": {"kind": "note", "text": note.text, "author": note.authorString,
+                             "written_on": written}}
+    if headed is not None:
+        # A note under a category heading is of that category (interface rule of 2026-12).
+        out["content"] = {**prose.content_dict(category, headed[2]),
+                          **({} if category is Category.CHILD_PROTECTION
+                             else {"author": note.authorString, "written_on": written})}
+        if headed[1] is not None:
+            out["entrusted_by"] = headed[1].model_dump()
+    elif category == Category.ENTRUSTED:
+        raise Bad(f"{where}/extension", "an entrusted note must name who entrusted it")
+    return out
 
 
 def dumps(obj: Any) -> bytes:

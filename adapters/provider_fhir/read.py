@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from casebridge.adapters.json_input import at
 from casebridge.adapters.provider_fhir import codes, elements
 from casebridge.adapters.provider_fhir.elements import Bad
+from casebridge.adapters.provider_fhir.notification import notification_fields
 from casebridge.canonical_model import Category, MessageType, Part, Purpose, TransferEnvelope
 from casebridge.canonical_model.validation import problems_from
 from casebridge.errors import MappingError, Problem
@@ -92,6 +93,8 @@ def _bundle(bundle: Any, source: str) -> TransferEnvelope:
     elements.only(bundle, _BUNDLE, "")
     if bundle.type != "transaction":
         raise Bad("/type", "a referral must be a Bundle of type 'transaction'")
+    if any(type(e.resource).__name__ == "Communication" for e in bundle.entry or []):
+        return _notification(bundle, source)
     found: dict[str, tuple[int, Any, str | None]] = {}
     for i, entry in enumerate(bundle.entry or []):
         elements.only(entry, _ENTRY, f"/entry/{i}")
@@ -156,6 +159,20 @@ def _bundle(bundle: Any, source: str) -> TransferEnvelope:
         "statutory": _statutory(exts),
     }
     return _envelope(fields, parts, source)
+
+
+def _notification(bundle: Any, source: str) -> TransferEnvelope:
+    """A child-protection notification bundle (Patient, RelatedPerson*, Communication)."""
+    found: dict[str, list[tuple[int, Any, str | None]]] = {}
+    for i, entry in enumerate(bundle.entry or []):
+        elements.only(entry, _ENTRY, f"/entry/{i}")
+        res = entry.resource
+        kind = type(res).__name__ if res is not None else "nothing"
+        if kind not in ("Patient", "RelatedPerson", "Communication"):
+            raise Bad(f"/entry/{i}/resource", f"a notification bundle cannot contain {kind}")
+        found.setdefault(kind, []).append((i, res, entry.fullUrl))
+    fields, parts = notification_fields(found, bundle.timestamp)
+    return _envelope(fields, list(parts), source)
 
 
 def _id(part: Json | Part) -> str:

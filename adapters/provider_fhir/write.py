@@ -19,6 +19,7 @@ from casebridge.canonical_model import (
     ContactData,
     IdentityData,
     MessageType,
+    Note,
     Part,
     TransferEnvelope,
 )
@@ -173,6 +174,12 @@ def task(envelope: TransferEnvelope) -> Json:
         out["businessStatus"] = {"text": status.native_status}
     if status.effective_on:
         out["executionPeriod"] = {"start": status.effective_on.isoformat()}
+    reason = next((p for p in rest if p.source == "/statusReason" and p.content.kind == "note"
+                   and p.category == "case_notes"), None)
+    if reason is not None and isinstance(reason.content, Note):
+        # the reader's statusReason part goes back where it came from (e.g. why rejected)
+        out["statusReason"] = {"text": reason.content.text}
+        rest = [p for p in rest if p is not reason]
     out["lastModified"] = envelope.created_at.isoformat()
     out["requester"] = _ref(envelope.recipients[0])
     out["owner"] = _ref(envelope.sender)

@@ -24,14 +24,15 @@ Documented choices:
   category for unknown content could put special-category data into an ordinary category.
 - Rendering works for envelopes from any system and writes ISO-8859-1; characters outside
   Latin-1 become character references. A part is written natively only if reading it back yields
-  the same canonical data; anything else (benefits, a support plan, criminal, child protection,
-  entrusted, a job centre's Kundennummer, a second address, telecom …) is written as a carrier
-  ``Vermerk`` (``casebridge-carrier/1 {json}``) that this adapter reads back into the identical
-  part. Header fields the format cannot hold (service text, correlation id, conference location,
-  seconds of a time, a statutory claim) ride in a header carrier. Status updates and purposes
-  without Anlass (service_delivery, benefit_decision, child_protection) raise RenderError.
-- Not carried: ``reason_part_ids``, ``source_system``, the ``format`` attribute (written as 1.4),
-  statement labels of other formats.
+  the same canonical data; anything else (benefits, criminal, entrusted, a job centre's
+  Kundennummer, a second address, telecom …) is written as a ``Vermerk`` in German prose under
+  its category heading (:mod:`casebridge.adapters.prose`), read back into that category; carrier
+  notes of the previous release are still read, never written. Format 1.5 (written): Anlass
+  ``Kinderschutz`` with ``Rechtsgrundlage``/``Begruendung``, ``Angabe`` Kinderschutz, ``Ort``,
+  ``Hilfeplan``. Status updates and purposes without Anlass (service_delivery,
+  benefit_decision) raise RenderError.
+- Not carried: ``reason_part_ids``, ``source_system``, header data without an element (service
+  text, correlation id, seconds), statement labels of other formats.
 """
 
 from __future__ import annotations

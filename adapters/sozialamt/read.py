@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from lxml import etree
 
-from casebridge.adapters import carrier
+from casebridge.adapters import carrier, statutory
 from casebridge.adapters.xml import at, bad_value, blank, children, line, text_of
 from casebridge.canonical_model import (
     CaseFile,
@@ -39,7 +39,11 @@ ANLASS = {
     "Zuweisung": (Purpose.REFERRAL, MessageType.REFERRAL),
     "Fallkonferenz": (Purpose.CASE_CONFERENCE, MessageType.CASE_CONFERENCE),
     "Hilfeplanung": (Purpose.JOINT_PLANNING, MessageType.PLAN_UPDATE),
+    # 1.5: a notification, not a referral: no answer is tracked for it.
+    "Kinderschutz": (Purpose.CHILD_PROTECTION, MessageType.CASE_EXPORT),
 }
+#: 1.5: an Angabe in this Bereich is an observation about the child (child_protection).
+KINDERSCHUTZ = "Kinderschutz"
 BEREICH = {
     "Wohnen": Category.HOUSING,
     "Finanzen": Category.FINANCES,
@@ -49,6 +53,7 @@ BEREICH = {
     "Arbeit": Category.EMPLOYMENT,
     "Bildung": Category.EDUCATION,
     "Familie": Category.HOUSEHOLD,
+    KINDERSCHUTZ: Category.CHILD_PROTECTION,
 }
 # Integration assistance (SGB IX) is granted for a disability: such a case file is health data
 # (Art. 9 GDPR); every other case file states which assistance the client receives: benefits.
@@ -64,6 +69,9 @@ _ZEITPUNKT, _VON, _AN, _ANLASS, _TERMIN, _AKTE, _PERSON, _ANGABEN, _VERMERK = (
                  "Vermerk")
 )
 _NAME, _GEBDATUM, _ADRESSE = P + "Name", P + "GebDatum", P + "Adresse"
+_RECHTSGRUNDLAGE, _BEGRUENDUNG, _ORT, _HILFEPLAN = (
+    P + "Rechtsgrundlage", P + "Begruendung", P + "Ort", P + "Hilfeplan")
+_ZIEL, _TEILZIEL, _MASSNAHME = P + "Ziel", P + "Teilziel", P + "Massnahme"
 _IDENTITY, _CONTACT = Category.IDENTITY, Category.CONTACT
 _AKTE_KEYS = {P + name: name for name in ("Aktenzeichen", "Rechtsgebiet", "Hilfeart")}
 
@@ -74,15 +82,17 @@ def local(el: etree._Element) -> str:
     return tag[len(P) :] if isinstance(tag, str) and tag.startswith(P) else str(tag)
 
 
-def german_date(el: etree._Element, source: str) -> date:
-    """``DD.MM.YYYY`` → date; MappingError (naming the element) for impossible dates."""
-    match = _DATE.match(text_of(el, source))
+def german_date(el: etree._Element, source: str, attribute: str | None = None) -> date:
+    """``DD.MM.YYYY`` (the element's text or ``attribute``) → date; MappingError (naming the
+    element) for impossible dates."""
+    value = (el.get(attribute) or "") if attribute else text_of(el, source)
+    match = _DATE.match(value)
     try:
         if not match or match.group(4) is not None:
             raise ValueError
         return date(int(match.group(3)), int(match.group(2)), int(match.group(1)))
     except ValueError:
-        raise bad_value(el, source, "not a valid date (DD.MM.YYYY)") from None
+        raise bad_value(el, source, "not a valid date (DD.MM.YYYY)", attribute) from None
 
 
 def german_datetime(el: etree._Element, source: str) -> datetime:
@@ -200,12 +210,48 @@ def read_person(
 
 
 def angabe_data(el: etree._Element, source: str) -> tuple[Category, Json]:
-    """Angabe → (category of its Bereich, statement dict labelled with the Bereich)."""
+    """Angabe → (category of its Bereich, statement dict labelled with the Bereich; an
+    observation about the child for Bereich Kinderschutz)."""
     bereich = el.get("bereich", "")
     category = BEREICH.get(bereich)
     if category is None:
         raise bad_value(el, source, "unknown Bereich", "bereich")
+    if bereich == KINDERSCHUTZ:
+        return category, {"kind": "child_protection", "text": text_of(el, source)}
     return category, {"kind": "statement", "label": bereich, "text": text_of(el, source)}
+
+
+def plan_data(el: etree._Element, source: str) -> Json:
+    """Hilfeplan (1.5) → support-plan content: goals with their sub-goals, measures."""
+    goals: list[Json] = []
+    measures: list[Json] = []
+    pending: list[tuple[etree._Element, int | None, str]] = []
+    for child in children(el):
+        tag = child.tag
+        text = text_of(child, source)
+        goal = child.get("nr" if tag == _ZIEL else "ziel")
+        number = None if goal is None else int(goal)  # the XSD guarantees a positive integer
+        if tag == _ZIEL:
+            goals.append({"number": number, "text": text, "sub_goals": []})
+        elif tag == _TEILZIEL:
+            pending.append((child, number, text))
+        elif tag == _MASSNAHME:
+            due = child.get("bis")
+            measures.append({
+                "goal": number, "text": text,
+                "responsible": (child.get("verantwortlich") or "").strip() or None,
+                "due": None if due is None else german_date(child, source, "bis"),
+            })
+    for child, number, text in pending:
+        matches = [g for g in goals if g["number"] == number] if number is not None else (
+            goals if len(goals) == 1 else [])
+        if not matches:
+            raise bad_value(child, source, "names no goal of the plan", "ziel")
+        matches[0]["sub_goals"].append(text)
+    stand = el.get("stand")
+    return {"kind": "support_plan", "plan": {
+        "as_of": None if stand is None else german_date(el, source, "stand"),
+        "goals": goals, "measures": measures}}
 
 
 def read_angabe(el: etree._Element, source: str) -> tuple[Category, Statement]:
@@ -227,6 +273,8 @@ def read_fallmitteilung(msg: etree._Element, n: int, source: str) -> TransferEnv
     akte = person = None
     angaben: list[etree._Element] = []
     notes: list[etree._Element] = []
+    claim_els: dict[str, etree._Element] = {}
+    plan: etree._Element | None = None
     for el in children(msg):
         tag = el.tag
         if tag == _ZEITPUNKT:
@@ -241,7 +289,15 @@ def read_fallmitteilung(msg: etree._Element, n: int, source: str) -> TransferEnv
                 raise bad_value(el, source, "unknown Anlass")
             fields["purpose"], fields["message_type"] = ANLASS[code]
         elif tag == _TERMIN:
-            fields["conference"] = {"scheduled_at": german_datetime(el, source)}
+            fields.setdefault("conference", {})["scheduled_at"] = german_datetime(el, source)
+        elif tag == _ORT:
+            fields.setdefault("conference", {})["location"] = text_of(el, source)
+        elif tag == _RECHTSGRUNDLAGE:
+            claim_els["basis"] = el
+        elif tag == _BEGRUENDUNG:
+            claim_els["why"] = el
+        elif tag == _HILFEPLAN:
+            plan = el
         elif tag == _AKTE:
             akte = el
         elif tag == _PERSON:
@@ -250,6 +306,10 @@ def read_fallmitteilung(msg: etree._Element, n: int, source: str) -> TransferEnv
             angaben.extend(children(el))
         elif tag == _VERMERK:
             notes.append(el)
+    claim = statutory.xml_claim(fields["purpose"], claim_els.get("basis"), claim_els.get("why"),
+                                msg, source)
+    if claim is not None:
+        fields["statutory"] = claim
     case_file = None
     if akte is not None:
         identifier, case_file = akte_data(akte, fields["sender"], source)
@@ -273,9 +333,12 @@ def read_fallmitteilung(msg: etree._Element, n: int, source: str) -> TransferEnv
         parts.add(
             f"angabe-{k}",
             category,
-            {"kind": "statement", "label": bereich, "text": text},
+            {"kind": "child_protection", "text": text} if bereich == KINDERSCHUTZ
+            else {"kind": "statement", "label": bereich, "text": text},
             f"{angabe_path}{k}]",
         )
+    if plan is not None:
+        parts.add("hilfeplan", Category.SUPPORT_PLAN, plan_data(plan, source), f"{path}/Hilfeplan")
     for k, el in enumerate(notes, start=1):
         parts.note(el, k, f"{path}/Vermerk")
     fields["parts"] = parts.parts

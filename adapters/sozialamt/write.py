@@ -1,45 +1,47 @@
 """Canonical → social office XML: one ``Fallmitteilung`` per envelope, in ISO-8859-1.
 
 Each part is written into its native element only when reading that element back gives the same
-canonical data; otherwise it travels in a carrier ``Vermerk`` (see
-:mod:`casebridge.adapters.carrier`). ``Person`` always shows the client readably; when that view
-is not exact (a sex, a birth name, a job-centre number …) the complete part rides along as a view
-carrier.
+canonical data; otherwise it becomes a ``Vermerk`` in German prose under its category heading
+(:mod:`casebridge.adapters.prose`). ``Person`` always shows the client; what it cannot hold (a
+sex, a birth name, a job-centre number …) follows in a note of the same category.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from lxml import etree
 
-from casebridge.adapters import carrier
+from casebridge.adapters import prose, statutory
 from casebridge.adapters.sozialamt.read import (
     ANLASS,
     BEREICH,
     BERLIN,
     NS,
     P,
+    plan_data,
     read_akte,
     read_angabe,
-    read_fallmitteilung,
     read_person,
 )
 from casebridge.canonical_model import (
-    Address,
     CaseFileData,
     Category,
+    ChildProtectionData,
     ContactData,
     IdentityData,
     MessageType,
     Part,
     Statement,
+    SupportPlan,
+    SupportPlanData,
     TransferEnvelope,
     agency_identifier_system,
+    legal_basis_citation,
 )
-from casebridge.errors import Problem, RenderError
+from casebridge.errors import MappingError, Problem, RenderError
 
-FORMAT = "1.4"
+FORMAT = "1.5"
 _ANLASS_OF = {purpose: code for code, (purpose, _) in ANLASS.items()}
 _BEREICH_OF = {category: code for code, category in BEREICH.items()}
 
@@ -57,13 +59,7 @@ def german(moment: datetime) -> str:
     return moment.astimezone(BERLIN).strftime("%d.%m.%Y %H:%M")
 
 
-def one_line(address: Address) -> str:
-    """An address as the social office writes it: "Musterstr. 12a, 47053 Duisburg"."""
-    if address.text:
-        return address.text
-    street = " ".join(x for x in (address.street, address.house_number) if x)
-    city = " ".join(x for x in (address.postal_code, address.city) if x)
-    return ", ".join(x for x in (*address.lines, street, city, address.country or "") if x)
+one_line = prose.one_line
 
 
 def display_name(identity: IdentityData) -> str | None:
@@ -77,9 +73,58 @@ def display_name(identity: IdentityData) -> str | None:
     return f"{name.family or ''}, {given}"
 
 
+def _hint_fits(part: Part) -> bool:
+    """An observation about the client (the child) fits an Angabe in Bereich Kinderschutz."""
+    c = part.content
+    return (isinstance(c, ChildProtectionData) and part.category == Category.CHILD_PROTECTION
+            and c.text is not None and c.child is None and c.endangerment_assessed is None
+            and c.assessed_on is None and part.entrusted_by is None)
+
+
+def _date(value: date) -> str:
+    return value.strftime("%d.%m.%Y")
+
+
+def write_plan(parent: etree._Element, plan: SupportPlan) -> etree._Element:
+    """Hilfeplan: each goal with its sub-goals, then the measures."""
+    el = sub(parent, "Hilfeplan")
+    if plan.as_of is not None:
+        el.set("stand", _date(plan.as_of))
+    for goal in plan.goals:
+        nr = None if goal.number is None else str(goal.number)
+        z = sub(el, "Ziel", goal.text)
+        if nr is not None:
+            z.set("nr", nr)
+        for text in goal.sub_goals:
+            t = sub(el, "Teilziel", text)
+            if nr is not None:
+                t.set("ziel", nr)
+    for m in plan.measures:
+        x = sub(el, "Massnahme", m.text)
+        for key, value in (("ziel", None if m.goal is None else str(m.goal)),
+                           ("verantwortlich", m.responsible),
+                           ("bis", _date(m.due) if m.due else None)):
+            if value is not None:
+                x.set(key, value)
+    return el
+
+
+def _plan_fits(part: Part) -> bool:
+    c = part.content
+    if not isinstance(c, SupportPlanData) or part.entrusted_by is not None:
+        return False
+    try:
+        back = SupportPlanData.model_validate(
+            plan_data(write_plan(etree.Element(P + "Scratch"), c.plan), "<render>"))
+    except (MappingError, ValueError):
+        return False
+    return back == c
+
+
 def _statement_fits(part: Part) -> bool:
     c = part.content
-    if not isinstance(c, Statement) or part.category not in _BEREICH_OF:
+    if (not isinstance(c, Statement) or part.category not in _BEREICH_OF
+            or part.category == Category.CHILD_PROTECTION):  # that Angabe is an observation
         return False
     el = etree.Element(P + "Angabe", bereich=_BEREICH_OF[part.category])
     el.text = c.text
@@ -109,10 +154,16 @@ def fallmitteilung(envelope: TransferEnvelope, extra_notes: list[str]) -> etree.
                 Problem(
                     "purpose",
                     f"'{envelope.purpose}' has no Anlass in the social office format "
-                    "(only referral, case_conference, joint_planning)",
+                    "(only referral, case_conference, joint_planning, child_protection)",
                 )
             ],
         )
+    claim = envelope.statutory
+    problem = statutory.claim_problem(
+        envelope.purpose, None if claim is None else claim.legal_basis,
+        None if claim is None else claim.justification)
+    if problem is not None:
+        raise RenderError(problem, problems=[Problem("statutory", problem)])
     sender = envelope.sender
     notes: list[str] = []
     identity_part = next(
@@ -165,8 +216,14 @@ def fallmitteilung(envelope: TransferEnvelope, extra_notes: list[str]) -> etree.
     for recipient in envelope.recipients:
         sub(msg, "An", recipient)
     sub(msg, "Anlass", anlass)
+    if claim is not None:
+        sub(msg, "Rechtsgrundlage", legal_basis_citation(claim.legal_basis)).set(
+            "schluessel", claim.legal_basis)
+        sub(msg, "Begruendung", claim.justification)
     if envelope.conference and envelope.conference.scheduled_at:
         sub(msg, "Termin", german(envelope.conference.scheduled_at))
+    if envelope.conference and envelope.conference.location:
+        sub(msg, "Ort", envelope.conference.location)
     akte = None
     if akte_values:
         akte = sub(msg, "Akte")
@@ -186,45 +243,48 @@ def fallmitteilung(envelope: TransferEnvelope, extra_notes: list[str]) -> etree.
     identifier = read_akte(akte, sender, "<render>")[0] if akte is not None else None
     read_identity, read_contact = read_person(person, identifier, "<render>")
     angaben = []
+    plan_part: Part | None = None
     for part in envelope.parts:
         c = part.content
         if part is identity_part:
             if read_identity != c:
-                notes.append(carrier.encode_part(part, view=read_identity is not None))
+                notes.append(prose.note(part))
         elif part is contact_part:
             if read_contact != c:
-                notes.append(carrier.encode_part(part, view=read_contact is not None))
+                notes.append(prose.note(part))
         elif part is case_part:
             continue
-        elif part.entrusted_by is None and _statement_fits(part):
+        elif part.entrusted_by is None and (_statement_fits(part) or _hint_fits(part)):
             angaben.append(part)
+        elif plan_part is None and _plan_fits(part):
+            plan_part = part
         elif (
             c.kind == "note"
             and part.category == Category.CASE_NOTES
             and c.written_on is None
             and c.author is None
         ):
-            notes.append(c.text)
+            notes.append(prose.plain(c.text))
         else:
-            notes.append(carrier.encode_part(part))
+            notes.append(prose.note(part))
     if angaben:
         block = sub(msg, "Angaben")
         for part in angaben:
-            assert isinstance(part.content, Statement)  # _statement_fits checked it
+            assert isinstance(part.content, Statement | ChildProtectionData)  # checked above
             el = sub(block, "Angabe", part.content.text)
             el.set("bereich", _BEREICH_OF[part.category])
+    if plan_part is not None:
+        assert isinstance(plan_part.content, SupportPlanData)
+        write_plan(msg, plan_part.content.plan)
     for text in [*notes, *extra_notes]:
         sub(msg, "Vermerk", text)
     return msg
 
 
 def build(envelope: TransferEnvelope) -> etree._Element:
-    """The Fallmitteilung of ``envelope``, with a header carrier if the header needs one."""
-    msg = fallmitteilung(envelope, [])
-    diff = carrier.header_diff(envelope, read_fallmitteilung(msg, 1, "<render>"))
-    if diff:
-        msg = fallmitteilung(envelope, [carrier.encode_header(diff)])
-    return msg
+    """The Fallmitteilung of ``envelope`` (header data without an element is routing metadata
+    and is not written into a note, which is for people)."""
+    return fallmitteilung(envelope, [])
 
 
 def document(messages: list[etree._Element]) -> etree._Element:

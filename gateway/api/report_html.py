@@ -6,6 +6,8 @@ categories, purposes, consent ids, times — and nothing else.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Iterable
 from html import escape
 from typing import Any
@@ -19,6 +21,9 @@ th { background: #eee; }
 .meta { color: #444; font-size: 9pt; }
 @media print { body { margin: 0; } a { color: inherit; } }
 """
+
+#: The report's one inline stylesheet, allowed by hash in the API's Content-Security-Policy.
+STYLE_HASH = "sha256-" + base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
 
 
 def _text(value: Any) -> str:

@@ -31,14 +31,17 @@ COMMANDS: dict[str, str] = {
     ),
     "consent": "Record, withdraw and inspect consents (FHIR R4 Consent in and out).",
     "clients": "Show, link and find candidate clients in the registry.",
-    "decide": (
-        "Decide every recipient of a message against the stored consents (dry run, no audit)."
+    "decide": "Decide every recipient of a message as the gateway would (dry run, no audit).",
+    "preview": (
+        "Show, per recipient, the decision and the native document it would receive (masked)."
     ),
     "audit": "Verify, report on and export the tamper-evident audit trail.",
     "serve": "Serve the gateway API (docs at /docs, schema at /openapi.json).",
     "worker": "Deliver queued messages to their recipients (push or outbox) until stopped.",
     "dlq": "Inspect and replay the dead-letter queue.",
-    "status": "Show a referral's lifecycle, or list overdue referrals (Wiedervorlage).",
+    "status": (
+        "Show a referral's lifecycle, or list overdue referrals and plan measures (Wiedervorlage)."
+    ),
     "keys": "Issue, revoke and list API keys; set staff passwords and agency certificates.",
     "routes": "Validate a route table and print its agencies and routes.",
     "db": "Inspect and upgrade the database schema.",

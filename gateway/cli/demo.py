@@ -32,6 +32,7 @@ from casebridge.consent.registry import ClientRegistry
 from casebridge.consent.store import ConsentStore
 from casebridge.db import Database, get_database
 from casebridge.gateway.cli import app
+from casebridge.gateway.console.data import overrides
 from casebridge.gateway.demo import sample_bytes
 from casebridge.logging import configure_logging
 from casebridge.routing.pipeline import Accepted
@@ -269,7 +270,21 @@ def run_scenario(routing: Routing, stand_ins: dict[str, StandIn], settings: Sett
                 DeliveryRow.message_id == queued.message_id)):
             say(f"-> {row.recipient}: {row.state} ({row.reason})", indent=4)
 
-    heading(8, "Audit trail")
+    heading(8, "Job centre notifies the youth office of a child at risk (§ 4 KKG, no consent)")
+    [notice] = router.submit(sample_bytes("jobcenter/kinderschutz-001.xml"), system="jobcenter",
+                             sender="jobcenter-duisburg")
+    show_outcome(notice)
+    say(f"worker: {deliver(routing)}", indent=2)
+    for got in stand_ins["jugendamt-duisburg"].received:
+        if got.message_id == notice.message_id:
+            show_received("jugendamt-duisburg", "jugendamt", got)
+    for o in overrides(routing.db):
+        if o.entry.message_id == notice.message_id and o.claim is not None:
+            say(f"DPO console /console/overrides, entry #{o.entry.seq}: {o.entry.sender} -> "
+                f"{o.entry.recipient} under {o.entry.legal_basis}, justification "
+                f"sha256 {o.claim.justification_sha256[:16]}…, awaiting review", indent=2)
+
+    heading(9, "Audit trail")
     trail = AuditTrail(routing.db)
     for e in trail.entries():
         say(f"#{e.seq:<3} {e.kind:<21} {e.stage or '':<9} {e.sender or '':<26} -> "

@@ -1,4 +1,10 @@
-"""``casebridge status``: where a referral stands, and which referrals are overdue."""
+"""``casebridge status``: where a referral stands; overdue referrals and plan measures.
+
+``status --overdue`` lists referrals without an answer past their response time and, next to
+them, measures of delivered support plans past their due date with the agency that follows each
+up (:mod:`casebridge.routing.status`). ``--json`` prints ``{"referrals": [...], "measures":
+[...]}``.
+"""
 
 from __future__ import annotations
 
@@ -39,12 +45,14 @@ def status(
     referral_id: str = typer.Argument(None, metavar="REFERRAL-ID",
                                       help="Message id of the referral."),
     overdue: bool = typer.Option(
-        False, "--overdue", help="List referrals without an answer past their response time."),
-    sender: str = typer.Option(None, "--sender", metavar="AGENCY",
-                               help="With --overdue: only this sender's referrals."),
+        False, "--overdue", help="List referrals without an answer past their response time "
+        "and plan measures past their due date."),
+    sender: str = typer.Option(
+        None, "--sender", metavar="AGENCY",
+        help="With --overdue: only this agency's referrals and the measures it follows up."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
 ) -> None:
-    """Show a referral's lifecycle, or list overdue referrals (Wiedervorlage)."""
+    """Show a referral's lifecycle, or list overdue referrals and plan measures (Wiedervorlage)."""
     now = datetime.now(UTC)
     if overdue == (referral_id is not None):
         raise InputError("give either REFERRAL-ID or --overdue")
@@ -57,8 +65,11 @@ def status(
             print_referral(view, now)
         return
     views = service.overdue(now=now, sender=sender)
+    measures = service.overdue_measures(today=now.date(), agency=sender)
     if as_json:
-        typer.echo(json.dumps([v.as_report(now) for v in views], indent=2, ensure_ascii=False))
+        typer.echo(json.dumps({"referrals": [v.as_report(now) for v in views],
+                               "measures": [m.as_report(now.date()) for m in measures]},
+                              indent=2, ensure_ascii=False))
         return
     if not views:
         typer.echo("no overdue referrals")
@@ -66,3 +77,10 @@ def status(
         r = v.referral
         typer.echo(f"{r.message_id}  from {r.sender} to {', '.join(r.recipients)}  due "
                    f"{v.due_at.isoformat(timespec='seconds')}  status {r.status}")
+    if not measures:
+        typer.echo("no overdue measures")
+    for m in measures:
+        goal = f", goal {m.goal}" if m.goal is not None else ""
+        typer.echo(f"measure {m.position}{goal} of plan {m.plan_message_id} ({m.owner})  due "
+                   f"{m.due.isoformat()}  follow-up by {m.follow_up_by} "
+                   f"(responsible: {m.responsible_agency or m.responsible_role})")

@@ -30,6 +30,12 @@ class AuditKind(StrEnum):
     CONSENT_WITHDRAWN = "consent_withdrawn"
     DPO_REVIEW = "dpo_review"
     CHAIN_VERIFIED = "chain_verified"
+    MESSAGE_REFUSED = "message_refused"
+    LOGIN_LOCKED = "login_locked"
+    #: a dry run showed what recipients would receive (nothing was sent)
+    PREVIEW = "preview"
+    #: a sender was told that a copy of its message was blocked at delivery or dead-lettered
+    SENDER_FEEDBACK = "sender_feedback"
 
 
 class AuditStage(StrEnum):
@@ -41,6 +47,16 @@ class AuditStage(StrEnum):
     GATEWAY = "gateway"
     CLI = "cli"
     DPO = "dpo"
+    PREVIEW = "preview"
+
+
+class EventOutcome(StrEnum):
+    """The outcome of an audited event that is not a consent decision."""
+
+    #: a message refused at the door (forged sender, no route, wrong system)
+    REFUSED = "refused"
+    #: an account or client address locked after failed authentication
+    LOCKED = "locked"
 
 
 class DeliveryState(StrEnum):
@@ -93,6 +109,17 @@ class InboundState(StrEnum):
     DECIDED = "decided"
     #: every released message confirmed by the broker; the answer is stored
     DONE = "done"
+
+
+class Responsibility(StrEnum):
+    """Who is responsible for a measure of a delivered support plan (``routing_measures``)."""
+
+    #: one of the plan's agencies (named by id or by its kind, e.g. "Jobcenter")
+    AGENCY = "agency"
+    #: the client or their family ("Kundin", "Eltern" …): followed up by the plan's owner
+    CLIENT = "client"
+    #: anyone else: followed up by the plan's owner
+    OTHER = "other"
 
 
 class ReferralEffect(StrEnum):

@@ -127,6 +127,16 @@ class ConsentImportError(ConsentError, InputError):
     code = "consent_import_rejected"
 
 
+class NothingSent(ConsentError):
+    """Raised when the consent gate released nothing of a posted message to any recipient.
+
+    Its problems name, per message, recipient and withheld category, the reason code
+    (``location`` ``{message_id}/{recipient}/{category}``, ``message`` the reason) -- never data.
+    """
+
+    code = "nothing_sent"
+
+
 class NotFound(CasebridgeError):
     """Raised when a named object (consent, client, referral, message) does not exist."""
 
@@ -158,6 +168,13 @@ class NoRoute(RoutingError, InputError):
     """Raised at the door when no route admits the sender, purpose and recipients."""
 
     code = "no_route"
+
+
+class StatutoryNotAdmitted(NoRoute):
+    """Raised at the door for a statutory transfer (rule 8) its route does not admit: no legal
+    basis or justification, or a basis the route table does not list for that route."""
+
+    code = "statutory_not_admitted"
 
 
 class BrokerUnavailable(RoutingError):
@@ -203,6 +220,16 @@ class AuthError(CasebridgeError):
     """Raised when a caller is not authenticated."""
 
     code = "unauthenticated"
+
+
+class TooManyAttempts(AuthError):
+    """Raised when an account or an address failed to authenticate too often (locked a while)."""
+
+    code = "too_many_attempts"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, retry_after)
 
 
 class Forbidden(CasebridgeError):

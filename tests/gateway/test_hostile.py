@@ -98,7 +98,8 @@ def test_wrong_content_type_is_415(client: TestClient, issue: Issue, sample) -> 
     # Parameters (charset) do not matter; the media type does.
     r = client.post("/v1/inbound/jobcenter", content=sample("zuweisung"),
                     headers={**jc, "Content-Type": "application/xml; charset=UTF-8"})
-    assert r.status_code == 202, r.text
+    # accepted as a message (no consent yet, so nothing is sent), not refused as a media type
+    assert r.status_code == 422 and r.json()["code"] == "nothing_sent", r.text
 
 
 def test_unknown_system_and_unknown_agency(client: TestClient, issue: Issue, sample) -> None:

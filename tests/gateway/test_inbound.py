@@ -84,8 +84,15 @@ def test_blocked_message_is_decided_again_when_resent_after_consent(
 ) -> None:
     jc = issue("jobcenter-duisburg").headers
     first = _post(client, "jobcenter", sample("zuweisung"), jc)
-    assert first.status_code == 202
-    assert first.json()["messages"][0]["recipients"][0]["outcome"] == "block"
+    # wholly blocked at the door: not 202, and the problem document says why, per category
+    assert first.status_code == 422, first.text
+    assert first.headers["content-type"] == "application/problem+json"
+    problem = first.json()
+    assert problem["code"] == "nothing_sent" and problem["title"] == "Nothing was sent"
+    reasons = {e["location"]: e["detail"] for e in problem["errors"]}
+    assert reasons[f"{REFERRAL_ID}/{PROVIDER}"] == "block"
+    assert reasons[f"{REFERRAL_ID}/{PROVIDER}/identity"] == "unknown_client"
+    assert "962D123456" not in first.text and "Yılmaz" not in first.text
     _consent(client, issue, sample)
     second = _post(client, "jobcenter", sample("zuweisung"), jc)
     assert second.status_code == 202
@@ -197,3 +204,99 @@ def test_referral_status_only_for_parties(client: TestClient, issue: Issue, samp
     assert client.get("/v1/referrals/NO-SUCH-ID", headers=jc).status_code == 404
     dpo = issue("dpo.a", role=Role.DPO).headers
     assert client.get(f"/v1/referrals/{REFERRAL_ID}", headers=dpo).status_code == 403
+
+
+def test_preview_shows_each_recipients_document_masked_and_sends_nothing(
+    client: TestClient, issue: Issue, sample, gateway_settings: Settings
+) -> None:
+    _consent(client, issue, sample)
+    jc = issue("jobcenter-duisburg").headers
+    r = client.post("/v1/inbound/jobcenter/preview", content=sample("zuweisung"),
+                    headers={**jc, **XML})
+    assert r.status_code == 200, r.text
+    [message] = r.json()["messages"]
+    assert message["message_id"] == REFERRAL_ID
+    [copy] = message["recipients"]
+    assert copy["recipient"] == PROVIDER and copy["outcome"] == "partial"
+    assert copy["media_type"] == "application/fhir+json"
+    assert '"resourceType": "Bundle"' in copy["document"]  # the structure is shown ...
+    assert "962D123456" not in r.text and "Yılmaz" not in r.text  # ... the data is not
+    trail = AuditTrail(get_database(gateway_settings.effective_database_url))
+    assert [(e.kind, e.message_id) for e in trail.entries()
+            if e.kind in ("preview", "decision")] == [("preview", REFERRAL_ID)]
+    worker = client.app.state.routing.worker([PROVIDER])
+    try:
+        assert consume_all(worker, idle_timeout=0.3) == {}
+    finally:
+        worker.close()
+    # the preview claimed nothing: the real post is a first post
+    posted = _post(client, "jobcenter", sample("zuweisung"), jc)
+    assert posted.status_code == 202 and posted.json()["messages"][0]["replayed"] is False
+
+
+def test_preview_is_for_the_callers_own_messages_only(
+    client: TestClient, issue: Issue, sample
+) -> None:
+    jc = issue("jobcenter-duisburg").headers
+    forged = client.post("/v1/inbound/sozialamt/preview", content=sample("fallmitteilung"),
+                         headers={**jc, **XML})
+    assert forged.status_code == 403 and forged.json()["code"] == "forbidden"
+    anonymous = client.post("/v1/inbound/jobcenter/preview", content=sample("zuweisung"),
+                            headers=XML)
+    assert anonymous.status_code == 401
+
+
+def test_status_api_tells_the_sender_what_became_of_each_copy(
+    client: TestClient, issue: Issue, sample
+) -> None:
+    jc = issue("jobcenter-duisburg").headers
+    assert _post(client, "jobcenter", sample("zuweisung"), jc).status_code == 422
+    url = f"/v1/status/messages/{REFERRAL_ID}"
+    [door] = client.get(url, headers=jc).json()["recipients"]
+    assert (door["recipient"], door["state"], door["stage"], door["reason"]) == (
+        PROVIDER, "blocked", "inbound", "unknown_client")
+    _consent(client, issue, sample)
+    assert _post(client, "jobcenter", sample("zuweisung"), jc).status_code == 202
+    [queued] = client.get(url, headers=jc).json()["recipients"]
+    assert queued["state"] == "queued"
+    desk = issue("desk.jc2", role=Role.CONSENT_DESK).headers
+    withdrawn = client.post("/v1/consents/cons-jc-2026-0815/withdraw", headers=desk)
+    assert withdrawn.status_code == 200, withdrawn.text
+    worker = client.app.state.routing.worker([PROVIDER])  # the job centre's feedback waits
+    try:
+        consume_all(worker, idle_timeout=0.3)
+    finally:
+        worker.close()
+    r = client.get(url, headers=jc)
+    [later] = r.json()["recipients"]
+    assert (later["state"], later["stage"], later["reason"]) == ("blocked", "delivery",
+                                                                 "withdrawn")
+    assert "962D123456" not in r.text and "Yılmaz" not in r.text
+    # only the sender may ask: for anyone else the message does not exist
+    other = issue(PROVIDER).headers
+    assert client.get(url, headers=other).status_code == 404
+    assert client.get("/v1/status/messages/NOPE-1", headers=jc).status_code == 404
+
+
+def test_overdue_lists_plan_measures_past_due_for_the_agency_following_them_up(
+    client: TestClient, issue: Issue, sample
+) -> None:
+    _consent(client, issue, sample)
+    jc = issue("jobcenter-duisburg").headers
+    late_plan = sample("zuweisung").replace(b'bis="2026-12-15"', b'bis="2026-11-30"')
+    assert _post(client, "jobcenter", late_plan, jc).status_code == 202
+    worker = client.app.state.routing.worker()
+    try:
+        consume_all(worker, idle_timeout=0.3)
+    finally:
+        worker.close()
+    r = client.get("/v1/status/overdue", headers=jc)
+    assert r.status_code == 200, r.text
+    [measure] = r.json()["measures"]
+    assert (measure["plan_message_id"], measure["measure"], measure["goal"]) == (
+        REFERRAL_ID, 1, 1)
+    assert (measure["responsible_role"], measure["follow_up_by"], measure["due"]) == (
+        "client", "jobcenter-duisburg", "2026-11-30")
+    assert r.json()["referrals"] == []
+    provider = client.get("/v1/status/overdue", headers=issue(PROVIDER).headers).json()
+    assert provider == {"referrals": [], "measures": []}

@@ -53,7 +53,8 @@ def test_worker_delivers_and_status_reports(env, run_cli):
     assert result.exit_code == 0, result.stderr
     assert "delivered: 2" in result.stdout
     assert [len(s.received) for s in stand_ins.values()] == [1, 1]
-    assert run_cli("status", "--overdue").stdout.strip() == "no overdue referrals"
+    assert run_cli("status", "--overdue").stdout.split("\n")[:2] == [
+        "no overdue referrals", "no overdue measures"]
     missing = run_cli("status", "NOPE-1")
     assert missing.exit_code == 4 and "not known" in missing.stderr
     assert run_cli("status").exit_code == 2
@@ -106,6 +107,7 @@ def test_demo_runs_the_whole_exchange_and_says_how_to_inspect_what_it_kept(tmp_p
     assert "blocked (withdrawn)" in out and "recipients received 0 copies" in out
     assert "requested -> in_progress" in out
     assert "withheld: entrusted" in out
+    assert "jugendamt-duisburg: OVERRIDE, queued" in out and "awaiting review" in out
     assert "audit chain: VERIFIED" in out and "duplicate deliveries: 0" in out
     assert "Traceback" not in proc.stderr
 
@@ -153,7 +155,7 @@ def test_status_shows_lifecycle_and_overdue_referrals(env, run_cli):
     assert "OVERDUE" in run_cli("status", "JC-DU-2026-000001").stdout
     listed = json.loads(run_cli("status", "--overdue", "--json",
                                 "--sender", "jobcenter-duisburg").stdout)
-    assert [r["referral_id"] for r in listed] == ["JC-DU-2026-000001"]
+    assert [r["referral_id"] for r in listed["referrals"]] == ["JC-DU-2026-000001"]
 
 
 def inspect_kept_demo_data(out: str, environment: dict[str, str], cwd, monkeypatch) -> None:
@@ -177,7 +179,8 @@ def inspect_kept_demo_data(out: str, environment: dict[str, str], cwd, monkeypat
         return proc.stdout + proc.stderr
 
     outputs = {tuple(args[1:3]): run(args) for args in suggested if args[1] != "serve"}
-    assert "14 entries verified" in outputs[("audit", "verify")]
+    # 14 of the consent exchange, 2 of the child-protection notification (inbound, delivery)
+    assert "16 entries verified" in outputs[("audit", "verify")]
     assert "suchtberatung-diakonie-du: addiction" in outputs[("audit", "report")]
     assert "in_progress" in outputs[("status", "JC-DU-2026-000123")]
     # serve: the gateway on those settings is ready (database and broker reachable)

@@ -91,7 +91,9 @@ class AuditDraft:
     consents: tuple[str, ...] = ()
     legal_basis: str | None = None
     review_required: bool = False
-    details: Mapping[str, str | int | bool | None] = field(default_factory=dict)
+    #: Metadata only. Decisions carry ``subjects`` (see :mod:`casebridge.consent.subjects`):
+    #: references and category codes of every person whose data the transfer carried.
+    details: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,8 +235,13 @@ def draft_for_decision(
     stage: str,
     at: datetime,
     client_id: str | None,
+    subjects: Sequence[Mapping[str, Any]] | None = None,
 ) -> AuditDraft:
-    """The audit draft of one recipient's decision (metadata only, no payload)."""
+    """The audit draft of one recipient's decision (metadata only, no payload).
+
+    ``subjects``: every person the envelope carries data of (references, roles, categories);
+    None leaves it out, as entries written before the subject index did.
+    """
     return AuditDraft(
         at=at,
         kind="decision",
@@ -250,6 +257,7 @@ def draft_for_decision(
         consents=tuple(sorted(decision.consents)),
         legal_basis=decision.legal_basis,
         review_required=decision.review_required,
+        details={} if subjects is None else {"subjects": [dict(s) for s in subjects]},
     )
 
 
@@ -331,11 +339,13 @@ class AuditTrail:
         at: datetime,
         client_id: str | None,
         along: Callable[[Connection], None] | None = None,
+        subjects: Sequence[Mapping[str, Any]] | None = None,
     ) -> list[AuditEntry]:
         """One entry per recipient of ``decisions``, appended together (``along``: see
-        :meth:`append`)."""
+        :meth:`append`; ``subjects``: see :func:`draft_for_decision`)."""
         return self.append([
-            draft_for_decision(envelope, d, stage=stage, at=at, client_id=client_id)
+            draft_for_decision(envelope, d, stage=stage, at=at, client_id=client_id,
+                               subjects=subjects)
             for d in decisions.decisions
         ], along=along)
 
@@ -409,6 +419,11 @@ class AuditTrail:
             where.append(_T.c.at < utc_text(until))
         if client_id is not None:
             where.append(_T.c.client_id == client_id)
+        for rows in self._raw_batches(batch=batch, where=where):
+            yield from (_row_to_entry(r) for r in rows)
+
+    def select_entries(self, *where: Any, batch: int = 2000) -> Iterator[AuditEntry]:
+        """Stored entries matching SQL conditions on the entry table, in chain order."""
         for rows in self._raw_batches(batch=batch, where=where):
             yield from (_row_to_entry(r) for r in rows)
 

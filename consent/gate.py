@@ -31,6 +31,7 @@ from casebridge.consent.registry import (
     envelope_identifiers,
     resolve_with_consents,
 )
+from casebridge.consent.subjects import index_subjects
 from casebridge.db import Database
 from casebridge.errors import InputError
 from casebridge.logging import get_logger
@@ -107,9 +108,10 @@ class ConsentGate:
         ``along`` is written in the audit entries' transaction (see ``AuditTrail.append``).
         """
         evaluation = self.evaluate(envelope, at=at, policies=policies)
+        subjects = index_subjects(self.db, envelope, client_id=evaluation.client.client_id, at=at)
         entries = self.audit.append_decisions(
             envelope, evaluation.decisions, stage=stage, at=at,
-            client_id=evaluation.client.client_id, along=along,
+            client_id=evaluation.client.client_id, along=along, subjects=subjects,
         )
         overrides = [(d.recipient, e.seq) for d, e in zip(
             evaluation.decisions.decisions, entries, strict=True) if d.outcome == Outcome.OVERRIDE]

@@ -17,7 +17,16 @@ from fastapi import FastAPI
 
 from casebridge import __version__
 from casebridge.db import get_database
-from casebridge.gateway.api import audit, clients, consents, inbound, ops, outbox, referrals
+from casebridge.gateway.api import (
+    audit,
+    clients,
+    consents,
+    inbound,
+    ops,
+    outbox,
+    persons,
+    referrals,
+)
 from casebridge.gateway.console.app import mount_console
 from casebridge.gateway.intake import Intake
 from casebridge.gateway.limits import BodySizeLimit
@@ -77,7 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         else None
     )
     install_problem_handlers(app)
-    for module in (ops, inbound, outbox, referrals, consents, clients, audit):
+    for module in (ops, inbound, outbox, referrals, consents, clients, persons, audit):
         app.include_router(module.router)
     mount_console(app)
     # add_middleware wraps: the last added is the outermost.

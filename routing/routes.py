@@ -69,6 +69,8 @@ class AgencyConfig(_Strict):
 
     id: Annotated[str, Field(pattern=AGENCY_ID)]
     kind: AgencyKind
+    #: How people know the agency ("Jobcenter Duisburg"); reports and the console show it.
+    name: Annotated[str, Field(min_length=1, max_length=120)] | None = None
     system: str
     delivery: Delivery
 

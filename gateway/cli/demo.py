@@ -7,7 +7,9 @@ counselling service pulling from its outbox. It records the sample clients' cons
 provider's client id to the client as a case worker would (never by guessing), feeds the agencies'
 interface samples through the gateway's pipeline, lets a worker deliver, and prints what each
 recipient received, what was withheld and why, the status flow back, one blocked transfer, one
-withdrawal that stops a queued message, and finally verifies the audit chain.
+withdrawal that stops a queued message, the consent desk confirming that the mother in the youth
+office's file is the job centre's client and printing her access report, and finally verifies
+the audit chain.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from importlib.resources import files
 from pathlib import Path
 
@@ -29,7 +31,10 @@ from casebridge.canonical_model import CLIENT_ID_SYSTEM
 from casebridge.consent.audit import AuditTrail
 from casebridge.consent.registry import ClientRegistry
 from casebridge.consent.store import ConsentStore
+from casebridge.consent.subjects import SubjectIndex
 from casebridge.db import get_database
+from casebridge.gateway.access_report import produce_report, render_text
+from casebridge.gateway.api.persons import confirm_link
 from casebridge.gateway.cli import app
 from casebridge.gateway.demo import sample_bytes
 from casebridge.logging import configure_logging
@@ -44,6 +49,7 @@ from casebridge.settings import Settings
 PUSH_AGENCIES = ("jobcenter-duisburg", "sozialamt-duisburg", "jugendamt-duisburg",
                  "schuldnerberatung-caritas-du")
 PULL_AGENCY = "suchtberatung-diakonie-du"
+KUNDENNUMMER = "urn:casebridge:id:jobcenter-duisburg:kundennummer"
 #: The sample consents run from November 2026 to February 2027; outside that window the demo
 #: plays at this moment so that it tells the same story whenever it is run.
 SCENARIO_TIME = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -181,7 +187,7 @@ def run_scenario(routing: Routing, stand_ins: dict[str, StandIn], settings: Sett
                 indent=2)
 
     heading(2, "A case worker links the provider's client id to the client (never guessed)")
-    client = registry.find("urn:casebridge:id:jobcenter-duisburg:kundennummer", "962D123456")
+    client = registry.find(KUNDENNUMMER, "962D123456")
     if client is not None:
         registry.link(client, CLIENT_ID_SYSTEM, "c-7f3e9a", by="demo case worker")
         say(f"{CLIENT_ID_SYSTEM} c-7f3e9a -> client {client} (the client the job centre's "
@@ -246,7 +252,10 @@ def run_scenario(routing: Routing, stand_ins: dict[str, StandIn], settings: Sett
                 DeliveryRow.message_id == queued.message_id)):
             say(f"-> {row.recipient}: {row.state} ({row.reason})", indent=4)
 
-    heading(8, "Audit trail")
+    heading(8, "The consent desk finds the mother and prints her access report (Art. 15)")
+    show_mother_report(routing)
+
+    heading(9, "Audit trail")
     trail = AuditTrail(routing.db)
     for e in trail.entries():
         say(f"#{e.seq:<3} {e.kind:<21} {e.stage or '':<9} {e.sender or '':<26} -> "
@@ -257,6 +266,31 @@ def run_scenario(routing: Routing, stand_ins: dict[str, StandIn], settings: Sett
         f"duplicate deliveries: {dupes}", indent=2)
     if not result.ok:
         raise typer.Exit(1)
+
+
+def show_mother_report(routing: Routing) -> None:
+    """Find the mother by name and birth date, confirm that the person in the youth office's
+    file is the job centre's client (a deliberate act), then print her report."""
+    index = SubjectIndex(routing.db)
+    found = index.by_name("Yılmaz, Ayşe", date(1988, 4, 12))
+    for m in found:
+        where = ("registered client" if m.kind == "client" else
+                 f"seen as {m.role} in {m.seen_by}'s file of client {m.scope_client_id}")
+        say(f"candidate {m.ref}: {where}", indent=2)
+    clients = [m.ref for m in found if m.kind == "client"]
+    seen = [m for m in found if m.kind == "subject" and m.client_id is None]
+    if len(clients) == 1:
+        for m in seen:
+            confirm_link(routing.db, m.ref, clients[0], by="demo consent desk", via="demo")
+            say(f"consent desk confirms: {m.ref} (the mother in the youth office's file) is "
+                f"client {clients[0]} -- checked in person, recorded in the audit trail",
+                indent=2)
+    client = index.by_identifier(KUNDENNUMMER, "962D123456")
+    client_id = next(m.ref for m in client if m.kind == "client")
+    produced = produce_report(routing.db, client_id, by="demo consent desk", via="demo",
+                              fmt="text", lang="de", routes=routing.routes)
+    for line in render_text(produced.text).splitlines():
+        say(line, indent=4)
 
 
 def routes_system(routing: Routing, agency: str) -> str:

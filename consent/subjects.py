@@ -231,11 +231,16 @@ def index_subjects(
     """
     people = persons_in(envelope)
     subjects: list[dict[str, object]] = []
+    if len(people) == 1 and client_id is not None:
+        _add_subject(subjects, client_id, people[0])
+        return subjects  # only the resolved client: nothing to look up or register
     scope = client_id or f"sender:{envelope.sender}"
-    with db.connection(immediate=len(people) > 1 or client_id is None) as conn:
+    new: list[tuple[str, PersonSeen]] = []
+    # A read first: in the steady state every person was seen before and nothing is written,
+    # so the decision path takes no write lock for the index.
+    with db.snapshot_read() as conn:
         owners = _registered_owners(conn, (i for p in people for i in p.identifiers))
         key: bytes | None = None
-        new: list[tuple[str, PersonSeen]] = []
         for n, person in enumerate(people):
             if n == 0 and client_id is not None:
                 ref = client_id
@@ -248,9 +253,23 @@ def index_subjects(
                     ref = subject_reference(key, person, scope=scope)
                     new.append((ref, person))
             _add_subject(subjects, ref, person)
-        if new:
-            _register(conn, new, scope_client_id=client_id, seen_by=envelope.sender, at=at)
+        missing = _missing(conn, new) if new else []
+    if missing:
+        with db.connection(immediate=True) as conn:
+            _register(conn, missing, scope_client_id=client_id, seen_by=envelope.sender, at=at)
     return subjects
+
+
+def _missing(conn: Connection, seen: list[tuple[str, PersonSeen]]) -> list[tuple[str, PersonSeen]]:
+    refs = sorted({ref for ref, _ in seen})
+    known = set(conn.execute(select(DataSubjectRow.ref).where(DataSubjectRow.ref.in_(refs)))
+                .scalars())
+    idents = set(conn.execute(
+        select(DataSubjectIdentifierRow.ref, DataSubjectIdentifierRow.system,
+               DataSubjectIdentifierRow.value).where(DataSubjectIdentifierRow.ref.in_(refs))
+    ).tuples())
+    return [(ref, p) for ref, p in seen
+            if ref not in known or any((ref, s, v) not in idents for s, v in p.identifiers)]
 
 
 def _add_subject(subjects: list[dict[str, object]], ref: str, person: PersonSeen) -> None:

@@ -452,36 +452,31 @@ class SubjectIndex:
         return found[0] if found else None
 
 
+def _identifiers(conn: Connection, table: Any, owner: Any, owners: Sequence[str]
+                 ) -> dict[str, list[Identifier]]:
+    found: dict[str, list[Identifier]] = {}
+    for key, system, value in conn.execute(
+        select(owner, table.system, table.value).where(owner.in_(owners))
+        .order_by(table.system, table.value)
+    ):
+        found.setdefault(key, []).append(Identifier(system=system, value=value))
+    return found
+
+
 def _matches(conn: Connection, client_ids: Sequence[str], refs: Sequence[str]) -> list[PersonMatch]:
     found: list[PersonMatch] = []
     if client_ids:
         births = dict(conn.execute(select(ClientRow.client_id, ClientRow.birth_date)
                                    .where(ClientRow.client_id.in_(client_ids))).all())
-        idents: dict[str, list[Identifier]] = {}
-        for cid, system, value in conn.execute(
-            select(ClientIdentifierRow.client_id, ClientIdentifierRow.system,
-                   ClientIdentifierRow.value)
-            .where(ClientIdentifierRow.client_id.in_(client_ids))
-            .order_by(ClientIdentifierRow.system, ClientIdentifierRow.value)
-        ):
-            idents.setdefault(cid, []).append(Identifier(system=system, value=value))
+        idents = _identifiers(conn, ClientIdentifierRow, ClientIdentifierRow.client_id,
+                              client_ids)
         found += [PersonMatch(cid, "client", cid, births.get(cid), idents.get(cid, []))
                   for cid in client_ids if cid in births]
     if refs:
-        sidents: dict[str, list[Identifier]] = {}
-        for ref, system, value in conn.execute(
-            select(DataSubjectIdentifierRow.ref, DataSubjectIdentifierRow.system,
-                   DataSubjectIdentifierRow.value)
-            .where(DataSubjectIdentifierRow.ref.in_(refs))
-            .order_by(DataSubjectIdentifierRow.system, DataSubjectIdentifierRow.value)
-        ):
-            sidents.setdefault(ref, []).append(Identifier(system=system, value=value))
+        seen = _identifiers(conn, DataSubjectIdentifierRow, DataSubjectIdentifierRow.ref, refs)
         rows = conn.execute(select(DataSubjectRow).where(DataSubjectRow.ref.in_(refs))
                             .order_by(DataSubjectRow.first_seen_at, DataSubjectRow.ref)).all()
-        for s in rows:
-            found.append(PersonMatch(
-                s.ref, "subject", s.client_id, s.birth_date, sidents.get(s.ref, []),
-                role=s.role, seen_by=s.seen_by, scope_client_id=s.scope_client_id,
-                linked_by=s.linked_by,
-            ))
+        found += [PersonMatch(s.ref, "subject", s.client_id, s.birth_date, seen.get(s.ref, []),
+                              role=s.role, seen_by=s.seen_by, scope_client_id=s.scope_client_id,
+                              linked_by=s.linked_by) for s in rows]
     return found

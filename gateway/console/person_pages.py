@@ -26,6 +26,7 @@ from casebridge.gateway.api.persons import confirm_link
 from casebridge.gateway.console.sessions import PREFIX, ConsoleUser, check_csrf, require
 from casebridge.gateway.console.web import redirect, render, url
 from casebridge.gateway.principals import Role
+from casebridge.routing.routes import RouteTable
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
@@ -110,7 +111,7 @@ WORDS: Mapping[str, Mapping[str, str]] = {
     },
 }
 
-#: Identifier kinds per agency kind (the select of the identifier search).
+#: Identifier kinds offered by the identifier search (urn:casebridge:id:{agency}:{kind}).
 KINDS = ("kundennummer", "bg-nummer", "aktenzeichen", "fallnummer", "patient")
 
 
@@ -123,7 +124,7 @@ def _db(request: Request) -> Database:
     return db
 
 
-def _routes(request: Request) -> object | None:
+def _routes(request: Request) -> RouteTable | None:
     routing = getattr(request.app.state, "routing", None)
     return routing.routes if routing is not None else None
 
@@ -139,7 +140,7 @@ def _page(request: Request, user: ConsoleUser, *, status_code: int = 200,
           results: list[PersonMatch] | None = None, **context: object) -> Response:
     words = WORDS[user.lang]
     routes = _routes(request)
-    names = agency_names(routes, user.lang)  # type: ignore[arg-type]
+    names = agency_names(routes, user.lang)
     clients = [m.ref for m in results or [] if m.kind == "client"]
     return render(request, "persons.html", status_code=status_code, w=words, results=results,
                   names=names, kinds=KINDS, candidates=clients,
@@ -209,7 +210,7 @@ def report(request: Request) -> Response:
     try:
         produced = produce_report(_db(request), client_id, by=user.principal.name,
                                   via="console", fmt="html", lang=lang,
-                                  routes=_routes(request))  # type: ignore[arg-type]
+                                  routes=_routes(request))
     except NotFound:
         return render(request, "report.html", status_code=404, client_id=client_id,
                       article=None, w=WORDS[user.lang], notice=False)

@@ -264,10 +264,9 @@ def _missing(conn: Connection, seen: list[tuple[str, PersonSeen]]) -> list[tuple
     refs = sorted({ref for ref, _ in seen})
     known = set(conn.execute(select(DataSubjectRow.ref).where(DataSubjectRow.ref.in_(refs)))
                 .scalars())
-    idents = set(conn.execute(
+    idents = {(r, s, v) for r, s, v in conn.execute(
         select(DataSubjectIdentifierRow.ref, DataSubjectIdentifierRow.system,
-               DataSubjectIdentifierRow.value).where(DataSubjectIdentifierRow.ref.in_(refs))
-    ).tuples())
+               DataSubjectIdentifierRow.value).where(DataSubjectIdentifierRow.ref.in_(refs)))}
     return [(ref, p) for ref, p in seen
             if ref not in known or any((ref, s, v) not in idents for s, v in p.identifiers)]
 

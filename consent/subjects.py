@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Iterable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from threading import Lock
@@ -235,12 +236,22 @@ def index_subjects(
         _add_subject(subjects, client_id, people[0])
         return subjects  # only the resolved client: nothing to look up or register
     scope = client_id or f"sender:{envelope.sender}"
+    url = db.engine.url.render_as_string(hide_password=True)
     new: list[tuple[str, PersonSeen]] = []
-    # A read first: in the steady state every person was seen before and nothing is written,
-    # so the decision path takes no write lock for the index.
-    with db.snapshot_read() as conn:
-        owners = _registered_owners(conn, (i for p in people for i in p.identifiers))
-        key: bytes | None = None
+    # Reads only, and only what this process does not know yet: in the steady state every
+    # person was registered before, so the decision path neither queries nor locks for it.
+    with ExitStack() as stack:
+        opened: list[Connection] = []
+
+        def conn() -> Connection:
+            if not opened:
+                opened.append(stack.enter_context(db.snapshot_read()))
+            return opened[0]
+
+        others = people[1:] if client_id is not None else people
+        pairs = [i for p in others for i in p.identifiers]
+        owners = _registered_owners(conn(), pairs) if pairs else {}
+        key = _KEYS.get(url)
         for n, person in enumerate(people):
             if n == 0 and client_id is not None:
                 ref = client_id
@@ -249,15 +260,24 @@ def index_subjects(
                 if len(owned) == 1:
                     ref = owned.pop()
                 else:
-                    key = key or subject_key(conn)
+                    key = key or subject_key(conn())
                     ref = subject_reference(key, person, scope=scope)
-                    new.append((ref, person))
+                    if (url, ref, tuple(sorted(person.identifiers))) not in _REGISTERED:
+                        new.append((ref, person))
             _add_subject(subjects, ref, person)
-        missing = _missing(conn, new) if new else []
+        missing = _missing(conn(), new) if new else []
     if missing:
-        with db.connection(immediate=True) as conn:
-            _register(conn, missing, scope_client_id=client_id, seen_by=envelope.sender, at=at)
+        with db.connection(immediate=True) as write:
+            _register(write, missing, scope_client_id=client_id, seen_by=envelope.sender, at=at)
+    if len(_REGISTERED) > _REGISTERED_MAX:
+        _REGISTERED.clear()
+    _REGISTERED.update((url, ref, tuple(sorted(p.identifiers))) for ref, p in new)
     return subjects
+
+
+#: (database, reference, identifiers) this process knows to be registered; bounded.
+_REGISTERED: set[tuple[str, str, tuple[tuple[str, str], ...]]] = set()
+_REGISTERED_MAX = 100_000
 
 
 def _missing(conn: Connection, seen: list[tuple[str, PersonSeen]]) -> list[tuple[str, PersonSeen]]:

@@ -1,8 +1,9 @@
 """Adapters: each agency system's native format to the canonical model and back.
 
 ``get_adapter(system)`` returns the adapter for a system name; routing picks the recipient's
-adapter by its system and nothing else, so a fifth system is one new subpackage plus one line in
-:mod:`casebridge.adapters.registry`.
+adapter by its system and nothing else. Adapters are found through the ``casebridge.adapters``
+entry-point group (:mod:`casebridge.adapters.registry`), so a fifth system is a distribution of
+its own; docs/adapters.md states the contract.
 """
 
 from casebridge.adapters.base import Adapter

@@ -58,7 +58,7 @@ def render(schema: dict[str, Any]) -> str:
     return json.dumps(schema, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
 
 
-def write_schemas(directory: Path = SCHEMA_DIR) -> list[Path]:
+def write_schemas(directory: Path) -> list[Path]:
     """Write every schema into ``directory``; returns the paths written."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from casebridge.canonical_model import ConsentDirective, ConsentWithdrawal
 from casebridge.db import Base, Database, UtcDateTime
-from casebridge.errors import ConflictError, InputError, NotFound
+from casebridge.errors import ConflictError, ConsentImportError, InputError, NotFound, Problem
 
 if TYPE_CHECKING:
     from casebridge.consent.engine import ConsentState
@@ -305,6 +305,46 @@ class ConsentStore:
         from casebridge.consent.fhir import parse_consents
 
         return self.record_many(parse_consents(raw, source=source), source=source[-255:])
+
+    def import_fhir_files(self, files: Sequence[tuple[str, bytes]]) -> list[RecordResult]:
+        """Import several files (each a FHIR Consent or collection Bundle) in one transaction.
+
+        Every consent of every file is recorded, or none: ConsentImportError lists each refused
+        file's problems as ``FILE:ELEMENT: what is wrong`` (a consent id used in two files is a
+        problem too), so one run reports everything that needs fixing.
+        """
+        from casebridge.consent.fhir import parse_consents
+
+        parsed: list[tuple[str, ConsentDirective]] = []
+        problems: list[Problem] = []
+        refused: list[str] = []
+        seen: dict[str, str] = {}
+        for source, raw in files:
+            try:
+                directives = parse_consents(raw, source=source)
+            except InputError as exc:
+                refused.append(source)
+                problems.extend(
+                    [Problem(f"{source}:{p.location}", p.message) for p in exc.problems]
+                    or [Problem("", exc.message)]
+                )
+                continue
+            for directive in directives:
+                other = seen.setdefault(directive.consent_id, source)
+                if other != source:
+                    refused.append(source)
+                    problems.append(Problem(f"{source}:Consent[{directive.consent_id}].id",
+                                            f"the id is also used in {other}"))
+                parsed.append((source, directive))
+        if problems:
+            files_refused = len(dict.fromkeys(refused))
+            raise ConsentImportError(
+                f"consent import refused, nothing imported: {files_refused} of {len(files)} "
+                f"file(s) with problems",
+                problems=problems,
+            )
+        with self.db.session() as session:
+            return [record_directive(session, d, source=source[-255:]) for source, d in parsed]
 
     def withdraw(
         self, consent_id: str, *, at: datetime | None = None, by: str

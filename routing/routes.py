@@ -107,17 +107,18 @@ class RouteTableConfig(_Strict):
 
     @model_validator(mode="after")
     def _references(self) -> RouteTableConfig:
-        from casebridge.adapters.registry import ADAPTERS
+        from casebridge.adapters.registry import installed, systems
 
         ids = [a.id for a in self.agencies]
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
             raise ValueError(f"agencies: id {', '.join(dupes)} is listed twice")
+        available = systems()
         for n, agency in enumerate(self.agencies):
-            if agency.system not in ADAPTERS:
+            if agency.system not in available:
                 raise ValueError(
-                    f"agencies.{n}.system: no adapter '{agency.system}' "
-                    f"(known: {', '.join(sorted(ADAPTERS))})"
+                    f"agencies.{n}.system: no installed adapter provides system "
+                    f"'{agency.system}' (installed systems: {installed()})"
                 )
         selectors = set(ids) | {k.value for k in AgencyKind}
         for n, route in enumerate(self.routes):
@@ -219,8 +220,10 @@ class RouteTable:
 def _format_error(exc: ValidationError, source: str) -> ConfigError:
     lines = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "(file)"
-        lines.append(f"{source}: {loc}: {err['msg']}")
+        loc = ".".join(str(p) for p in err["loc"])
+        # checks across the file name their field themselves, after pydantic's "Value error, "
+        msg = err["msg"].removeprefix("Value error, ")
+        lines.append(f"{source}: {loc}: {msg}" if loc else f"{source}: {msg}")
     return ConfigError(
         lines[0] if len(lines) == 1 else f"{source}: invalid route table",
         problems=[Problem("", line) for line in lines],

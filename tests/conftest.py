@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, settings
 from casebridge.gateway.demo import sample_bytes
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-#: The agencies' interface folder, beside the repository (as on a developer's machine and in CI).
+#: The agencies' interface folder when it sits beside the checkout. Optional: the repository
+#: carries copies of the published samples (gateway/demo/samples, checked by tests/test_samples.py).
 SHARED_INTERFACES = REPO_ROOT.parent / "shared" / "interfaces"
 
 settings.register_profile(

@@ -86,20 +86,38 @@ def record_summary(record: ConsentRecord, now: datetime) -> dict[str, Any]:
     }
 
 
+def consent_files(paths: list[Path]) -> list[Path]:
+    """The files named, with each directory replaced by its ``*.json`` files (sorted)."""
+    found: list[Path] = []
+    for path in paths:
+        if str(path) != "-" and path.is_dir():
+            inside = sorted(p for p in path.iterdir() if p.suffix == ".json" and p.is_file())
+            if not inside:
+                raise InputError(f"consent import: directory '{path}' holds no *.json file")
+            found.extend(inside)
+        else:
+            found.append(path)
+    return found
+
+
 @consent_app.command("import")
 def import_(
-    file: Path = typer.Argument(
-        ..., help="FHIR Consent or collection Bundle (JSON); '-' reads stdin."
+    files: list[Path] = typer.Argument(
+        ...,
+        help="FHIR Consent or collection Bundle files (JSON), or directories of *.json files; "
+        "'-' reads stdin.",
     ),
 ) -> None:
-    """Import consents; prints each consent id. A file with any invalid consent is refused whole."""
-    raw = read_input(file, "consent import")
-    results = ConsentStore(open_database()).import_fhir(raw, source=str(file))
+    """Import consents; prints each consent id. Any invalid consent refuses the whole import."""
+    paths = consent_files(files)
+    inputs = [(str(path), read_input(path, "consent import")) for path in paths]
+    results = ConsentStore(open_database()).import_fhir_files(inputs)
     for result in results:
         typer.echo(result.consent_id)
     created = sum(r.created for r in results)
     typer.echo(
-        f"recorded {created} consent(s), {len(results) - created} already on record unchanged",
+        f"recorded {created} consent(s) from {len(paths)} file(s), "
+        f"{len(results) - created} already on record unchanged",
         err=True,
     )
 

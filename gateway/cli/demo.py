@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import tempfile
 import time
 from collections.abc import Callable
@@ -32,14 +33,14 @@ from casebridge.consent.audit import AuditTrail
 from casebridge.consent.registry import ClientRegistry
 from casebridge.consent.store import ConsentStore
 from casebridge.consent.subjects import SubjectIndex
-from casebridge.db import get_database
+from casebridge.db import Database, get_database
 from casebridge.gateway.access_report import produce_report, render_text
 from casebridge.gateway.api.persons import confirm_link
 from casebridge.gateway.cli import app
 from casebridge.gateway.demo import sample_bytes
 from casebridge.logging import configure_logging
 from casebridge.routing.pipeline import Accepted
-from casebridge.routing.routes import demo_route_table
+from casebridge.routing.routes import demo_route_table, demo_route_table_text
 from casebridge.routing.runtime import Routing
 from casebridge.routing.standin import Received, StandIn
 from casebridge.routing.store import DeliveryRow
@@ -49,6 +50,7 @@ from casebridge.settings import Settings
 PUSH_AGENCIES = ("jobcenter-duisburg", "sozialamt-duisburg", "jugendamt-duisburg",
                  "schuldnerberatung-caritas-du")
 PULL_AGENCY = "suchtberatung-diakonie-du"
+DEMO_PREFIX = "casebridge-demo"
 KUNDENNUMMER = "urn:casebridge:id:jobcenter-duisburg:kundennummer"
 #: The sample consents run from November 2026 to February 2027; outside that window the demo
 #: plays at this moment so that it tells the same story whenever it is run.
@@ -126,6 +128,26 @@ def deliver(routing: Routing) -> dict[str, int]:
     return dict(worker.counts)
 
 
+def show_kept(tmp: str, db: Database) -> None:
+    """How to look at what ``demo --keep`` left behind with the ordinary commands."""
+    routes = Path(tmp) / "routes.yaml"
+    routes.write_text(demo_route_table_text(), encoding="utf-8")
+    client = ClientRegistry(db).find(KUNDENNUMMER, "962D123456")
+    say(f"\ndata kept in {tmp}; inspect it with these settings in your shell:")
+    for name, value in (("DATA_DIR", tmp), ("ROUTE_TABLE", str(routes)),
+                        ("BROKER_PREFIX", DEMO_PREFIX)):
+        say(f"export CASEBRIDGE_{name}={shlex.quote(value)}", indent=2)
+    say("then, for example:")
+    say("casebridge audit verify", indent=2)
+    if client is not None:
+        say(f"casebridge audit report --client {client} --format text", indent=2)
+    say("casebridge status JC-DU-2026-000123", indent=2)
+    say("casebridge keys issue --user demo-dpo --role dpo   # a key for the API and console",
+        indent=2)
+    say("casebridge serve                                   # http://127.0.0.1:8000/console/",
+        indent=2)
+
+
 def _data_dir() -> tuple[Settings, str | None]:
     configured = any(os.environ.get(f"CASEBRIDGE_{k}") for k in
                      ("DATA_DIR", "DATABASE_URL", "BROKER_URL"))
@@ -148,7 +170,7 @@ def demo(
     routes = demo_route_table({a: s.url for a, s in stand_ins.items()})
     db = get_database(settings.effective_database_url)
     routing = Routing(routes=routes, db=db, url=settings.effective_broker_url,
-                      prefix="casebridge-demo", clock=scenario_clock())
+                      prefix=DEMO_PREFIX, clock=scenario_clock())
     try:
         run_scenario(routing, stand_ins, settings, access_report=True)
     finally:
@@ -161,7 +183,7 @@ def demo(
 
             shutil.rmtree(tmp, ignore_errors=True)
         elif tmp is not None:
-            say(f"\ndata kept in {tmp}")
+            show_kept(tmp, db)
 
 
 def run_scenario(

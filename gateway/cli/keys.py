@@ -35,6 +35,19 @@ app.add_typer(keys_app, name="keys")
 _PEOPLE_ROLES = ", ".join(str(r) for r in Role if r is not Role.AGENCY)
 
 
+def known_agency(agency: str) -> None:
+    """Refuse an agency the configured route table does not list: a key for a misspelt or
+    future agency would authenticate a sender no route admits."""
+    from casebridge.routing.routes import configured_route_table
+
+    table = configured_route_table()
+    if agency not in table.agencies:
+        raise InputError(
+            f"agency '{agency}' is not in the route table {table.source}; "
+            f"its agencies: {', '.join(sorted(table.agencies))}"
+        )
+
+
 @keys_app.command("issue")
 def issue(
     agency: str | None = typer.Argument(
@@ -57,6 +70,7 @@ def issue(
         if role not in (None, str(Role.AGENCY)):
             raise InputError("--role: an agency key always has the role 'agency'")
         assert agency is not None
+        known_agency(agency)
         name, kind, the_role = agency, PrincipalKind.AGENCY, Role.AGENCY
     with open_database().session(immediate=True) as session:
         issued = issue_key(session, name=name, kind=kind, role=the_role, label=label)

@@ -1,7 +1,9 @@
-"""Demo data: copies of the pilot region's native samples and consents (../shared/interfaces).
+"""Demo data: copies of the agencies' published native samples and consents.
 
-Shipped as package data so ``casebridge demo`` works from a normal install;
-tests/test_samples.py keeps them identical to the interface folder when it is present.
+The repository carries them (``samples/``, with the SHA-256 manifest ``samples/SHA256SUMS`` of the
+published originals) and ships them as package data, so ``casebridge demo`` and the tests need
+nothing beside the checkout; tests/test_samples.py checks the copies against the manifest, and
+against the interface folder (``../shared/interfaces``) when it is present.
 """
 
 from __future__ import annotations

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
+
 from casebridge.canonical_model.schema import SCHEMA_DIR, render, schema_documents
+
+REGENERATE = "run `casebridge schema --out canonical_model/schemas` and commit"
 
 
 def test_committed_schemas_match_the_models() -> None:
     expected = schema_documents()
     committed = {p.name for p in SCHEMA_DIR.glob("*.schema.json")}
-    assert committed == set(expected), "run `casebridge schema` and commit the result"
+    assert committed == set(expected), REGENERATE
     for name, schema in expected.items():
         on_disk = (SCHEMA_DIR / name).read_text(encoding="utf-8")
-        assert on_disk == render(schema), f"{name} drifted: run `casebridge schema` and commit"
+        assert on_disk == render(schema), f"{name} drifted: {REGENERATE}"
 
 
 def test_every_schema_carries_the_schema_version() -> None:
@@ -26,3 +30,23 @@ def test_schema_command_writes_the_files(run_cli, tmp_path) -> None:
     assert result.exit_code == 0
     written = sorted(p.name for p in tmp_path.iterdir())
     assert written == sorted(schema_documents())
+
+
+def test_schema_command_writes_into_the_current_directory_not_the_package(
+    run_cli, tmp_path, monkeypatch
+) -> None:
+    before = {p: p.stat().st_mtime_ns for p in SCHEMA_DIR.iterdir()}
+    monkeypatch.chdir(tmp_path)
+    result = run_cli("schema")
+    assert result.exit_code == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(schema_documents())
+    assert {p: p.stat().st_mtime_ns for p in SCHEMA_DIR.iterdir()} == before
+
+
+def test_schema_stdout_prints_the_envelope_schema(run_cli, tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = run_cli("schema", "--stdout")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == render(schema_documents()["envelope.schema.json"])
+    assert json.loads(result.stdout)["$id"].endswith(":envelope")
+    assert list(tmp_path.iterdir()) == []

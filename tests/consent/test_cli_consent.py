@@ -63,6 +63,56 @@ def test_invalid_file_is_refused_whole_with_exit_2(cli_env, run_cli, files, tmp_
     assert run_cli("consent", "import", str(tmp_path / "missing.json")).exit_code == 2
 
 
+def test_import_several_files_a_directory_and_a_bundle(cli_env, run_cli, files, tmp_path) -> None:
+    both = run_cli("consent", "import", str(files["consent_self"]), str(files["consent_guardian"]))
+    assert both.exit_code == 0, both.stderr
+    assert both.stdout.split() == [SELF_ID, "cons-ja-2026-0311"]
+    assert "recorded 2 consent(s) from 2 file(s)" in both.stderr
+    folder = tmp_path / "desk"
+    folder.mkdir()
+    (folder / "a.json").write_bytes(files["consent_self"].read_bytes())
+    (folder / "readme.txt").write_text("not a consent")
+    bundle = {"resourceType": "Bundle", "type": "collection",
+              "entry": [{"resource": json.loads(files["consent_guardian"].read_text())}]}
+    (folder / "b.json").write_text(json.dumps(bundle))
+    again = run_cli("consent", "import", str(folder))
+    assert again.exit_code == 0, again.stderr
+    assert again.stdout.split() == [SELF_ID, "cons-ja-2026-0311"]  # a.json, then the Bundle
+    assert "from 2 file(s), 2 already on record" in again.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    refused = run_cli("consent", "import", str(empty))
+    assert refused.exit_code == 2 and "holds no *.json file" in refused.stderr
+
+
+def test_import_of_several_files_is_all_or_nothing_naming_each_file(
+    cli_env, run_cli, files, tmp_path
+) -> None:
+    bad = json.loads(files["consent_self"].read_text())
+    bad["provision"]["code"][0]["coding"][0]["code"] = "horoscope"
+    bad_file = tmp_path / "bad.json"
+    bad_file.write_text(json.dumps(bad))
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"resourceType": "Consent", ')
+    result = run_cli("consent", "import", str(files["consent_guardian"]), str(bad_file),
+                     str(broken))
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert any(line.startswith(f"casebridge: {bad_file}:Consent[{SELF_ID}].provision.code")
+               for line in lines), lines
+    assert any(str(broken) in line for line in lines), lines
+    assert not any(str(files["consent_guardian"]) in line for line in lines)
+    assert "Traceback" not in result.stderr
+    # the valid file was not imported either
+    assert run_cli("consent", "show", "cons-ja-2026-0311").exit_code == 4
+    copy = tmp_path / "copy.json"
+    copy.write_bytes(files["consent_self"].read_bytes())
+    twice = run_cli("consent", "import", str(files["consent_self"]), str(copy))
+    assert twice.exit_code == 2
+    assert f"{copy}:Consent[{SELF_ID}].id: the id is also used in {files['consent_self']}" in (
+        twice.stderr)
+
+
 def test_changed_content_under_the_same_id_is_a_conflict(cli_env, run_cli, files) -> None:
     assert run_cli("consent", "import", str(files["consent_self"])).exit_code == 0
     changed = json.loads(files["consent_self"].read_text())

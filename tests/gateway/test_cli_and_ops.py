@@ -3,17 +3,51 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
+import pytest
 from fastapi.testclient import TestClient
 
 from casebridge.db import get_database
 from casebridge.gateway.principals import ApiKeyRow, PrincipalRow, Role, principal_for_key
 from casebridge.logging import configure_logging
+from casebridge.settings import get_settings
+from tests.conftest import REPO_ROOT
 from tests.consent.store_fixtures import cli_env  # noqa: F401 - fixture
 from tests.gateway.conftest import Issue
 
+ROUTES = REPO_ROOT / "deploy" / "config" / "routes.yaml"
 
-def test_keys_issue_list_revoke(run_cli, cli_env: str) -> None:  # noqa: F811
+
+@pytest.fixture
+def routes_env(monkeypatch) -> Iterator[None]:
+    monkeypatch.setenv("CASEBRIDGE_ROUTE_TABLE", str(ROUTES))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def test_keys_issue_refuses_an_agency_not_in_the_route_table(
+    run_cli, cli_env: str, monkeypatch  # noqa: F811
+) -> None:
+    monkeypatch.delenv("CASEBRIDGE_ROUTE_TABLE", raising=False)
+    get_settings.cache_clear()
+    unconfigured = run_cli("keys", "issue", "jobcenter-duisburg")
+    assert unconfigured.exit_code == 3 and "CASEBRIDGE_ROUTE_TABLE" in unconfigured.stderr
+    monkeypatch.setenv("CASEBRIDGE_ROUTE_TABLE", str(ROUTES))
+    get_settings.cache_clear()
+    try:
+        typo = run_cli("keys", "issue", "jobcenter-duisbrug")
+    finally:
+        get_settings.cache_clear()
+    assert typo.exit_code == 2 and typo.stdout == ""
+    assert "agency 'jobcenter-duisbrug' is not in the route table" in typo.stderr
+    assert "jobcenter-duisburg" in typo.stderr  # the agencies it does list
+    with get_database(cli_env).session() as session:
+        assert session.query(ApiKeyRow).count() == 0
+
+
+def test_keys_issue_list_revoke(run_cli, cli_env: str, routes_env: None) -> None:  # noqa: F811
     issued = run_cli("keys", "issue", "jobcenter-duisburg", "--label", "prod system")
     assert issued.exit_code == 0, issued.stderr
     secret = issued.stdout.strip()

@@ -91,12 +91,15 @@ def test_worker_without_route_table_is_a_config_error(tmp_path, monkeypatch, run
     assert result.exit_code == 3 and "CASEBRIDGE_ROUTE_TABLE" in result.stderr
 
 
-def test_demo_runs_the_whole_exchange(tmp_path):
+def test_demo_runs_the_whole_exchange_and_says_how_to_inspect_what_it_kept(tmp_path, monkeypatch):
     environment = {k: v for k, v in os.environ.items() if not k.startswith("CASEBRIDGE_")}
-    proc = subprocess.run([sys.executable, "-m", "casebridge", "demo"], capture_output=True,
-                          text=True, env=environment, timeout=120, check=False, cwd=tmp_path)
+    environment["TMPDIR"] = str(tmp_path)  # the kept data directory is removed with tmp_path
+    proc = subprocess.run([sys.executable, "-m", "casebridge", "demo", "--keep"],
+                          capture_output=True, text=True, env=environment, timeout=120,
+                          check=False, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout
+    inspect_kept_demo_data(out, environment, tmp_path, monkeypatch)
     assert "suchtberatung-diakonie-du received" in out  # pull
     assert "jobcenter-duisburg received" in out and "Rueckmeldung" in out  # push + status back
     assert "BLOCK, NOT SENT" in out
@@ -151,3 +154,44 @@ def test_status_shows_lifecycle_and_overdue_referrals(env, run_cli):
     listed = json.loads(run_cli("status", "--overdue", "--json",
                                 "--sender", "jobcenter-duisburg").stdout)
     assert [r["referral_id"] for r in listed] == ["JC-DU-2026-000001"]
+
+
+def inspect_kept_demo_data(out: str, environment: dict[str, str], cwd, monkeypatch) -> None:
+    """The settings the demo prints at its end let the ordinary commands read its data."""
+    import shlex
+
+    tail = out[out.index("data kept in "):]
+    exports = dict(line.strip().removeprefix("export ").split("=", 1)
+                   for line in tail.splitlines() if line.strip().startswith("export "))
+    assert set(exports) == {"CASEBRIDGE_DATA_DIR", "CASEBRIDGE_ROUTE_TABLE",
+                            "CASEBRIDGE_BROKER_PREFIX"}
+    env = environment | {k: shlex.split(v)[0] for k, v in exports.items()}
+    suggested = [shlex.split(line.split("#")[0]) for line in tail.splitlines()
+                 if line.strip().startswith("casebridge ")]
+
+    def run(args: list[str]) -> str:
+        proc = subprocess.run([sys.executable, "-m", "casebridge", *args[1:]],
+                              capture_output=True, text=True, env=env, timeout=120,
+                              check=False, cwd=cwd)
+        assert proc.returncode == 0, (args, proc.stderr[-2000:])
+        return proc.stdout + proc.stderr
+
+    outputs = {tuple(args[1:3]): run(args) for args in suggested if args[1] != "serve"}
+    assert "14 entries verified" in outputs[("audit", "verify")]
+    assert "suchtberatung-diakonie-du: addiction" in outputs[("audit", "report")]
+    assert "in_progress" in outputs[("status", "JC-DU-2026-000123")]
+    # serve: the gateway on those settings is ready (database and broker reachable)
+    from fastapi.testclient import TestClient
+
+    from casebridge.db import reset_databases
+    from casebridge.gateway.app import create_app
+    from casebridge.settings import Settings
+
+    assert ["casebridge", "serve"] in suggested
+    for key in exports:
+        monkeypatch.setenv(key, env[key])
+    try:
+        with TestClient(create_app(Settings())) as client:
+            assert client.get("/health/ready").status_code == 200
+    finally:
+        reset_databases()

@@ -96,7 +96,8 @@ def test_statutory_bases_only_on_the_child_protection_route():
     ("text", "expected"),
     [
         (MINIMAL.replace("system: sozialamt", "system: sozialmat"),
-         "agencies.1.system: no adapter 'sozialmat'"),
+         "agencies.1.system: no installed adapter provides system 'sozialmat' (installed "
+         "systems: jobcenter, jugendamt, provider-fhir, sozialamt"),
         (MINIMAL.replace("kind: jobcenter", "kind: jobcentre"), "agencies.0.kind"),
         (MINIMAL.replace('url: "https://jc.example/in"', "url: ftp://x"),
          "agencies.0.delivery.push.url"),

@@ -316,7 +316,7 @@ class ClientRegistry:
         for a person to confirm, never links."""
         wanted = normalise_name(name)
         if not wanted:
-            raise InputError("--name: give a name such as 'Family, Given'")
+            raise InputError("name: give a name such as 'Family, Given'")
         with self.db.session() as session:
             stmt = select(ClientNameRow.client_id).where(ClientNameRow.name_normalised == wanted)
             if birth_date is not None:

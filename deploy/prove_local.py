@@ -19,6 +19,7 @@ transfers are (correctly) blocked and the proof reports it.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import secrets
@@ -150,11 +151,17 @@ class Topology:
             path.write_text(value + "\n")
             path.chmod(0o600)
         table = yaml.safe_load((HERE / "config" / "routes.yaml").read_text())
+        signing = secret_dir / "signing_secret"
+        signing.write_text("whsec_" + base64.b64encode(secrets.token_bytes(32)).decode())
+        signing.chmod(0o600)
         for agency in table["agencies"]:
             if agency["delivery"]["mode"] == "push":
                 stand_in = StandIn(agency["id"])
                 self.stand_ins[agency["id"]] = stand_in
-                agency["delivery"]["url"] = stand_in.url
+                # the stand-ins listen on loopback over plain http, which production refuses
+                # unless the route table allows it for that recipient
+                agency["delivery"].update(url=stand_in.url, allow_insecure_http=True,
+                                          signing_secret_files=[str(signing)])
         routes = self.workdir / "routes.yaml"
         routes.write_text(yaml.safe_dump(table, sort_keys=False))
         env_file = self.workdir / "casebridge.env"

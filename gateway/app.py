@@ -3,8 +3,10 @@
 ``create_app(settings)`` builds one app bound to one settings object and its database; nothing is
 read from globals afterwards, so tests create apps on temporary stores. Middleware, outermost
 first: :class:`~casebridge.gateway.observe.ObserveRequests` (access log, HTTP metrics, last-resort
-500 problem), then :class:`~casebridge.gateway.limits.BodySizeLimit` (no route sees a body over
-``max_message_bytes``). Errors become problem documents in :mod:`casebridge.gateway.problems`.
+500 problem), :class:`~casebridge.gateway.limits.AuthenticateFirst` (credentials before any body
+is read, bounded uploads per caller), then :class:`~casebridge.gateway.limits.BodySizeLimit` (no
+route sees a body over ``max_message_bytes``; slow bodies are cut off). Errors become problem
+documents in :mod:`casebridge.gateway.problems`.
 """
 
 from __future__ import annotations
@@ -28,10 +30,12 @@ from casebridge.gateway.api import (
     referrals,
 )
 from casebridge.gateway.console.app import mount_console
+from casebridge.gateway.headers import SecurityHeaders, mount_api_docs
 from casebridge.gateway.intake import Intake
-from casebridge.gateway.limits import BodySizeLimit
+from casebridge.gateway.limits import AuthenticateFirst, BodySizeLimit
 from casebridge.gateway.observe import ObserveRequests
 from casebridge.gateway.problems import install_problem_handlers
+from casebridge.gateway.throttle import AuthThrottle
 from casebridge.logging import configure_logging
 from casebridge.routing.routes import load_route_table
 from casebridge.routing.runtime import Routing
@@ -72,7 +76,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="casebridge gateway",
         version=__version__,
         description=DESCRIPTION,
-        openapi_url="/openapi.json",
+        # served by casebridge.gateway.headers.mount_api_docs: local assets, guarded in production
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
         lifespan=_lifespan,
     )
     database = get_database(settings.effective_database_url)
@@ -80,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.database = database
     app.state.routing = _routing(settings)
     app.state.inbound_limiter = CapacityLimiter(settings.inbound_concurrency)
+    app.state.auth_throttle = AuthThrottle(settings, database)
     app.state.intake = (
         Intake(database, app.state.routing, max_bytes=settings.max_message_bytes)
         if app.state.routing is not None
@@ -89,7 +97,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (ops, inbound, outbox, referrals, consents, clients, persons, audit):
         app.include_router(module.router)
     mount_console(app)
+    mount_api_docs(app, production=settings.environment == "production")
     # add_middleware wraps: the last added is the outermost.
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_message_bytes)
+    app.add_middleware(
+        BodySizeLimit, max_bytes=settings.max_message_bytes,
+        idle_timeout=settings.body_idle_timeout, min_rate=settings.body_min_rate,
+        grace=settings.body_grace_seconds,
+    )
+    app.add_middleware(AuthenticateFirst, uploads_per_principal=settings.uploads_per_principal)
+    app.add_middleware(SecurityHeaders, hsts=settings.environment == "production")
     app.add_middleware(ObserveRequests)
     return app

@@ -5,7 +5,8 @@ Order of checks for one posted file (nothing is decided or published unless all 
 1. the adapter of the path's system parses the bytes (its problems become a 400/422);
 2. every message must name the caller's agency as sender — otherwise 403, and a
    ``forged_sender`` event in the audit trail (the caller, the claimed sender, the message id);
-3. the caller's agency must use this system and every message must be on a route (NoRoute);
+3. the caller's agency must use this system and every message must be on a route (NoRoute,
+   recorded as a ``message_refused`` event: caller, sender, purpose, recipients, the reason);
 4. per message id, an idempotency claim, written in the transaction of the message's inbound
    audit entries (a message id is claimed exactly when its decisions are recorded): a message id
    the sender already posted is answered with the stored result and not routed again; the same
@@ -164,14 +165,27 @@ class Intake:
                     f"caller is '{agency}': an agency may only send as itself"
                 )
         own = self.routing.routes.agency(agency)
-        if own.system != system:
-            raise NoRoute(f"agency '{agency}' sends in system '{own.system}', not '{system}'")
-        checked = [(e, self.routing.routes.check(e)) for e in envelopes]
+        checked = []
+        for envelope in envelopes:
+            try:
+                if own.system != system:
+                    raise NoRoute(
+                        f"agency '{agency}' sends in system '{own.system}', not '{system}'")
+                checked.append((envelope, self.routing.routes.check(envelope)))
+            except NoRoute:
+                self._audit_refusal(envelope, caller, system,
+                                    "wrong_system" if own.system != system else "no_route")
+                raise
         return [self._once(envelope, hits, system) for envelope, hits in checked]
 
-    def _audit_forgery(self, envelope: TransferEnvelope, caller: Principal, system: str) -> None:
+    def _audit_refused(
+        self, kind: str, envelope: TransferEnvelope, caller: Principal, system: str,
+        **details: str | None,
+    ) -> None:
+        """Record a message refused at the door (``forged_sender``, ``message_refused``):
+        nothing of it is decided, but the attempt is the DPO's business. Metadata only."""
         self.audit.append_event(
-            "forged_sender",
+            kind,
             at=datetime.now(UTC),
             stage="gateway",
             sender=envelope.sender,
@@ -179,8 +193,19 @@ class Intake:
             message_id=envelope.message_id,
             outcome="refused",
             details={"caller": caller.agency, "principal": caller.name, "system": system,
-                     "auth": caller.method, "key_id": caller.key_id},
+                     **details},
         )
+
+    def _audit_refusal(
+        self, envelope: TransferEnvelope, caller: Principal, system: str, reason: str
+    ) -> None:
+        self._audit_refused("message_refused", envelope, caller, system, reason=reason,
+                            message_type=str(envelope.message_type),
+                            recipients=",".join(envelope.recipients)[:500])
+
+    def _audit_forgery(self, envelope: TransferEnvelope, caller: Principal, system: str) -> None:
+        self._audit_refused("forged_sender", envelope, caller, system, auth=caller.method,
+                            key_id=caller.key_id)
         log.warning("forged sender refused", agency=caller.agency, sender=envelope.sender,
                     message_id=envelope.message_id)
 

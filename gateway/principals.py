@@ -25,6 +25,7 @@ from typing import TypeVar
 from sqlalchemy import Connection, ForeignKey, Row, String, bindparam, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from casebridge import passwords
 from casebridge.db import Base, UtcDateTime
 from casebridge.errors import ConflictError, InputError, NotFound
 
@@ -344,8 +345,9 @@ def set_password(session: Session, *, name: str, password: str) -> None:
     row = session.get(PrincipalRow, name)
     if row is None or row.kind != PrincipalKind.USER:
         raise NotFound(f"no person '{name}'; issue them a key or create them first")
-    if len(password) < 12:
-        raise InputError("password: at least 12 characters")
+    why = passwords.weakness(password)
+    if why is not None:
+        raise InputError(f"password: {why}; choose a longer, unusual passphrase")
     row.password_hash = hash_password(password)
 
 

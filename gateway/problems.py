@@ -10,6 +10,7 @@ texts can quote input. Problems of an input (an adapter's, a validator's) are li
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -33,9 +34,11 @@ from casebridge.errors import (
     NotFound,
     ParseError,
     RoutingError,
+    TooManyAttempts,
     UnknownSystem,
     UnsupportedMediaType,
 )
+from casebridge.gateway.route_match import allowed_methods
 from casebridge.logging import get_logger
 
 log = get_logger(__name__)
@@ -66,6 +69,7 @@ class ProblemDocument(BaseModel):
 
 #: (error class, status, title), most specific first: the first isinstance match wins.
 _STATUS: tuple[tuple[type[CasebridgeError], int, str], ...] = (
+    (TooManyAttempts, 429, "Too many failed attempts"),
     (AuthError, 401, "Not authenticated"),
     (Forbidden, 403, "Forbidden"),
     (UnknownSystem, 404, "Unknown system"),
@@ -127,6 +131,8 @@ def _casebridge_error(request: Request, exc: Exception) -> JSONResponse:
         headers["WWW-Authenticate"] = 'Bearer, Basic realm="casebridge"'
     elif status == 503:
         headers["Retry-After"] = "5"
+    elif isinstance(exc, TooManyAttempts):
+        headers["Retry-After"] = str(exc.retry_after)
     if status >= 500:
         # Server-side messages can name hosts or files; the caller gets the code only.
         log.warning("request_failed", code=exc.code, status_code=status)
@@ -168,6 +174,8 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
     headers = dict(exc.headers or {})
     if exc.status_code == 401:
         headers["WWW-Authenticate"] = 'Bearer, Basic realm="casebridge"'
+    elif exc.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request.scope)) or headers.get("Allow", "")
     return problem_response(
         exc.status_code, title, code=code, request=request, detail=detail, headers=headers
     )
@@ -215,3 +223,52 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         }
         for status in statuses
     }
+
+
+def error_response(request: Request, exc: CasebridgeError | SAOperationalError) -> JSONResponse:
+    """The problem document of an error raised outside a route (in a middleware)."""
+    if isinstance(exc, SAOperationalError):
+        return _database_error(request, exc)
+    return _casebridge_error(request, exc)
+
+
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying again.",
+                                "schema": {"type": "integer", "minimum": 1}}}
+_ADDED_BY_MIDDLEWARE = {
+    # every authenticated operation: bad credentials, a lock, the database gone during the check
+    "auth": {401: "Not authenticated", 429: "Too many failed attempts (locked a while)",
+             503: "Database or broker unavailable"},
+    # operations with a body: refused before a route sees it, or not parseable at all
+    "body": {400: "Malformed body", 408: "The body arrived too slowly",
+             413: "The body exceeds the size limit"},
+}
+
+
+def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
+    """Make the OpenAPI document say what the server answers on errors, for every operation.
+
+    Errors are problem documents only (FastAPI documents its own 422 body as JSON), and the
+    middlewares answer some statuses before any route runs, which the routes cannot declare.
+    """
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            if not operation.get("security"):
+                continue
+            responses = operation.setdefault("responses", {})
+            added = dict(_ADDED_BY_MIDDLEWARE["auth"])
+            if "requestBody" in operation:
+                added.update(_ADDED_BY_MIDDLEWARE["body"])
+            for status, description in added.items():
+                responses.setdefault(str(status), {"description": description})
+            for status, response in responses.items():
+                if not status.startswith(("4", "5")):
+                    continue
+                response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": _PROBLEM_REF}}}
+                if status in ("429", "503"):
+                    response["headers"] = dict(_RETRY_AFTER)
+    schemas = schema.get("components", {}).get("schemas", {})
+    text = json.dumps(schema.get("paths", {}))
+    for unused in ("HTTPValidationError", "ValidationError"):
+        if f"#/components/schemas/{unused}" not in text:
+            schemas.pop(unused, None)
+    return schema

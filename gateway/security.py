@@ -17,8 +17,6 @@ only its own outbox and referrals, and posts only as itself).
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from functools import lru_cache
-from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from typing import Any
 
 from fastapi import Depends, Request
@@ -26,13 +24,16 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBas
 from fastapi.security import HTTPBasicCredentials as BasicCredentials
 
 from casebridge.errors import AuthError, Forbidden
+from casebridge.gateway.peers import is_trusted_proxy
 from casebridge.gateway.principals import (
     Principal,
     Role,
     principal_for_cert,
     principal_for_key,
     principal_for_password,
+    split_api_key,
 )
+from casebridge.gateway.throttle import request_address, throttle_of
 
 # auto_error=False: a missing credential of one kind is not an error while another may follow;
 # the schemes are declared so that OpenAPI documents them.
@@ -45,32 +46,6 @@ basic_scheme = HTTPBasic(
 )
 
 _MAX_CREDENTIAL = 1024  # longer values are not ours; refuse before hashing anything
-
-
-@lru_cache(maxsize=16)
-def _proxy_networks(entries: tuple[str, ...]) -> tuple[tuple[IPv4Network | IPv6Network, ...],
-                                                        frozenset[str]]:
-    networks, names = [], set()
-    for entry in entries:
-        try:
-            networks.append(ip_network(entry, strict=False))
-        except ValueError:
-            names.add(entry)  # a host name as the server reports the peer (e.g. a unix socket)
-    return tuple(networks), frozenset(names)
-
-
-def is_trusted_proxy(peer: str | None, trusted: list[str]) -> bool:
-    """Whether the peer address is one of ``trusted`` (addresses or CIDR networks)."""
-    if not peer or not trusted:
-        return False
-    networks, names = _proxy_networks(tuple(trusted))
-    if peer in names:
-        return True
-    try:
-        address = ip_address(peer)
-    except ValueError:
-        return False
-    return any(address in network for network in networks)
 
 
 def _trusted_cert_subject(request: Request) -> str | None:
@@ -93,29 +68,45 @@ def authenticate(
     A plain ``def``: FastAPI runs it in the thread pool, so database look-ups and the password
     KDF never block the event loop.
     """
-    return _authenticate(request, bearer, api_key, basic)
+    return check_credentials(request, bearer, api_key, basic)
 
 
-def _authenticate(
+def check_credentials(
     request: Request,
     bearer: HTTPAuthorizationCredentials | None,
     api_key: str | None,
     basic: BasicCredentials | None,
 ) -> Principal:
+    """The principal these credentials prove, or AuthError/TooManyAttempts.
+
+    Runs once per request: a principal the :class:`~casebridge.gateway.limits.AuthenticateFirst`
+    middleware established before reading the body is reused.
+    """
+    known: Principal | None = getattr(request.state, "principal", None)
+    if known is not None:
+        return known
     db = request.app.state.database
     subject = _trusted_cert_subject(request)
     principal: Principal | None = None
+    throttle = throttle_of(request)
+    address = request_address(request)
     if subject is None and (bearer is not None or api_key is not None):
         # the path of every agency request: one read statement, no transaction around it
         key = bearer.credentials if bearer is not None else api_key
+        account = split_api_key(key or "")
+        method = "api_key"
+        throttle.guard(account=account, address=address)
         if key and len(key) <= _MAX_CREDENTIAL:
             with db.snapshot_read() as conn:
                 principal = principal_for_key(conn, key=key)
     else:
+        account, method = None, "client_cert"
         with db.session() as session:
             if subject is not None:
                 principal = principal_for_cert(session, subject=subject)
             elif basic is not None:
+                account, method = basic.username[:128], "password"
+                throttle.guard(account=account, address=address)
                 if len(basic.username) + len(basic.password) <= _MAX_CREDENTIAL:
                     principal = principal_for_password(
                         session, name=basic.username, password=basic.password
@@ -123,7 +114,11 @@ def _authenticate(
             else:
                 raise AuthError("authentication required: an API key or user credentials")
     if principal is None:
+        if method != "client_cert":
+            throttle.failed(account=account, address=address, method=method)
         raise AuthError("the credentials are not valid (unknown, revoked or wrong)")
+    if method == "password":
+        throttle.succeeded(account=account)
     request.state.principal = principal
     return principal
 
@@ -166,7 +161,7 @@ async def agency_check(
     """
 
     def check() -> Principal:
-        principal = _authenticate(request, bearer, api_key, basic)
+        principal = check_credentials(request, bearer, api_key, basic)
         _require_agency(principal)
         return principal
 

@@ -13,8 +13,10 @@ import importlib.resources
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -46,6 +48,13 @@ class RetryPolicy(_Strict):
     jitter: float = Field(default=0.5, ge=0, description="Up to this many seconds added.")
 
 
+class ClientCertificate(_Strict):
+    """The TLS client certificate casebridge presents to a recipient that asks for one (mTLS)."""
+
+    cert_file: Path = Field(description="PEM certificate (chain) casebridge presents.")
+    key_file: Path = Field(description="PEM private key of that certificate.")
+
+
 class PushDelivery(_Strict):
     """The agency registered an HTTP(S) endpoint; casebridge POSTs each message to it."""
 
@@ -53,6 +62,20 @@ class PushDelivery(_Strict):
     url: Annotated[str, Field(pattern=r"^https?://\S+$")]
     timeout: float = Field(default=10.0, gt=0, le=300, description="Seconds per attempt.")
     retry: RetryPolicy | None = None
+    signing_secret_files: list[Path] = Field(
+        default_factory=list, max_length=8,
+        description="Files each holding one Standard Webhooks secret (whsec_<base64>); every push "
+        "is signed with each, so a recipient keeps verifying while it rotates its secret.",
+    )
+    client_certificate: ClientCertificate | None = None
+    ca_file: Path | None = Field(
+        default=None, description="PEM CA bundle verifying the recipient's server certificate "
+        "(default: the system's trust store).",
+    )
+    allow_insecure_http: bool = Field(
+        default=False,
+        description="Production accepts an http:// URL only with this set and a loopback host.",
+    )
 
 
 class PullDelivery(_Strict):
@@ -162,6 +185,11 @@ class RouteTable:
             return agency.delivery.retry
         return self.config.retry
 
+    def name_of(self, agency_id: str) -> str:
+        """The agency's configured name; its id where the table names it not (or knows it not)."""
+        agency = self.agencies.get(agency_id)
+        return agency.name if agency is not None and agency.name else agency_id
+
     @staticmethod
     def _selects(selectors: list[str], agency: AgencyConfig) -> bool:
         return agency.id in selectors or agency.kind.value in selectors
@@ -212,9 +240,37 @@ class RouteTable:
             raise NoRoute(f"message {envelope.message_id} from {envelope.sender}: {why}")
         return found
 
+    def production_problems(self) -> list[str]:
+        """What production refuses in this table: unsigned pushes, plain http to anyone else."""
+        problems = []
+        for n, agency in enumerate(self.config.agencies):
+            target = agency.delivery
+            if not isinstance(target, PushDelivery):
+                continue
+            where = f"{self.source}: agencies.{n}.delivery ({agency.id})"
+            if not target.signing_secret_files:
+                problems.append(f"{where}: a push needs signing_secret_files in production")
+            if target.url.startswith("http://") and not (
+                target.allow_insecure_http and _is_loopback(urlsplit(target.url).hostname)
+            ):
+                problems.append(
+                    f"{where}: url must be https:// in production (http:// only with "
+                    "allow_insecure_http for a recipient on loopback)"
+                )
+        return problems
+
     def policies(self, routes: Mapping[str, RecipientRoute]) -> dict[str, TransferPolicy]:
         """recipient → TransferPolicy, as the consent gate takes them."""
         return {r: hit.policy for r, hit in routes.items()}
+
+
+def _is_loopback(host: str | None) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host or "").is_loopback
+    except ValueError:
+        return False
 
 
 def _format_error(exc: ValidationError, source: str) -> ConfigError:

@@ -51,6 +51,6 @@ def test_production_refuses_embedded_defaults_and_default_credentials(
 
 def test_production_accepts_server_backends(monkeypatch) -> None:
     monkeypatch.setenv("CASEBRIDGE_ENVIRONMENT", "production")
-    monkeypatch.setenv("CASEBRIDGE_DATABASE_URL", "postgresql+psycopg://cb@db/cb")
-    monkeypatch.setenv("CASEBRIDGE_BROKER_URL", "amqps://cb:secret@rabbit:5671//")
+    monkeypatch.setenv("CASEBRIDGE_DATABASE_URL", "postgresql+psycopg://cb:Vq8-long-Kx2m@db/cb")
+    monkeypatch.setenv("CASEBRIDGE_BROKER_URL", "amqps://cb:Vq8-long-Kx2m@rabbit:5671//")
     assert Settings().environment == "production"

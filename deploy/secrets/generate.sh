@@ -23,6 +23,14 @@ write casebridge_database_url "postgresql+psycopg://casebridge:${pg}@postgres:54
 # A failover list: kombu connects to the next node when one is down.
 write casebridge_broker_url "amqp://${mq_user}:${mq}@rabbitmq-1:5672//;amqp://${mq_user}:${mq}@rabbitmq-2:5672//;amqp://${mq_user}:${mq}@rabbitmq-3:5672//"
 
+# One Standard Webhooks signing secret per push recipient (32 random bytes); hand each agency
+# its own file's content over a secure channel so that it can verify casebridge's deliveries.
+signing() { write "$1" "whsec_$(openssl rand -base64 32)"; }
+signing signing_jobcenter_duisburg
+signing signing_sozialamt_duisburg
+signing signing_jugendamt_duisburg
+signing signing_schuldnerberatung_caritas_du
+
 if ! keep tls_certificate; then
   openssl req -x509 -newkey rsa:3072 -nodes -days 30 -subj "/CN=casebridge.localhost" \
     -addext "subjectAltName=DNS:casebridge.localhost,DNS:localhost" \

@@ -15,12 +15,13 @@ Entries hold metadata only (ids, agencies, categories, reasons) — never payloa
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
@@ -34,6 +35,20 @@ from casebridge.gateway.deps import DatabaseDep, Dpo, PersonDesk, RoutingDep, Se
 from casebridge.gateway.principals import Principal
 from casebridge.gateway.problems import problem_responses
 from casebridge.routing.routes import RouteTable
+
+ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+
+
+def _iso_only(value: object) -> object:
+    # pydantic would read "0.5" as seconds since 1970; a time here is written as ISO 8601.
+    if isinstance(value, str) and not ISO_TIME.match(value):
+        raise ValueError("an ISO 8601 date and time with UTC offset, e.g. 2026-12-01T08:00:00Z")
+    return value
+
+
+#: A point in time as the API accepts it: ISO 8601 with an offset, never a bare number.
+IsoTime = Annotated[AwareDatetime, BeforeValidator(_iso_only)]
+
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
@@ -96,6 +111,7 @@ class AgencyRef(BaseModel):
 
     id: str
     kind: str
+    name: str | None = Field(default=None, description="The agency's name in the route table.")
 
 
 class CategoryRecord(BaseModel):
@@ -199,8 +215,8 @@ def entries(
     purpose: Purpose | None = Query(None),
     outcome: Outcome | None = Query(None),
     kind: str | None = Query(None, max_length=32, description="decision, forged_sender, …"),
-    since: AwareDatetime | None = Query(None, description="From this time (inclusive)."),
-    until: AwareDatetime | None = Query(None, description="Before this time."),
+    since: IsoTime | None = Query(None, description="From this time (inclusive)."),
+    until: IsoTime | None = Query(None, description="Before this time."),
     after: int = Query(0, ge=0, le=2**62, description="seq to continue after."),
     limit: int = Query(100, ge=1, le=1000),
 ) -> AuditPage:
@@ -285,7 +301,7 @@ def processing_records(routes: RouteTable) -> list[ProcessingRecord]:
     agencies = routes.config.agencies
 
     def expand(selectors: list[str]) -> list[AgencyRef]:
-        return [AgencyRef(id=a.id, kind=str(a.kind)) for a in agencies
+        return [AgencyRef(id=a.id, kind=str(a.kind), name=a.name) for a in agencies
                 if a.id in selectors or str(a.kind) in selectors]
 
     records = []

@@ -8,9 +8,11 @@ or a browser history. Candidates are proposals for a person to confirm, never li
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Annotated
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
+from starlette.convertors import StringConvertor, register_url_convertor
 
 from casebridge.consent.registry import ClientInfo, ClientRegistry
 from casebridge.errors import NotFound
@@ -18,6 +20,19 @@ from casebridge.gateway.deps import ConsentDesk, DatabaseDep
 from casebridge.gateway.problems import problem_responses
 
 router = APIRouter(prefix="/v1/clients", tags=["clients"])
+
+
+class _ClientIdConvertor(StringConvertor):
+    """A client id in a path: any segment but the names of this router's own operations.
+
+    Without it ``/v1/clients/candidates`` also matches ``/{client_id}``, and a wrong method there
+    would be answered with the ``Allow`` of the client read instead of the candidates search.
+    """
+
+    regex = "(?!(?:candidates|lookup)$)[^/]+"
+
+
+register_url_convertor("client_id", _ClientIdConvertor())
 
 
 class LinkedIdentifier(BaseModel):
@@ -37,19 +52,34 @@ class ClientView(BaseModel):
     identifiers: list[LinkedIdentifier]
 
 
+def _date_text_only(value: object) -> object:
+    # pydantic would read 0 as 1970-01-01; a birth date is written YYYY-MM-DD.
+    if not isinstance(value, str | date):
+        raise ValueError("a date written YYYY-MM-DD")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_date_text_only)]
+_VISIBLE = r"[^\s\x85\ufeff]"
+
+
 class IdentifierIn(BaseModel):
     """An agency identifier: its system URI and value."""
 
+    # The canonical model's rules, so that the schema says what the server accepts. "Not
+    # white space" is spelt out: \S means different sets in JSON Schema's (ECMA-262) regular
+    # expressions and in pydantic's, which differ in U+0085 and U+FEFF.
     system: str = Field(min_length=1, max_length=255,
+                        pattern=rf"^[a-z][a-z0-9+.-]*:{_VISIBLE}+$",
                         examples=["urn:casebridge:id:jobcenter-duisburg:kundennummer"])
-    value: str = Field(min_length=1, max_length=255)
+    value: str = Field(min_length=1, max_length=255, pattern=_VISIBLE)
 
 
 class CandidateQuery(BaseModel):
     """A name as written anywhere ('Family, Given') and, if known, the birth date."""
 
     name: str = Field(min_length=1, max_length=255)
-    birth_date: date | None = None
+    birth_date: IsoDate | None = None
 
 
 class LinkResult(BaseModel):
@@ -68,7 +98,7 @@ def _view(info: ClientInfo) -> ClientView:
 
 
 @router.get(
-    "/{client_id}",
+    "/{client_id:client_id}",
     response_model=ClientView,
     summary="Show a client and its identifiers",
     responses=problem_responses(401, 403, 404),
@@ -94,7 +124,7 @@ def lookup(identifier: IdentifierIn, _desk: ConsentDesk, db: DatabaseDep) -> Cli
 
 
 @router.post(
-    "/{client_id}/identifiers",
+    "/{client_id:client_id}/identifiers",
     response_model=LinkResult,
     status_code=201,
     summary="Link an agency identifier to a client",

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from casebridge.db import Database
+from casebridge.errors import TooManyAttempts
 from casebridge.gateway.console.i18n import DEFAULT_LANGUAGE, normalise
 from casebridge.gateway.console.sessions import (
     PREFIX,
@@ -24,6 +25,7 @@ from casebridge.gateway.console.sessions import (
 )
 from casebridge.gateway.console.web import redirect, render, url
 from casebridge.gateway.principals import Role, principal_for_password
+from casebridge.gateway.throttle import request_address, throttle_of
 from casebridge.logging import get_logger
 from casebridge.settings import Settings
 
@@ -71,6 +73,14 @@ async def login(request: Request) -> Response:
     except Exception:  # noqa: BLE001 - CsrfRefused: show the form again, freshly tokened
         return _login_page(request, failed="login.expired", status_code=403, lang=lang)
     name, password = str(form.get("username") or ""), str(form.get("password") or "")
+    throttle, address = throttle_of(request), request_address(request)
+    account = name[:128] or None
+    try:
+        throttle.guard(account=account, address=address)
+    except TooManyAttempts as exc:
+        response = _login_page(request, failed="login.locked", status_code=429, lang=lang)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     principal = None
     if 0 < len(name) <= _MAX_FIELD and 0 < len(password) <= _MAX_FIELD:
         db: Database = request.app.state.database
@@ -78,7 +88,9 @@ async def login(request: Request) -> Response:
             principal = principal_for_password(session, name=name, password=password)
     if principal is None:
         log.info("console_login_failed")
+        throttle.failed(account=account, address=address, method="console")
         return _login_page(request, failed="login.failed", status_code=401, lang=lang)
+    throttle.succeeded(account=account)
     response = redirect(_safe_next(str(form.get("next") or "")))
     start_session(request, response, principal, lang)
     clear_cookie(response, settings, login_cookie_name(settings))

@@ -12,6 +12,7 @@ Reviews of statutory overrides and console verifications are audit events append
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -26,7 +27,9 @@ from casebridge.consent.claims import StatutoryClaimRow, claims_for
 from casebridge.consent.engine import LOCAL_ZONE
 from casebridge.consent.store import AuditEntryRow
 from casebridge.db import Database, utc_text
-from casebridge.errors import ConflictError, InputError, NotFound
+from casebridge.errors import ConflictError
+from casebridge.gateway.console.i18n import WordedInputError, WordedNotFound
+from casebridge.gateway.console.personal import personal_data_in
 from casebridge.gateway.console.store import ReviewClaimRow
 
 E = AuditEntryRow
@@ -64,6 +67,14 @@ class Period:
         return {"from": self.first.isoformat(), "to": self.last.isoformat()}
 
 
+def presets(today: date | None = None) -> dict[str, Period]:
+    """The period presets offered beside every period form: this week (from Monday), the last
+    30 days (today included)."""
+    today = today or datetime.now(LOCAL_ZONE).date()
+    return {"this_week": Period(today - timedelta(days=today.weekday()), today),
+            "last_30": Period(today - timedelta(days=29), today)}
+
+
 def parse_period(first: str | None, last: str | None, *, today: date | None = None) -> Period:
     """A period from ``YYYY-MM-DD`` texts; default the last 30 days. InputError if malformed."""
     today = today or datetime.now(LOCAL_ZONE).date()
@@ -71,11 +82,11 @@ def parse_period(first: str | None, last: str | None, *, today: date | None = No
         end = date.fromisoformat(last) if last else today
         start = date.fromisoformat(first) if first else end - timedelta(days=30)
     except ValueError:
-        raise InputError("from/to: a date as YYYY-MM-DD") from None
+        raise WordedInputError("error.period.format") from None
     if start > end:
-        raise InputError("from/to: the period starts after it ends")
+        raise WordedInputError("error.period.order")
     if (end - start).days > 3660:
-        raise InputError("from/to: at most ten years at once")
+        raise WordedInputError("error.period.long")
     return Period(start, end)
 
 
@@ -142,7 +153,7 @@ def entry(session: Session, seq: int) -> AuditEntry:
     """One entry; NotFound if there is none."""
     row = session.get(AuditEntryRow, seq)
     if row is None:
-        raise NotFound(f"there is no audit entry {seq}")
+        raise WordedNotFound("error.no_entry", seq=seq)
     return entry_from_row(row)
 
 
@@ -171,31 +182,41 @@ def edge_decisions(
     return _page(session, where, before)
 
 
+#: the outcomes the withheld list shows and filters by
+WITHHELD_OUTCOMES = ("block", "partial", "override")
+
+
 @dataclass(frozen=True, slots=True)
 class WithheldFilter:
-    """Filters of the blocked-and-partial list (None: any)."""
+    """Filters of the blocked-partial-statutory list (None: any)."""
 
     agency: str | None = None
     purpose: str | None = None
     reason: str | None = None
+    outcome: str | None = None
 
 
-def check_filter(agency: str | None, purpose: str | None, reason: str | None) -> WithheldFilter:
-    """Validated filters; InputError names the filter that is not one of its values."""
+def check_filter(agency: str | None, purpose: str | None, reason: str | None,
+                 outcome: str | None = None) -> WithheldFilter:
+    """Validated filters; the error names the filter that is not one of its values."""
     if purpose and purpose not in PURPOSES:
-        raise InputError("purpose: not one of the purposes")
+        raise WordedInputError("error.choice", name="purpose")
     if reason and reason not in REASONS:
-        raise InputError("reason: not one of the reasons")
+        raise WordedInputError("error.choice", name="reason")
+    if outcome and outcome not in WITHHELD_OUTCOMES:
+        raise WordedInputError("error.choice", name="outcome")
     if agency and len(agency) > 64:
-        raise InputError("agency: at most 64 characters")
-    return WithheldFilter(agency or None, purpose or None, reason or None)
+        raise WordedInputError("error.too_long", name="agency", limit=64)
+    return WithheldFilter(agency or None, purpose or None, reason or None, outcome or None)
 
 
 def withheld(
     session: Session, period: Period, filters: WithheldFilter, before: int | None = None
 ) -> EntryPage:
-    """Blocked and partial decisions in ``period`` matching ``filters``, newest first."""
-    where = [*_DECISION, *_in(period), E.outcome.in_(("block", "partial"))]
+    """Blocked, partial and statutory decisions in ``period`` matching ``filters``, newest
+    first."""
+    outcomes = (filters.outcome,) if filters.outcome else WITHHELD_OUTCOMES
+    where = [*_DECISION, *_in(period), E.outcome.in_(outcomes)]
     if filters.agency:
         where.append(or_(E.sender == filters.agency, E.recipient == filters.agency))
     if filters.purpose:
@@ -203,6 +224,51 @@ def withheld(
     if filters.reason:
         # withheld is canonical JSON: [["category","reason"],…]; reasons are a closed vocabulary
         where.append(E.withheld.contains(f',"{filters.reason}"]', autoescape=True))
+    return _page(session, where, before)
+
+
+# --- incidents: forged senders, refusals at the door, dead letters -----------------------------
+
+#: the incident kinds the filter offers; every kind starting with ``dead_letter`` (a dead letter,
+#: its replay) and a replay that was skipped are listed under "dead_letter"
+INCIDENT_KINDS = ("forged_sender", "message_refused", "dead_letter")
+_DEAD_LETTER_KINDS = ("replay_skipped",)
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentFilter:
+    """Filters of the incidents list (None: any)."""
+
+    kind: str | None = None
+    agency: str | None = None
+
+
+def check_incident_filter(kind: str | None, agency: str | None) -> IncidentFilter:
+    """Validated incident filters."""
+    if kind and kind not in INCIDENT_KINDS:
+        raise WordedInputError("error.choice", name="incidents.kind")
+    if agency and len(agency) > 64:
+        raise WordedInputError("error.too_long", name="agency", limit=64)
+    return IncidentFilter(kind or None, agency or None)
+
+
+def _kind_is(kind: str) -> Any:
+    if kind == "dead_letter":
+        return or_(E.kind.like("dead\\_letter%", escape="\\"), E.kind.in_(_DEAD_LETTER_KINDS))
+    return E.kind == kind
+
+
+def incidents(
+    session: Session, period: Period, filters: IncidentFilter, before: int | None = None
+) -> EntryPage:
+    """Forged-sender attempts, refused messages and dead-letter events in ``period``."""
+    kinds = (filters.kind,) if filters.kind else INCIDENT_KINDS
+    where = [or_(*(_kind_is(k) for k in kinds)), *_in(period)]
+    if filters.agency:
+        # a forged sender's caller is in details (canonical JSON: compact, sorted keys)
+        caller = json.dumps({"caller": filters.agency}, separators=(",", ":"))[1:-1]
+        where.append(or_(E.sender == filters.agency, E.recipient == filters.agency,
+                         E.details.contains(caller, autoescape=True)))
     return _page(session, where, before)
 
 
@@ -267,13 +333,21 @@ def override(db: Database, seq: int) -> Override:
     with db.session() as session:
         row = session.get(AuditEntryRow, seq)
         if row is None or row.kind != "decision" or row.outcome != "override":
-            raise NotFound(f"audit entry {seq} is not a statutory override")
+            raise WordedNotFound("error.not_override", seq=seq)
         where = [E.sender == row.sender, E.message_id == row.message_id,
                  E.recipient == row.recipient]
     for found in _grouped(db, where):
         if found.entry.seq == seq:
             return found
-    raise NotFound(f"audit entry {seq} is not the first override of its transfer; review that")
+    raise WordedNotFound("error.not_first_override", seq=seq)
+
+
+class PersonalDataInComment(WordedInputError):
+    """A review comment naming the person concerned; ``found`` says what, never the value."""
+
+    def __init__(self, found: list[str]) -> None:
+        super().__init__("overrides.comment_personal", found=", ".join(found))
+        self.found = found
 
 
 def review_override(db: Database, seq: int, *, reviewer: str, comment: str) -> AuditEntry:
@@ -284,8 +358,12 @@ def review_override(db: Database, seq: int, *, reviewer: str, comment: str) -> A
     """
     comment = comment.strip()
     if not 0 < len(comment) <= MAX_COMMENT:
-        raise InputError(f"comment: 1 to {MAX_COMMENT} characters")
+        raise WordedInputError("overrides.comment_required")
     target = override(db, seq)
+    # the chain is never edited, so personal data must be kept out before the append
+    found = personal_data_in(db, comment, target.entry.client_id)
+    if found:
+        raise PersonalDataInComment(found)
     if target.review is not None:
         raise ConflictError(f"audit entry {seq} has already been reviewed")
     now = datetime.now(UTC)
@@ -329,3 +407,24 @@ def last_verification(session: Session) -> AuditEntry | None:
         select(E).where(E.kind == VERIFIED_KIND).order_by(E.seq.desc()).limit(1)
     )
     return None if row is None else entry_from_row(row)
+
+
+def active_locks(session: Session, now: datetime, *, days: int = 2) -> list[AuditEntry]:
+    """``login_locked`` events whose lock is still in force, newest first.
+
+    Locks last at most the throttle's window; looking back ``days`` bounds the scan.
+    """
+    rows = session.scalars(
+        select(E).where(E.kind == "login_locked", E.at >= utc_text(now - timedelta(days=days)))
+        .order_by(E.seq.desc()).limit(500)
+    ).all()
+    entries = [entry_from_row(row) for row in rows]
+    return [e for e in entries if _lock_until(e) > now]
+
+
+def _lock_until(entry: AuditEntry) -> datetime:
+    try:
+        return datetime.fromisoformat(str(entry.details.get("until")))
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
+

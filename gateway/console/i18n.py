@@ -10,6 +10,9 @@ tests/console/test_i18n.py checks that both languages are complete.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
+
+from casebridge.errors import InputError, NotFound
 
 LANGUAGES = ("de", "en")
 DEFAULT_LANGUAGE = "de"
@@ -37,6 +40,18 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "login.submit": "Anmelden",
         "login.failed": "Benutzername oder Passwort ist falsch.",
         "login.expired": "Das Formular ist abgelaufen. Bitte erneut anmelden.",
+        "login.locked": "Zu viele fehlgeschlagene Anmeldungen. Bitte später erneut versuchen.",
+        "nav.locks": "Sperren",
+        "locks.title": "Gesperrte Zugänge",
+        "locks.intro": "Nach zu vielen fehlgeschlagenen Anmeldungen ist ein Konto oder eine "
+                       "Absenderadresse eine Weile gesperrt. Adressen erscheinen nur als "
+                       "Prüfsumme.",
+        "locks.none": "Derzeit ist nichts gesperrt.",
+        "locks.scope": "Art",
+        "locks.subject": "Konto oder Adresse",
+        "locks.auth": "Anmeldeweg",
+        "locks.since": "gesperrt seit",
+        "locks.until": "gesperrt bis",
         "error.forbidden.title": "Kein Zugriff",
         "error.forbidden": "Diese Seite ist der Rolle {roles} vorbehalten. Ihre Rolle: {role}.",
         "error.csrf.title": "Anfrage abgelehnt",
@@ -186,6 +201,71 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "entry.recorded_at": "Gespeichert",
         "entry.details": "Details",
         "entry.review_required": "Prüfung erforderlich",
+        "error.input": "Die Eingabe ist ungültig.",
+        "error.method": "Diese Seite nimmt diese Art von Anfrage nicht an.",
+        "error.period.format": "Von/Bis: bitte ein Datum im Format JJJJ-MM-TT angeben.",
+        "error.period.order": "Von/Bis: der Zeitraum beginnt nach seinem Ende.",
+        "error.period.long": "Von/Bis: höchstens zehn Jahre auf einmal.",
+        "error.number": "{name}: bitte eine positive ganze Zahl angeben.",
+        "error.too_long": "{name}: höchstens {limit} Zeichen.",
+        "error.choice": "{name}: dieser Wert steht nicht zur Auswahl.",
+        "error.edge_needs_both": "Absender und Empfänger: beide werden benötigt.",
+        "error.no_entry": "Es gibt keinen Protokolleintrag {seq}.",
+        "error.not_override": "Protokolleintrag {seq} ist keine gesetzliche Übermittlung.",
+        "error.not_first_override": "Protokolleintrag {seq} ist nicht die erste gesetzliche "
+                                    "Entscheidung dieser Übermittlung; bitte jene prüfen.",
+        "error.no_routes": "Es ist keine Routentabelle konfiguriert "
+                           "(CASEBRIDGE_ROUTE_TABLE).",
+        "error.export_format": "Format: csv oder json.",
+        "presets": "Schnellauswahl",
+        "preset.this_week": "Diese Woche",
+        "preset.last_30": "Letzte 30 Tage",
+        "nav.incidents": "Abgewiesen & unzustellbar",
+        "nav.records": "Verarbeitungsverzeichnis",
+        "incidents.title": "Abgewiesene und unzustellbare Nachrichten",
+        "incidents.intro": "Nachrichten mit gefälschtem Absender, an der Tür abgewiesene "
+                           "Nachrichten (keine Route) und unzustellbare Nachrichten, wie das "
+                           "Prüfprotokoll sie festhält.",
+        "incidents.kind": "Art",
+        "incidents.list": "Ereignisse",
+        "incidents.caller": "Aufrufer",
+        "incidents.why": "Grund",
+        "incidents.claimed": "angeblicher Absender",
+        "incidents.forged_why": "die Nachricht nennt eine andere Stelle als Absender als die, "
+                                "die sie einlieferte",
+        "records.title": "Verzeichnis von Verarbeitungstätigkeiten (Art. 30 DSGVO)",
+        "records.intro": "Je Route der Routentabelle: Zwecke, Datenarten, Absender, Empfänger und "
+                         "Rechtsgrundlagen. Quelle: {source}.",
+        "records.route": "Route {n}",
+        "records.senders": "Absender",
+        "records.recipients": "Empfänger",
+        "records.purposes": "Zwecke",
+        "records.message_types": "Nachrichtenarten",
+        "records.all_types": "alle",
+        "records.categories": "Datenarten",
+        "records.special": "besondere Kategorie (Art. 9 DSGVO)",
+        "records.required": "für die Übermittlung erforderlich",
+        "records.legal_bases": "Rechtsgrundlagen",
+        "records.response_days": "Antwortfrist",
+        "records.days": "{days} Arbeitstage",
+        "records.export": "Exportieren",
+        "records.export_csv": "Als CSV herunterladen",
+        "records.export_json": "Als JSON herunterladen",
+        "records.none": "Die Routentabelle enthält keine Route.",
+        "overrides.comment_personal": "Der Kommentar enthält personenbezogene Daten ({found}) "
+                                      "und wurde nicht gespeichert: Das Prüfprotokoll kann "
+                                      "später nicht mehr geändert werden. Bitte ohne Namen und "
+                                      "Geburtsdaten formulieren.",
+        "personal.name": "einen Namen der betroffenen Person",
+        "personal.birth_date": "ein Geburtsdatum der betroffenen Person",
+        "personal.birth_marker": "eine Geburtsangabe",
+        "withheld.outcome_all": "gesperrt, teilweise und gesetzlich",
+        "labels": "Merkmale",
+        "entry.seq": "Laufende Nummer",
+        "field.before": "Seitenanfang",
+        "kind": "Art",
+        "job": "Prüflauf",
+        "id": "Kennung",
         "yes": "ja",
         "no": "nein",
     },
@@ -211,6 +291,17 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "login.submit": "Sign in",
         "login.failed": "The user name or password is wrong.",
         "login.expired": "The form has expired. Please sign in again.",
+        "login.locked": "Too many failed sign-ins. Please try again later.",
+        "nav.locks": "Locks",
+        "locks.title": "Locked accounts",
+        "locks.intro": "After too many failed sign-ins an account or a client address is locked "
+                       "for a while. Addresses appear as a checksum only.",
+        "locks.none": "Nothing is locked at the moment.",
+        "locks.scope": "Kind",
+        "locks.subject": "Account or address",
+        "locks.auth": "Sign-in method",
+        "locks.since": "locked since",
+        "locks.until": "locked until",
         "error.forbidden.title": "Access denied",
         "error.forbidden": "This page is for the role {roles}. Your role: {role}.",
         "error.csrf.title": "Request refused",
@@ -355,6 +446,68 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "entry.recorded_at": "Recorded",
         "entry.details": "Details",
         "entry.review_required": "Review required",
+        "error.input": "The input is invalid.",
+        "error.method": "This page does not take this kind of request.",
+        "error.period.format": "From/to: a date as YYYY-MM-DD, please.",
+        "error.period.order": "From/to: the period starts after it ends.",
+        "error.period.long": "From/to: at most ten years at once.",
+        "error.number": "{name}: a positive whole number, please.",
+        "error.too_long": "{name}: at most {limit} characters.",
+        "error.choice": "{name}: this value is not one of the choices.",
+        "error.edge_needs_both": "Sender and recipient: both are needed.",
+        "error.no_entry": "There is no audit entry {seq}.",
+        "error.not_override": "Audit entry {seq} is not a statutory override.",
+        "error.not_first_override": "Audit entry {seq} is not the first override decision of its "
+                                    "transfer; review that one.",
+        "error.no_routes": "No route table is configured (CASEBRIDGE_ROUTE_TABLE).",
+        "error.export_format": "Format: csv or json.",
+        "presets": "Quick choice",
+        "preset.this_week": "This week",
+        "preset.last_30": "Last 30 days",
+        "nav.incidents": "Refused & dead letters",
+        "nav.records": "Records of processing",
+        "incidents.title": "Refused and undeliverable messages",
+        "incidents.intro": "Messages with a forged sender, messages refused at the door (no "
+                           "route) and dead letters, as the audit trail records them.",
+        "incidents.kind": "Kind",
+        "incidents.list": "Events",
+        "incidents.caller": "Caller",
+        "incidents.why": "Reason",
+        "incidents.claimed": "claimed sender",
+        "incidents.forged_why": "the message names another agency as sender than the one that "
+                                "posted it",
+        "records.title": "Records of processing activities (Art. 30 GDPR)",
+        "records.intro": "Per route of the route table: purposes, categories, senders, "
+                         "recipients and legal bases. Source: {source}.",
+        "records.route": "Route {n}",
+        "records.senders": "Senders",
+        "records.recipients": "Recipients",
+        "records.purposes": "Purposes",
+        "records.message_types": "Message types",
+        "records.all_types": "all",
+        "records.categories": "Categories of data",
+        "records.special": "special category (Art. 9 GDPR)",
+        "records.required": "required for the transfer",
+        "records.legal_bases": "Legal bases",
+        "records.response_days": "Response time",
+        "records.days": "{days} working days",
+        "records.export": "Export",
+        "records.export_csv": "Download as CSV",
+        "records.export_json": "Download as JSON",
+        "records.none": "The route table has no route.",
+        "overrides.comment_personal": "The comment contains personal data ({found}) and was not "
+                                      "stored: the audit trail cannot be changed later. Please "
+                                      "word it without names and birth dates.",
+        "personal.name": "a name of the person concerned",
+        "personal.birth_date": "a birth date of the person concerned",
+        "personal.birth_marker": "a statement of birth",
+        "withheld.outcome_all": "blocked, partial and statutory",
+        "labels": "Labels",
+        "entry.seq": "Sequence number",
+        "field.before": "Page start",
+        "kind": "Kind",
+        "job": "Verification job",
+        "id": "Id",
         "yes": "yes",
         "no": "no",
     },
@@ -472,7 +625,101 @@ VOCABULARY: Mapping[str, Mapping[str, Mapping[str, str]]] = {
         "de": {"written": "schriftlich", "electronic": "elektronisch"},
         "en": {"written": "written", "electronic": "electronic"},
     },
+    "stage": {
+        "de": {"inbound": "bei Eingang", "delivery": "bei Zustellung",
+               "replay": "bei Wiederholung", "dry_run": "Probelauf", "gateway": "am Gateway",
+               "dpo": "Datenschutz", "cli": "über die Kommandozeile"},
+        "en": {"inbound": "on arrival", "delivery": "at delivery", "replay": "on replay",
+               "dry_run": "dry run", "gateway": "at the gateway", "dpo": "data protection",
+               "cli": "on the command line"},
+    },
+    "entry_kind": {
+        "de": {"decision": "Entscheidung", "forged_sender": "gefälschter Absender",
+               "message_refused": "an der Tür abgewiesen", "dead_letter": "unzustellbar",
+               "dead_letter_replayed": "unzustellbare Nachricht erneut zugestellt",
+               "replay_skipped": "erneute Zustellung ausgelassen (schon zugestellt)",
+               "dpo_review": "Prüfung durch die/den Datenschutzbeauftragte/n",
+               "chain_verified": "Prüfung der Kette", "consent_recorded": "Einwilligung erfasst",
+               "consent_withdrawn": "Einwilligung widerrufen"},
+        "en": {"decision": "decision", "forged_sender": "forged sender",
+               "message_refused": "refused at the door", "dead_letter": "dead letter",
+               "dead_letter_replayed": "dead letter replayed",
+               "replay_skipped": "replay skipped (already delivered)",
+               "dpo_review": "review by the data-protection officer",
+               "chain_verified": "chain verification", "consent_recorded": "consent recorded",
+               "consent_withdrawn": "consent withdrawn"},
+    },
+    "incident": {
+        "de": {"forged_sender": "gefälschter Absender", "message_refused": "abgewiesen",
+               "dead_letter": "unzustellbar", "dead_letter_replayed": "erneut zugestellt"},
+        "en": {"forged_sender": "forged sender", "message_refused": "refused",
+               "dead_letter": "dead letter", "dead_letter_replayed": "dead letter replayed"},
+    },
+    "refusal": {
+        "de": {"no_route": "keine Route erlaubt diese Übermittlung",
+               "wrong_system": "die Stelle sendet in einem anderen Format",
+               "unknown_agency": "die Stelle steht nicht in der Routentabelle"},
+        "en": {"no_route": "no route admits this transfer",
+               "wrong_system": "the agency sends in another format",
+               "unknown_agency": "the agency is not in the route table"},
+    },
+    #: why routing gave a message up (the ``outcome`` of a ``dead_letter`` entry)
+    "dead_reason": {
+        "de": {"refused": "der Empfänger hat die Nachricht abgelehnt",
+               "retries_exhausted": "der Empfänger war bis zum Ende aller Zustellversuche nicht "
+                                    "erreichbar",
+               "no_route": "keine Route erlaubt diese Zustellung mehr",
+               "render_failed": "die Nachricht ließ sich nicht in das Format des Empfängers "
+                                "übertragen",
+               "undecodable": "die Nachricht war nicht lesbar",
+               "not_single_recipient": "die Nachricht nannte nicht genau einen Empfänger"},
+        "en": {"refused": "the recipient refused the message",
+               "retries_exhausted": "the recipient stayed unreachable through every attempt",
+               "no_route": "no route admits this delivery any more",
+               "render_failed": "the message could not be rendered in the recipient's format",
+               "undecodable": "the message could not be read",
+               "not_single_recipient": "the message did not name exactly one recipient"},
+    },
+    #: legal bases as route tables name them (``statutory_bases``) and the consent bases of
+    #: Art. 30 records; a code not listed here is shown as it is
+    "legal_basis": {
+        "de": {"kkg-4": "§ 4 KKG – Mitteilung an das Jugendamt zum Schutz eines Kindes",
+               "sgb-viii-8a": "§ 8a SGB VIII – Schutzauftrag bei Kindeswohlgefährdung",
+               "gdpr-6-1-a": "Art. 6 Abs. 1 lit. a DSGVO – Einwilligung der betroffenen Person",
+               "gdpr-9-2-a": "Art. 9 Abs. 2 lit. a DSGVO – ausdrückliche Einwilligung, die "
+                             "besondere Kategorien nennt",
+               "sgb-x-67b": "§ 67b SGB X – Einwilligung in die Übermittlung von Sozialdaten"},
+        "en": {"kkg-4": "§ 4 KKG – notifying the youth office to protect a child",
+               "sgb-viii-8a": "§ 8a SGB VIII – protection mandate where a child is endangered",
+               "gdpr-6-1-a": "Art. 6(1)(a) GDPR – consent of the data subject",
+               "gdpr-9-2-a": "Art. 9(2)(a) GDPR – explicit consent naming special categories",
+               "sgb-x-67b": "§ 67b SGB X – consent to the transfer of social data"},
+    },
+    "message_type": {
+        "de": {"referral": "Zuweisung", "case_conference": "Einladung zur Fallkonferenz",
+               "plan_update": "Hilfeplan-Fortschreibung", "case_export": "Fallakte",
+               "status_update": "Rückmeldung"},
+        "en": {"referral": "referral", "case_conference": "case conference invitation",
+               "plan_update": "support plan update", "case_export": "case file",
+               "status_update": "status update"},
+    },
 }
+
+
+class WordedInputError(InputError):
+    """Bad console input whose message the error page words in the reader's language."""
+
+    def __init__(self, key: str, **values: Any) -> None:
+        super().__init__(translate("en", key, **values))
+        self.key, self.values = key, values
+
+
+class WordedNotFound(NotFound):
+    """A console look-up that found nothing, worded in the reader's language."""
+
+    def __init__(self, key: str, **values: Any) -> None:
+        super().__init__(translate("en", key, **values))
+        self.key, self.values = key, values
 
 
 def normalise(lang: str | None) -> str | None:

@@ -23,7 +23,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from casebridge.consent.engine import LOCAL_ZONE
 from casebridge.db import parse_utc_text
 from casebridge.errors import CasebridgeError
-from casebridge.gateway.console.i18n import LANGUAGES, term, translate
+from casebridge.gateway.console.data import presets
+from casebridge.gateway.console.i18n import (
+    LANGUAGES,
+    WordedInputError,
+    WordedNotFound,
+    term,
+    translate,
+)
 from casebridge.gateway.console.sessions import (
     PREFIX,
     ConsoleForbidden,
@@ -55,15 +62,25 @@ ENV = Environment(
 )
 ENV.filters["fromiso"] = datetime.fromisoformat
 
+
+def _combine_query(fixed: dict[str, Any], extra: dict[str, str]) -> str:
+    return urlencode({**{k: v for k, v in fixed.items() if v not in (None, "")}, **extra})
+
+
+ENV.filters["combine_query"] = _combine_query
+
 #: (endpoint path, label key, roles that see it)
 NAV = (
     ("/flows", "nav.flows", (Role.DPO,)),
     ("/withheld", "nav.withheld", (Role.DPO,)),
+    ("/incidents", "nav.incidents", (Role.DPO,)),
     ("/overrides", "nav.overrides", (Role.DPO,)),
     ("/persons", "nav.persons", (Role.DPO, Role.CONSENT_DESK)),
     ("/report", "nav.report", (Role.DPO, Role.CONSENT_DESK)),
     ("/consents", "nav.consents", (Role.DPO,)),
     ("/integrity", "nav.integrity", (Role.DPO,)),
+    ("/locks", "nav.locks", (Role.DPO,)),
+    ("/records", "nav.records", (Role.DPO,)),
     ("/ops", "nav.ops", (Role.ADMIN,)),
 )
 
@@ -83,6 +100,18 @@ def url(path: str, **params: Any) -> str:
     """A console URL with the non-empty ``params`` as its query."""
     query = urlencode({k: v for k, v in params.items() if v not in (None, "")})
     return f"{PREFIX}{path}" + (f"?{query}" if query else "")
+
+
+def agency_namer(request: Request) -> Callable[[str | None], str]:
+    """Agency id → its name from the configured route table (the id where it has none)."""
+    routing = getattr(request.app.state, "routing", None)
+
+    def name(agency_id: str | None) -> str:
+        if not agency_id:
+            return "–"
+        return routing.routes.name_of(agency_id) if routing is not None else agency_id
+
+    return name
 
 
 def secure(response: Response) -> Response:
@@ -117,6 +146,8 @@ def render(
         csrf=user.csrf_token if user else "", switch=switch, url=url,
         term=lambda vocabulary, code: term(lang, vocabulary, code),
         when=lambda utc, date_only=False: when(lang, utc, date_only=date_only),
+        agency_name=agency_namer(request), period_presets=presets(),
+        translate=lambda key: translate(lang, key),
         **context,
     )
     response = HTMLResponse(html, status_code=status_code)
@@ -128,10 +159,27 @@ def redirect(location: str) -> Response:
     return secure(RedirectResponse(location, status_code=303))
 
 
-def _error_page(request: Request, status: int, title_key: str, message: str) -> Response:
+def _reader_language(request: Request) -> str:
     if getattr(request.state, "console_user", None) is None:
         # errors raised before a page looked at the session still speak the reader's language
         request.state.console_user = current_user(request)
+    user: ConsoleUser | None = request.state.console_user
+    return user.lang if user is not None else request_language(request)
+
+
+def worded(lang: str, exc: CasebridgeError, fallback_key: str) -> str:
+    """An error's message in ``lang``: worded errors are translated (a ``name`` value is a label
+    key); any other error's English text is shown in English only, else the generic message."""
+    if isinstance(exc, WordedInputError | WordedNotFound):
+        values = dict(exc.values)
+        if "name" in values:
+            values["name"] = translate(lang, str(values["name"]))
+        return translate(lang, exc.key, **values)
+    return exc.message if lang == "en" else translate(lang, fallback_key)
+
+
+def _error_page(request: Request, status: int, title_key: str, message: str) -> Response:
+    _reader_language(request)
     return render(request, "error.html", status_code=status, title_key=title_key,
                   message=message)
 
@@ -164,18 +212,22 @@ def install_error_pages(app: FastAPI) -> None:
             return await _delegate(api_error, request, exc)
         key = {404: "error.notfound.title", 403: "error.forbidden.title"}.get(
             status, "error.input.title")
-        return _error_page(request, status, key, exc.message)
+        fallback = {404: "error.notfound", 403: "error.forbidden.title"}.get(
+            status, "error.input")
+        return _error_page(request, status, key, worded(_reader_language(request), exc, fallback))
 
     async def on_http_error(request: Request, exc: Exception) -> Response:
         if not _is_console(request):
             return await _delegate(http_error, request, exc)
         assert isinstance(exc, StarletteHTTPException)
+        lang = _reader_language(request)
         if exc.status_code == 404:
-            user = current_user(request)
-            lang = user.lang if user is not None else request_language(request)
             return _error_page(request, 404, "error.notfound.title",
                                translate(lang, "error.notfound"))
-        return _error_page(request, exc.status_code, "error.input.title", str(exc.detail))
+        if exc.status_code == 405:
+            return _error_page(request, 405, "error.input.title", translate(lang, "error.method"))
+        message = str(exc.detail) if lang == "en" else translate(lang, "error.input")
+        return _error_page(request, exc.status_code, "error.input.title", message)
 
     async def on_login_required(request: Request, exc: Exception) -> Response:
         target = request.url.path if request.method == "GET" else f"{PREFIX}/"

@@ -205,6 +205,16 @@ class AuthError(CasebridgeError):
     code = "unauthenticated"
 
 
+class TooManyAttempts(AuthError):
+    """Raised when an account or an address failed to authenticate too often (locked a while)."""
+
+    code = "too_many_attempts"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, retry_after)
+
+
 class Forbidden(CasebridgeError):
     """Raised when an authenticated caller may not do what it asked (e.g. a forged sender)."""
 

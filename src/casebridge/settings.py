@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from platformdirs import user_data_dir
 from pydantic import Field, ValidationError, model_validator
@@ -24,6 +25,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from casebridge import passwords
 from casebridge.errors import ConfigError
 
 DEFAULT_MAX_MESSAGE_BYTES = 5 * 1024 * 1024
@@ -70,15 +72,35 @@ DEFAULT_PASSWORDS = frozenset({"guest", "postgres", "password", "changeme", "cha
 
 
 def _url_credential_problems(variable: str, urls: str) -> list[str]:
-    """Default credentials in a URL or a ``;``-separated failover list of URLs."""
+    """Default, missing or weak credentials in a URL or a ``;``-separated failover list."""
     problems = []
     for url in filter(None, (part.strip() for part in urls.split(";"))):
         parts = urlsplit(url)
         if url.startswith(("amqp://", "amqps://")) and parts.username in (None, "", "guest"):
             # kombu logs in as guest/guest when the URL names no user.
             problems.append(f"{variable} uses the default guest credentials")
-        elif parts.password is not None and parts.password.lower() in DEFAULT_PASSWORDS:
+        elif not parts.password:
+            problems.append(f"{variable} names no password")
+        elif parts.password.lower() in DEFAULT_PASSWORDS:
             problems.append(f"{variable} uses a well-known default password")
+        elif (why := passwords.weakness(unquote(parts.password))) is not None:
+            problems.append(f"{variable} has a weak password ({why})")
+    return sorted(set(problems))
+
+
+def _proxy_problems(entries: list[str]) -> list[str]:
+    """Trusted-proxy entries that would let the public claim a certificate subject."""
+    problems = []
+    for entry in entries:
+        try:
+            network = ip_network(entry, strict=False)
+        except ValueError:
+            continue  # a host name as the server reports a unix-socket peer
+        if network.prefixlen == 0 or not (network.is_private or network.is_loopback):
+            problems.append(
+                "CASEBRIDGE_TRUSTED_PROXIES lists a wildcard or public network; name the "
+                "proxy's own address (anyone in a listed network could claim any certificate)"
+            )
     return sorted(set(problems))
 
 
@@ -111,6 +133,21 @@ class Settings(BaseSettings):
         "CPU work under one interpreter lock, so more threads mostly add contention; raise it "
         "when the database or broker is far away (network round trips to overlap).",
     )
+    body_idle_timeout: float = Field(
+        default=10.0, gt=0, le=300,
+        description="Seconds a request body may pause before the request is answered 408.",
+    )
+    body_min_rate: float = Field(
+        default=8192.0, gt=0,
+        description="Bytes per second a request body must average after the grace period.",
+    )
+    body_grace_seconds: float = Field(
+        default=5.0, ge=0, le=300, description="Seconds before the minimum body rate applies."
+    )
+    uploads_per_principal: int = Field(
+        default=32, ge=1, le=1024,
+        description="Requests with a body one caller may have in progress per gateway process.",
+    )
     minor_age: int = Field(default=15, ge=0, le=21, description="Below it a guardian consents.")
     trusted_proxies: list[str] = Field(
         default_factory=list,
@@ -128,6 +165,19 @@ class Settings(BaseSettings):
     console_session_hours: int = Field(
         default=8, ge=1, le=24, description="Lifetime of a DPO console login session."
     )
+    rate_limit_storage: str = Field(
+        default="memory://",
+        description="limits storage URI of the failed-authentication counters: memory:// (one "
+        "process) or redis://host:6379/0 (shared by every gateway process).",
+    )
+    auth_failures_per_account: str = Field(
+        default="10/15 minutes",
+        description="Failed authentications one account may have in the moving window.",
+    )
+    auth_failures_per_address: str = Field(
+        default="100/15 minutes",
+        description="Failed authentications one client address may have in the moving window.",
+    )
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -144,6 +194,16 @@ class Settings(BaseSettings):
             problems += _url_credential_problems("CASEBRIDGE_BROKER_URL", self.broker_url)
         if self.database_url:
             problems += _url_credential_problems("CASEBRIDGE_DATABASE_URL", self.database_url)
+        problems += _proxy_problems(self.trusted_proxies)
+        if not self.console_cookie_secure:
+            problems.append("CASEBRIDGE_CONSOLE_COOKIE_SECURE must be true in production")
+        if self.route_table is not None and self.route_table.exists():
+            from casebridge.routing.routes import load_route_table
+
+            problems += [
+                f"CASEBRIDGE_ROUTE_TABLE: {problem}"
+                for problem in load_route_table(self.route_table).production_problems()
+            ]
         if problems:
             raise ValueError("; ".join(problems))
         return self

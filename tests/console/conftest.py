@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from casebridge.db import get_database, reset_databases
 from casebridge.gateway.app import create_app
 from casebridge.settings import Settings
-from tests.console.seed import PASSWORD, Seeded, seed_demo
+from tests.console.seed import PASSWORD, Seeded, add_incidents, seed_demo
 
 
 @pytest.fixture(scope="session")
@@ -22,6 +22,26 @@ def demo_data(tmp_path_factory: pytest.TempPathFactory) -> Seeded:
     seeded = seed_demo(tmp_path_factory.mktemp("console-demo"))
     reset_databases()  # closes SQLite connections so that the files can be copied whole
     return seeded
+
+
+@pytest.fixture(scope="session")
+def incident_data(demo_data: Seeded, tmp_path_factory: pytest.TempPathFactory) -> Seeded:
+    """The demo data plus a dead letter, a forged sender and a refused message, once."""
+    seeded = demo_data.clone(tmp_path_factory.mktemp("console-incidents"))
+    add_incidents(seeded)
+    reset_databases()
+    return seeded
+
+
+@pytest.fixture
+def incidents_client(incident_data: Seeded, tmp_path: Path) -> Iterator[TestClient]:
+    """A test client (signed in as the DPO, English) on a copy of the incident data."""
+    copy = incident_data.clone(tmp_path / "incidents")
+    app = create_app(copy.settings())
+    with TestClient(app, raise_server_exceptions=False, follow_redirects=False) as client:
+        sign_in(client, "dana-dpo")
+        yield client
+    reset_databases()
 
 
 @pytest.fixture
@@ -89,3 +109,13 @@ def audit_count(seeded: Seeded) -> int:
     from casebridge.consent.audit import AuditTrail
 
     return AuditTrail(get_database(seeded.database_url)).count()
+
+
+@pytest.fixture(scope="session")
+def region_data(tmp_path_factory: pytest.TempPathFactory) -> Seeded:
+    """A generated region of 12 agencies and 40 routes with traffic on every route."""
+    from tests.console.region import seed_region
+
+    seeded = seed_region(tmp_path_factory.mktemp("console-region"))
+    reset_databases()
+    return seeded

@@ -111,3 +111,52 @@ def seed_demo(data_dir: Path, database_url: str | None = None) -> Seeded:
     assert client_id is not None
     return Seeded(data_dir, settings.effective_database_url, settings.effective_broker_url,
                   routes_file, client_id, accepted.message_id)
+
+
+# --- incidents: a dead letter, a forged sender, a refused message ------------------------------
+
+FORGED_SENDER = "sozialamt-duisburg"
+UNKNOWN_RECIPIENT = "jobcenter-essen"
+
+
+def add_incidents(seeded: Seeded) -> None:
+    """Append, by the real components, one of each incident the DPO's incidents page lists:
+
+    - a dead letter: a second child-protection notice, refused (422) by the youth office's
+      endpoint, dead-lettered by the real worker;
+    - a forged sender: the job centre's key posts a referral naming the social office as sender
+      (the gateway answers 403 and records it);
+    - a refused message: the job centre posts a referral to an agency on no route (NoRoute).
+    """
+    from fastapi.testclient import TestClient
+
+    from casebridge.gateway.app import create_app
+
+    db = get_database(seeded.database_url)
+    youth = StandIn("jugendamt-duisburg")
+    youth.mode = "refuse"
+    routing = Routing(routes=demo_route_table({"jugendamt-duisburg": youth.url}), db=db,
+                      url=seeded.broker_url, prefix=PREFIX)
+    try:
+        notice = _statutory_envelope().model_copy(update={"message_id": "kinderschutz-2026-0002"})
+        routing.router().route(notice)
+        counts = deliver(routing)
+        assert counts.get("dead") == 1, counts
+    finally:
+        routing.close()
+        youth.close()
+    with db.session() as session:
+        key = issue_key(session, name="jobcenter-duisburg", kind=PrincipalKind.AGENCY,
+                        role=Role.AGENCY).secret
+    referral = sample_bytes("jobcenter/zuweisung-001.xml").decode()
+    forged = referral.replace('Absender dienststelle="jobcenter-duisburg"',
+                              f'Absender dienststelle="{FORGED_SENDER}"')
+    nowhere = referral.replace('Empfaenger dienststelle="suchtberatung-diakonie-du"',
+                               f'Empfaenger dienststelle="{UNKNOWN_RECIPIENT}"')
+    assert forged != referral and nowhere != referral
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/xml"}
+    with TestClient(create_app(seeded.settings()), raise_server_exceptions=True) as client:
+        assert client.post("/v1/inbound/jobcenter", content=forged.encode(),
+                           headers=headers).status_code == 403
+        refused = client.post("/v1/inbound/jobcenter", content=nowhere.encode(), headers=headers)
+        assert refused.status_code in (403, 404, 409, 422), refused.text

@@ -11,14 +11,17 @@ from casebridge.canonical_model import (
     Category,
     ConsentForm,
     ConsentStatus,
+    MessageType,
     Outcome,
     PersonRelation,
     Purpose,
     WithholdReason,
 )
+from casebridge.gateway.console.data import INCIDENT_KINDS, presets
 from casebridge.gateway.console.i18n import (
     LABELS,
     VOCABULARY,
+    WordedInputError,
     from_accept_language,
     term,
     translate,
@@ -31,7 +34,7 @@ VOCABULARIES = {
     "outcome": Outcome, "outcome_short": Outcome, "purpose": Purpose, "category": Category,
     "reason": WithholdReason,
     "relation": PersonRelation, "agency_kind": AgencyKind, "status": ConsentStatus,
-    "form": ConsentForm,
+    "form": ConsentForm, "message_type": MessageType,
 }
 
 
@@ -51,6 +54,24 @@ def test_every_vocabulary_code_is_worded_in_both_languages() -> None:
     assert term("en", "reason", "not-a-code") == "not-a-code"
 
 
+def test_the_console_vocabularies_are_worded_in_both_languages() -> None:
+    from casebridge.consent.audit import STAGES
+
+    for name in ("stage", "entry_kind", "incident", "refusal", "legal_basis", "dead_reason"):
+        assert set(VOCABULARY[name]["de"]) == set(VOCABULARY[name]["en"]), name
+    assert set(STAGES) <= set(VOCABULARY["stage"]["de"])
+    assert set(INCIDENT_KINDS) <= set(VOCABULARY["incident"]["de"])
+    # every statutory basis of the shipped route tables is explained in words
+    from casebridge.routing.routes import demo_route_table
+
+    bases = {b for r in demo_route_table().config.routes for b in r.statutory_bases}
+    assert bases and bases <= set(VOCABULARY["legal_basis"]["de"])
+    assert term("de", "legal_basis", "kkg-4").startswith("§ 4 KKG – Mitteilung an das Jugendamt")
+    # a worded error is English in its message (logs, API) and worded per reader on a page
+    error = WordedInputError("error.too_long", name="agency", limit=64)
+    assert error.message == "agency: at most 64 characters."
+
+
 def test_every_label_used_by_a_template_exists() -> None:
     from importlib.resources import files
 
@@ -61,7 +82,7 @@ def test_every_label_used_by_a_template_exists() -> None:
     assert static - set(LABELS["en"]) == set()
     # keys composed in templates: prefix + a code
     dynamic = {"state.": STATES, "event.": ("given", "recorded", "withdrawn"),
-               "overrides.": ("done", "already")}
+               "overrides.": ("done", "already"), "preset.": tuple(presets())}
     assert {k for k in used if k.endswith(".")} == set(dynamic)
     for prefix, codes in dynamic.items():
         assert {prefix + c for c in codes} <= set(LABELS["en"]), prefix

@@ -24,14 +24,22 @@ EXPECTED_FLOWS = {
 }
 
 
+def flow_counts(html: str) -> dict[str, tuple[int, ...]]:
+    """The flows table's rows: "sender-id → recipient-id" → counts by fate."""
+    rows = table(html, "Transfers per route")
+    return {" ".join(r[0].split()[-3:]): tuple(int(c) for c in r[1:5]) for r in rows[1:-1]}
+
+
 def test_flows_table_counts_each_transfer_once_by_its_fate(signed_in: SignIn) -> None:
     client = signed_in("dana-dpo")
     answer = client.get("/console/flows")
     assert answer.status_code == 200
     rows = table(answer.text, "Transfers per route")
     assert rows[0][1:] == ["✓ in full", "◐ partial", "✕ blocked", "§ statutory", "Total"]
-    body = {r[0]: tuple(int(c) for c in r[1:5]) for r in rows[1:-1]}
-    assert body == EXPECTED_FLOWS
+    # a route by the agencies' names, their ids beneath
+    assert flow_counts(answer.text) == EXPECTED_FLOWS
+    assert rows[1][0] == ("Jobcenter Duisburg → Jugendamt Duisburg "
+                          "jobcenter-duisburg → jugendamt-duisburg")
     assert rows[-1] == ["Total", "1", "3", "4", "1", "9"]
 
 
@@ -43,8 +51,9 @@ def test_the_diagram_has_a_node_per_agency_and_a_link_per_edge(signed_in: SignIn
     edges = svg.xpath(".//*[local-name()='a'][@class='edge']")
     assert len(edges) == len(EXPECTED_FLOWS)
     labels = {e.get("aria-label") for e in edges}
-    assert ("jobcenter-duisburg → jugendamt-duisburg: released in full 0, partially released 0, "
-            "blocked 0, statutory (without consent) 1") in labels
+    # the visible counts first (only those that are not 0), then every count in words
+    assert ("§1 – Jobcenter Duisburg → Jugendamt Duisburg: released in full 0, partially "
+            "released 0, blocked 0, statutory (without consent) 1") in labels
     for edge in edges:
         query = parse_qs(urlsplit(edge.get("href")).query)
         assert {"sender", "recipient", "from", "to"} <= set(query)
@@ -76,15 +85,20 @@ def test_a_malformed_period_is_an_html_error_not_a_500(signed_in: SignIn) -> Non
     answer = signed_in("dana-dpo").get("/console/flows?from=yesterday")
     assert answer.status_code == 422
     assert answer.headers["content-type"].startswith("text/html")
-    assert "from/to" in text(answer.text)
+    assert "From/to: a date as YYYY-MM-DD" in text(answer.text)
 
 
 def test_withheld_lists_what_from_whom_and_why(signed_in: SignIn) -> None:
     client = signed_in("dana-dpo")
     rows = table(client.get("/console/withheld").text, "What was withheld")[1:]
-    assert [r[0] for r in rows] == ["#14", "#13", "#12", "#11", "#6", "#5", "#4", "#3", "#1"]
+    # blocked, partial and statutory decisions, newest first
+    assert [r[0] for r in rows] == ["#16", "#15", "#14", "#13", "#12", "#11", "#6", "#5", "#4",
+                                    "#3", "#1"]
     first = rows[-1]
-    assert first[2] == "jobcenter-duisburg → suchtberatung-diakonie-du"
+    # agencies by their names from the route table, ids beside them
+    assert first[2] == ("Jobcenter Duisburg jobcenter-duisburg → "
+                        "Suchtberatung der Diakonie Duisburg suchtberatung-diakonie-du")
+    assert "§ 4 KKG – notifying the youth office to protect a child" in rows[0][4]
     assert "social benefits: the consent does not cover this kind of data" in first[6]
 
 
@@ -103,7 +117,12 @@ def test_withheld_filters_by_reason_agency_purpose_and_period(signed_in: SignIn)
     assert seqs("purpose=referral") == ["#1"]
     assert seqs("agency=sozialamt-duisburg&reason=withdrawn") == ["#14"]
     assert seqs("from=2020-01-01&to=2020-12-31") == []
+    assert seqs("outcome=block") == ["#14", "#13", "#4", "#3"]
+    assert seqs("outcome=partial") == ["#12", "#11", "#6", "#5", "#1"]
+    assert seqs("outcome=override") == ["#16", "#15"]
+    assert seqs("outcome=block&agency=sozialamt-duisburg") == ["#14", "#4", "#3"]
     assert client.get("/console/withheld?reason=because").status_code == 422
+    assert client.get("/console/withheld?outcome=permit").status_code == 422
 
 
 def test_withheld_links_to_the_audit_entry_with_its_hashes(
@@ -129,8 +148,10 @@ def test_overrides_show_legal_basis_and_justification(signed_in: SignIn) -> None
     assert "Awaiting review (1)" in shown and "Reviewed (0)" in shown
     assert "kkg-4" in shown
     assert JUSTIFICATION in shown
+    assert "§ 4 KKG – notifying the youth office to protect a child" in shown
     card = page(answer.text).get_element_by_id("o15")
-    assert "jobcenter-duisburg → jugendamt-duisburg" in card.text_content()
+    assert ("Jobcenter Duisburg jobcenter-duisburg → Jugendamt Duisburg jugendamt-duisburg"
+            in " ".join(card.text_content().split()))
     assert "#16" in card.text_content()  # the delivery-time decision of the same transfer
 
 
@@ -182,7 +203,8 @@ def test_consents_show_history_and_withdrawal(signed_in: SignIn, seeded: Seeded)
 def test_ops_view_for_administrators(signed_in: SignIn) -> None:
     answer = signed_in("adam-admin").get("/console/ops")
     assert answer.status_code == 200
-    rows = {r[0]: r for r in table(answer.text, "Deliveries per recipient")[1:]}
+    rows = {r[0].split()[-1]: r for r in table(answer.text, "Deliveries per recipient")[1:]}
+    assert rows["jobcenter-duisburg"][0] == "Jobcenter Duisburg jobcenter-duisburg"
     # header: recipient, depth, queued, delivered, blocked, dead, outbox
     assert rows["jobcenter-duisburg"][3] == "2"  # case file and status update delivered
     assert rows["jobcenter-duisburg"][4] == "1"  # the update blocked after the withdrawal

@@ -117,3 +117,61 @@ def test_review_override_validates_its_input(seeded: Seeded) -> None:
         data.review_override(db, 15, reviewer="d", comment="")
     with pytest.raises(NotFound):
         data.review_override(db, 1, reviewer="d", comment="ok")
+
+
+@pytest.mark.parametrize("comment, found", [
+    ("Gespräch mit Frau Yilmaz bestätigt die Gefährdung.", ["personal.name"]),
+    ("Ayşe wurde informiert.", ["personal.name"]),
+    ("AYSE YILMAZ", ["personal.name"]),
+    ("Mutter Ayse, Kind geboren 2019", ["personal.name", "personal.birth_marker"]),
+    ("Klientin (12.04.1988) informiert", ["personal.birth_date"]),
+    ("Stand 12.4.88, Meldung korrekt", ["personal.birth_date"]),
+    ("Am 12. April 1988 geborene Klientin", ["personal.birth_date", "personal.birth_marker"]),
+    ("Datum 1988-04-12 im Vermerk", ["personal.birth_date"]),
+    ("Kind * 03.05.2019 gefährdet", ["personal.birth_marker"]),
+])
+def test_a_comment_with_personal_data_is_refused_before_the_chain(
+    signed_in: SignIn, seeded: Seeded, comment: str, found: list[str]
+) -> None:
+    db = get_database(seeded.database_url)
+    client_id = data.override(db, 15).entry.client_id
+    assert data_found(db, comment, client_id) == found
+    client = signed_in("dana-dpo", lang="de")
+    count = audit_count(seeded)
+    token = csrf_token(client.get("/console/overrides").text)
+    answer = client.post("/console/overrides/15/review",
+                         data={"csrf_token": token, "comment": comment})
+    assert answer.status_code == 422
+    assert audit_count(seeded) == count  # nothing entered the chain
+    card = page(answer.text).get_element_by_id("o15")
+    message = " ".join(card.get_element_by_id("err-15").text_content().split())
+    assert message.startswith("Der Kommentar enthält personenbezogene Daten (")
+    assert "wurde nicht gespeichert" in message
+    # given back for rewording, and marked invalid for assistive technology
+    area = card.get_element_by_id("comment-15")
+    assert area.text_content() == comment and area.get("aria-invalid") == "true"
+
+
+def data_found(db: object, comment: str, client_id: str | None) -> list[str]:
+    from casebridge.gateway.console.personal import personal_data_in
+
+    return personal_data_in(db, comment, client_id)  # type: ignore[arg-type]
+
+
+def test_a_comment_without_personal_data_passes_dates_and_words_included(
+    signed_in: SignIn, seeded: Seeded
+) -> None:
+    db = get_database(seeded.database_url)
+    client_id = data.override(db, 15).entry.client_id
+    fine = ("Voraussetzungen des §4 KKG erfüllt; Frist bis 15.12.2026, Rückmeldung des "
+            "Jugendamts am 1988-04-13 nicht relevant. Kindeswohl gewichtet.")
+    assert data_found(db, fine, client_id) == []
+    event = data.review_override(db, 15, reviewer="dana-dpo", comment=fine)
+    assert event.details["comment"] == fine
+
+
+def test_the_check_knows_only_the_person_concerned(seeded: Seeded) -> None:
+    db = get_database(seeded.database_url)
+    # without a client (an override about nobody known) only statements of birth are refused
+    assert data_found(db, "Frau Yilmaz", None) == []
+    assert data_found(db, "geb. am 1.1.2000", None) == ["personal.birth_marker"]

@@ -204,3 +204,28 @@ def test_rabbitmq_config_only_uses_keys_of_enabled_plugins(compose) -> None:
     image = compose["services"]["rabbitmq-1"]["image"]
     if "management" not in image:
         assert not re.search(r"^management\.", conf, re.M)
+
+
+def test_the_proxy_rate_limits_sign_in_and_inbound() -> None:
+    nginx = (DEPLOY / "nginx" / "casebridge.conf").read_text()
+    zones = dict(re.findall(r"limit_req_zone \$binary_remote_addr zone=(\w+):\d+m rate=(\S+);",
+                            nginx))
+    assert set(zones) == {"casebridge_login", "casebridge_inbound"}
+    login = re.search(r"location = /console/login \{(.*?)\}", nginx, re.S)
+    inbound = re.search(r"location /v1/inbound/ \{(.*?)\}", nginx, re.S)
+    assert login and "limit_req zone=casebridge_login" in login.group(1)
+    assert inbound and "limit_req zone=casebridge_inbound" in inbound.group(1)
+    assert "limit_req_status 429;" in nginx
+
+
+def test_every_push_recipient_has_its_signing_secret_mounted_for_the_workers(compose) -> None:
+    from casebridge.routing.routes import PushDelivery, load_route_table
+
+    table = load_route_table(DEPLOY / "config" / "routes.yaml")
+    assert table.production_problems() == []
+    targets = {s["target"] for s in compose["services"]["worker"]["secrets"]
+               if isinstance(s, dict)}
+    for agency in table.config.agencies:
+        if isinstance(agency.delivery, PushDelivery):
+            for path in agency.delivery.signing_secret_files:
+                assert str(path) in targets, path

@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field
 
 from casebridge.canonical_model import agency_identifier_system
 from casebridge.consent.audit import AuditTrail
@@ -54,26 +54,16 @@ class PersonView(BaseModel):
 
 
 class IdentifierQuery(BaseModel):
-    """An agency identifier: the agency and kind (e.g. jobcenter-duisburg, kundennummer) or the
-    full system URI, and the value."""
+    """An agency identifier: the agency and the kind of identifier (e.g. jobcenter-duisburg,
+    kundennummer — the system urn:casebridge:id:AGENCY:KIND) and its value."""
 
-    agency: str | None = Field(None, max_length=64, examples=["jobcenter-duisburg"])
-    kind: str | None = Field(None, max_length=64, examples=["kundennummer"])
-    system: str | None = Field(None, max_length=255)
+    agency: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$", examples=["jobcenter-duisburg"])
+    kind: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$", examples=["kundennummer"])
     value: str = Field(min_length=1, max_length=255)
-
-    @model_validator(mode="after")
-    def _one_system(self) -> IdentifierQuery:
-        if (self.system is None) == (self.agency is None or self.kind is None):
-            raise ValueError("give either system, or agency and kind")
-        return self
 
     @property
     def system_uri(self) -> str:
         """The identifier system as a URI."""
-        if self.system is not None:
-            return self.system
-        assert self.agency is not None and self.kind is not None
         return agency_identifier_system(self.agency, self.kind)
 
 

@@ -128,7 +128,7 @@ def test_look_up_by_kundennummer_and_by_name(app_client: TestClient, seeded: See
     assert app_client.post("/v1/persons/lookup", headers=agency, json={
         "agency": "jobcenter-duisburg", "kind": "kundennummer", "value": "1"}).status_code == 403
     assert app_client.post("/v1/persons/lookup", headers=headers, json={
-        "value": "962D123456"}).status_code == 422
+        "agency": "jobcenter-duisburg", "value": "962D123456"}).status_code == 422
     r = app_client.post("/v1/persons/candidates", headers=headers,
                         json={"name": "Yilmaz, Ayse", "birth_date": "1988-04-12"})
     found = sorted((p["kind"], p["client_id"]) for p in r.json())

@@ -49,6 +49,7 @@ from casebridge.routing.standin import StandIn
 HERE = Path(__file__).resolve().parent
 CASEBRIDGE = str(Path(sys.executable).parent / "casebridge")
 PG_ADMIN = os.environ.get("PROVE_PG_ADMIN", "host=127.0.0.1 port=5432 user=postgres dbname=test")
+REDIS_URL = os.environ.get("PROVE_REDIS_URL", "redis://127.0.0.1:6379/0")
 PULL_AGENCY = "suchtberatung-diakonie-du"
 
 #: (sample, adapter system, sending agency), in the order of the demo's story.
@@ -170,6 +171,9 @@ class Topology:
             f"CASEBRIDGE_ROUTE_TABLE={routes}\n"
             f"CASEBRIDGE_DATA_DIR={self.workdir / 'data'}\n"
             "CASEBRIDGE_LOG_FORMAT=json\n"
+            # the gateways share their failed-login counters, as in production; this machine's
+            # Redis has no password (a production one has, in CASEBRIDGE_RATE_LIMIT_STORAGE_FILE)
+            f"CASEBRIDGE_RATE_LIMIT_STORAGE={REDIS_URL}\n"
         )
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("CASEBRIDGE_")}
         self.env.update({

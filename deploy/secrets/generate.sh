@@ -15,6 +15,7 @@ write postgres_password "$(rand)"
 write rabbitmq_user casebridge
 write rabbitmq_password "$(rand)"
 write rabbitmq_erlang_cookie "$(rand 32)"
+write redis_password "$(rand)"
 
 pg=$(cat postgres_password)
 mq_user=$(cat rabbitmq_user)
@@ -22,6 +23,7 @@ mq=$(cat rabbitmq_password)
 write casebridge_database_url "postgresql+psycopg://casebridge:${pg}@postgres:5432/casebridge"
 # A failover list: kombu connects to the next node when one is down.
 write casebridge_broker_url "amqp://${mq_user}:${mq}@rabbitmq-1:5672//;amqp://${mq_user}:${mq}@rabbitmq-2:5672//;amqp://${mq_user}:${mq}@rabbitmq-3:5672//"
+write casebridge_rate_limit_storage "redis://:$(cat redis_password)@redis:6379/0"
 
 # One Standard Webhooks signing secret per push recipient (32 random bytes); hand each agency
 # its own file's content over a secure channel so that it can verify casebridge's deliveries.

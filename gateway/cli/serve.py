@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from casebridge.errors import ConfigError
 from casebridge.gateway.cli import app
 from casebridge.settings import get_settings
 
@@ -19,7 +20,10 @@ def serve(
     """Serve the gateway API (docs at /docs, schema at /openapi.json)."""
     import uvicorn
 
-    get_settings()  # invalid settings fail here, once, before any worker starts
+    # invalid settings fail here, once, before any worker starts
+    problems = get_settings().gateway_problems()
+    if problems:
+        raise ConfigError("invalid settings: " + "; ".join(problems))
     uvicorn.run(
         "casebridge.gateway.app:create_app",
         factory=True,

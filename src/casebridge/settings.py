@@ -208,6 +208,22 @@ class Settings(BaseSettings):
             raise ValueError("; ".join(problems))
         return self
 
+    def gateway_problems(self) -> list[str]:
+        """What production refuses in a gateway (``serve``) on top of every process's checks.
+
+        Only the gateway counts failed authentications, so only it needs a shared storage: in
+        memory every process and replica would count on its own, and a guesser spreading attempts
+        over them would get the limit times their number.
+        """
+        if self.environment != "production":
+            return []
+        if urlsplit(self.rate_limit_storage).scheme in ("", "memory"):
+            return [
+                "CASEBRIDGE_RATE_LIMIT_STORAGE must be a shared storage (redis://…) in "
+                "production; in memory each gateway process counts failed logins on its own"
+            ]
+        return []
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -183,6 +183,13 @@ def test_secret_generator_writes_what_production_settings_accept(tmp_path, monke
     assert settings.broker_url is not None and settings.broker_url.count("amqp://") == 3
     password = (folder / "postgres_password").read_text()
     assert f":{password}@postgres:5432/" in str(settings.database_url)
+    storage = compose["services"]["gateway"]["environment"]["CASEBRIDGE_RATE_LIMIT_STORAGE_FILE"]
+    monkeypatch.setenv("CASEBRIDGE_RATE_LIMIT_STORAGE_FILE",
+                       str(folder / storage.removeprefix("/run/secrets/")))
+    gateway = Settings()
+    assert gateway.gateway_problems() == []
+    redis_password = (folder / "redis_password").read_text()
+    assert gateway.rate_limit_storage == f"redis://:{redis_password}@redis:6379/0"
     # A second run keeps every existing secret (no accidental rotation).
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
     subprocess.run(["bash", str(folder / "generate.sh")], check=True, capture_output=True)
@@ -229,3 +236,21 @@ def test_every_push_recipient_has_its_signing_secret_mounted_for_the_workers(com
         if isinstance(agency.delivery, PushDelivery):
             for path in agency.delivery.signing_secret_files:
                 assert str(path) in targets, path
+
+
+def test_the_gateways_share_failed_login_counters_in_a_private_redis(compose) -> None:
+    services = compose["services"]
+    redis, gateway = services["redis"], services["gateway"]
+    storage = gateway["environment"]["CASEBRIDGE_RATE_LIMIT_STORAGE_FILE"]
+    assert storage.removeprefix("/run/secrets/") in gateway["secrets"]
+    assert gateway["depends_on"]["redis"]["condition"] == "service_healthy"
+    # only the gateway holds the URL; the workers and the migration do not count logins
+    for name in ("worker", "migrate"):
+        assert "casebridge_rate_limit_storage" not in str(services[name].get("secrets"))
+    assert redis["networks"] == ["internal"] and not redis.get("ports")
+    assert redis["read_only"] is True and redis["cap_drop"] == ["ALL"]
+    assert redis["secrets"] == ["redis_password"] and redis["user"].split(":")[0] != "0"
+    # the password is read from the secret file, never written into the command line
+    assert "/run/secrets/redis_password" in redis["command"][0]
+    assert "--save ''" in redis["command"][0]  # counters are not persisted
+    assert redis["deploy"]["resources"]["limits"]["memory"]

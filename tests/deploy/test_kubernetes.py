@@ -210,3 +210,33 @@ def test_the_gateway_trusts_the_ingress_pod_network_as_configured() -> None:
     ingress = _one("Ingress", "casebridge-gateway")["metadata"]["annotations"]
     assert config["CASEBRIDGE_CLIENT_CERT_HEADER"] == "ssl-client-subject-dn"
     assert ingress["nginx.ingress.kubernetes.io/auth-tls-verify-client"] == "optional"
+
+
+def test_redis_holds_the_counters_and_only_gateways_reach_it() -> None:
+    config = _one("ConfigMap", "casebridge-config")["data"]
+    example = _one("Secret", "casebridge-secrets")["stringData"]
+    folder, key = config["CASEBRIDGE_RATE_LIMIT_STORAGE_FILE"].rsplit("/", 1)
+    assert folder == "/run/secrets/casebridge" and key in example
+    assert example[key].startswith("redis://:") and "@casebridge-redis." in example[key]
+    pod = _pod("Deployment", "casebridge-redis")
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    (container,) = pod["containers"]
+    sc = container["securityContext"]
+    assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"] == {"drop": ["ALL"]}
+    assert {"cpu", "memory"} <= set(container["resources"]["limits"])
+    assert "/run/secrets/casebridge/redis-password" in container["args"][0]
+    service = _one("Service", "casebridge-redis")
+    labels = _one("Deployment", "casebridge-redis")["spec"]["selector"]["matchLabels"]
+    assert service["spec"]["selector"] == labels
+    policies = _policies()
+    into_redis = [s for s in policies.values()
+                  if _selects(s, "redis") and "Ingress" in s["policyTypes"] and s.get("ingress")]
+    assert len(into_redis) == 1
+    (rule,) = into_redis[0]["ingress"]
+    assert rule["from"] == [{"podSelector": {"matchLabels": {
+        "app.kubernetes.io/name": "casebridge", "app.kubernetes.io/component": "gateway"}}}]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 6379}]
+    gateway_out = policies["gateway-to-redis"]
+    assert _selects(gateway_out, "gateway") and not _selects(gateway_out, "worker")

@@ -177,3 +177,16 @@ def test_weak_passwords() -> None:
         assert weakness(weak) is not None, weak
     assert weakness("correct horse battery staple") is None
     assert weakness("Vq8-long-Kx2m") is None
+
+
+def test_only_the_gateway_needs_a_shared_rate_limit_storage(production) -> None:
+    production.setenv("CASEBRIDGE_DATABASE_URL", GOOD_DB)
+    production.setenv("CASEBRIDGE_BROKER_URL", GOOD_BROKER)
+    settings = get_settings()  # workers and migrations start without one
+    assert [p.split(" must")[0] for p in settings.gateway_problems()] == [
+        "CASEBRIDGE_RATE_LIMIT_STORAGE"
+    ]
+    shared = settings.model_copy(update={"rate_limit_storage": "redis://:pw@redis:6379/0"})
+    assert shared.gateway_problems() == []
+    local = settings.model_copy(update={"environment": "local"})
+    assert local.gateway_problems() == []  # one local process may count in memory

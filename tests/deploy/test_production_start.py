@@ -71,3 +71,18 @@ def test_serve_refuses_default_credentials(env, complaint, tmp_path) -> None:
     assert result.returncode == 3, result.stderr
     assert complaint in result.stderr
     assert "Xy7-s3cret" not in result.stderr  # the message names the variable, not its value
+
+
+GOOD_SERVER_URLS = {
+    "CASEBRIDGE_DATABASE_URL": "postgresql+psycopg://cb:Xy7-s3cret-9wLq@127.0.0.1:9/cb",
+    "CASEBRIDGE_BROKER_URL": "amqp://cb:Xy7-s3cret-9wLq@127.0.0.1:9//",
+}
+
+
+def test_serve_refuses_counting_failed_logins_in_memory(tmp_path) -> None:
+    env = {"CASEBRIDGE_ENVIRONMENT": "production", **GOOD_SERVER_URLS}
+    for storage in ({}, {"CASEBRIDGE_RATE_LIMIT_STORAGE": "memory://"}):
+        result = _start(["serve", "--port", "18999"], {**env, **storage}, tmp_path)
+        assert result.returncode == 3, result.stderr
+        assert "CASEBRIDGE_RATE_LIMIT_STORAGE must be a shared storage" in result.stderr
+        assert "Traceback" not in result.stderr and "Xy7-s3cret" not in result.stderr

@@ -98,7 +98,9 @@ class Stack:
             "CASEBRIDGE_ENVIRONMENT": "production",
             "CASEBRIDGE_DATABASE_URL_FILE": str(secrets / "database_url"),
             "CASEBRIDGE_BROKER_URL_FILE": str(secrets / "broker_url"),
-            "CASEBRIDGE_BROKER_PREFIX": prefix,
+            "CASEBRIDGE_BROKER_PREFIX": prefix,  # also the namespace of the counters in Redis
+            # production gateways refuse to count failed logins in memory
+            "CASEBRIDGE_RATE_LIMIT_STORAGE": "redis://127.0.0.1:6379/0",
             "CASEBRIDGE_ROUTE_TABLE": str(workdir / "routes.yaml"),
             "CASEBRIDGE_DATA_DIR": str(workdir / "data"),
             "CASEBRIDGE_LOG_FORMAT": "json",

@@ -7,6 +7,7 @@ import base64
 import hashlib
 import re
 
+import pytest
 from fastapi.testclient import TestClient
 
 from casebridge.gateway.app import create_app
@@ -40,16 +41,42 @@ def test_responses_with_personal_data_are_not_cached_and_locked_down(
     assert f"'sha256-{digest}'" in html.headers["content-security-policy"]  # the report renders
 
 
-def test_swagger_ui_comes_from_the_installed_package(client: TestClient) -> None:
-    page = client.get("/docs")
-    assert page.status_code == 200
-    sources = re.findall(r'(?:src|href)="([^"]+)"', page.text)
-    assert sources and all(s.startswith("/docs/static/") for s in sources), sources
-    assert "cdn" not in page.text.lower()
+#: Where a documentation page would load code or styles from if it were not served locally.
+CDN_HOSTS = ("cdn.jsdelivr.net", "unpkg.com", "cdnjs", "cdn.redoc.ly", "fonts.googleapis.com",
+             "fonts.gstatic.com", "fastapi.tiangolo.com", "validator.swagger.io")
+
+
+def _no_cdn(text: str) -> None:
+    lowered = text.lower()
+    assert not [host for host in CDN_HOSTS if host in lowered]
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_api_docs_come_from_the_installed_packages(client: TestClient, page: str) -> None:
+    r = client.get(page)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    _no_cdn(r.text)
+    assert "<script>" not in r.text and "<style" not in r.text  # nothing inline
+    csp = r.headers["content-security-policy"]
+    assert "script-src 'self';" in csp and "unsafe-inline" not in csp.split("style-src")[0]
+    sources = re.findall(r'(?:src|href)="([^"]+)"', r.text)
+    scripts = re.findall(r'<script src="([^"]+)"', r.text)
+    assert scripts and all(s.startswith(("/docs/", "/redoc/")) for s in sources), sources
     for source in sources:
-        assert client.get(source).status_code == 200, source
-    assert client.get("/redoc").status_code == 404  # no packaged ReDoc: not offered
+        asset = client.get(source)
+        assert asset.status_code == 200, source
+        if source.endswith((".js", ".css")) and "swagger-ui-bundle" not in source:
+            _no_cdn(asset.text)
     assert client.get("/openapi.json").json()["info"]["title"] == "casebridge gateway"
+
+
+def test_swagger_ui_starts_from_a_script_without_inline_code_or_validator(
+    client: TestClient,
+) -> None:
+    init = client.get("/docs/swagger-initializer.js")
+    assert init.status_code == 200 and "javascript" in init.headers["content-type"]
+    assert '"/openapi.json"' in init.text and '"validatorUrl": null' in init.text
+    assert client.get("/redoc/logo-mini.svg").status_code == 200  # the bundle's footer logo
 
 
 def test_production_guards_the_docs_and_sends_hsts(
@@ -58,10 +85,11 @@ def test_production_guards_the_docs_and_sends_hsts(
     # model_copy does not validate: production's refusal of SQLite is tested elsewhere.
     production = gateway_settings.model_copy(update={"environment": "production"})
     with TestClient(create_app(production), raise_server_exceptions=False) as prod:
-        for path in ("/docs", "/openapi.json"):
+        for path in ("/docs", "/redoc", "/openapi.json"):
             assert prod.get(path).status_code == 401, path
         staff = issue("kai.admin", role=Role.ADMIN).headers
         assert prod.get("/docs", headers=staff).status_code == 200
+        assert prod.get("/redoc", headers=staff).status_code == 200
         r = prod.get("/openapi.json", headers=staff)
         assert r.status_code == 200
         assert r.headers["strict-transport-security"] == "max-age=31536000"

@@ -28,6 +28,7 @@ from typing import Any
 
 from sqlalchemy import and_, or_, select
 
+from casebridge.codes import AuditKind
 from casebridge.consent.audit import AuditEntry, AuditTrail
 from casebridge.consent.store import AuditEntryRow, ClientRow
 from casebridge.consent.subjects import CLIENT, SubjectIndex
@@ -42,7 +43,7 @@ UNINDEXED_BY_CATEGORY = {
     "child_protection": ("child",),
     "entrusted": ("entruster",),
 }
-REPORT_KIND = "report_accessed"
+REPORT_KIND = str(AuditKind.REPORT_ACCESSED)
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,7 +38,14 @@ from casebridge.canonical_model import (
     Outcome,
     Purpose,
 )
-from casebridge.codes import AuditKind, AuditStage, DeadReason, EventOutcome, ReplayResult
+from casebridge.codes import (
+    AuditKind,
+    AuditStage,
+    DeadReason,
+    EventOutcome,
+    ReplayResult,
+    SubjectRole,
+)
 from casebridge.db import Base, Database, UtcDateTime, code_column
 from casebridge.errors import ConflictError, ConsentImportError, InputError, NotFound, Problem
 
@@ -163,7 +170,7 @@ class DataSubjectRow(Base):
 
     ref: Mapped[str] = mapped_column(String(32), primary_key=True)
     #: How the person was first seen: guardian, household_member, child, entruster, client.
-    role: Mapped[str] = mapped_column(String(32))
+    role: Mapped[str] = code_column(SubjectRole, minimum=32)
     #: The client whose file the person was seen in (None: that client was not registered).
     scope_client_id: Mapped[str | None] = mapped_column(String(64))
     seen_by: Mapped[str] = mapped_column(String(64))  # the sending agency

@@ -41,6 +41,7 @@ from casebridge.canonical_model import (
     normalise_name,
 )
 from casebridge.canonical_model.vocabulary import HouseholdRole, PersonRelation
+from casebridge.codes import SubjectRole
 from casebridge.consent.store import (
     ClientIdentifierRow,
     ClientNameRow,
@@ -53,9 +54,7 @@ from casebridge.db import Database
 from casebridge.errors import ConflictError, InputError, NotFound
 
 #: Roles a person can have in a transfer (the report words each).
-CLIENT, GUARDIAN, MEMBER, CHILD, ENTRUSTER = (
-    "client", "guardian", "household_member", "child", "entruster")
-ROLES = (CLIENT, GUARDIAN, MEMBER, CHILD, ENTRUSTER)
+CLIENT, GUARDIAN, MEMBER, CHILD, ENTRUSTER = ROLES = tuple(str(r) for r in SubjectRole)
 _GUARDIAN_ROLES = frozenset({HouseholdRole.MOTHER, HouseholdRole.FATHER, HouseholdRole.PARENT,
                              HouseholdRole.LEGAL_GUARDIAN})
 #: An entruster named only by relation is the household member of that role, if exactly one.

@@ -26,7 +26,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, or_, select, text
 from sqlalchemy.orm import Session
 
 from casebridge.canonical_model import (
@@ -224,6 +224,17 @@ def responsible_for(
     return ("client" if word in _CLIENT_WORDS else "other"), None
 
 
+def _lock_plan(session: Session, owner: str, key: str) -> None:
+    """Serialise the read-then-replace of one plan's measures across workers until commit:
+    two deliveries of plans for the same client would otherwise delete the rows the other one
+    is updating (StaleDataError) or both insert theirs. SQLite writers are serialised already."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    digest = hashlib.sha256(f"routing_measures\x1f{owner}\x1f{key}".encode()).digest()
+    session.execute(text("SELECT pg_advisory_xact_lock(:k)"),
+                    {"k": int.from_bytes(digest[:8], "big", signed=True)})
+
+
 def record_plan(
     session: Session, envelope: TransferEnvelope, recipient: str, *, client_id: str | None,
     routes: RouteTable, at: datetime,
@@ -236,6 +247,7 @@ def record_plan(
     if not dated:
         return 0
     key = hashlib.sha256((client_id or f"message:{envelope.message_id}").encode()).hexdigest()
+    _lock_plan(session, envelope.sender, key)
     rows = list(session.scalars(select(MeasureRow).where(
         MeasureRow.owner == envelope.sender, MeasureRow.client_key == key)))
     if rows and rows[0].message_id == envelope.message_id:

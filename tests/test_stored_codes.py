@@ -30,7 +30,8 @@ CODE_NAMES = frozenset({
 })
 #: Code-named columns that hold something else on purpose: an identifier system is a URI, and
 #: adapter systems are an open set (plugins register them by entry point).
-NOT_CODES = frozenset({("client_identifiers", "system"), ("gateway_inbound", "system")})
+NOT_CODES = frozenset({("client_identifiers", "system"), ("data_subject_identifiers", "system"),
+                       ("gateway_inbound", "system")})
 
 
 def _code_columns() -> list[tuple[str, str, int, frozenset[str]]]:

@@ -20,6 +20,7 @@ from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, Field
 
 from casebridge.canonical_model import agency_identifier_system
+from casebridge.codes import AuditKind
 from casebridge.consent.audit import AuditTrail
 from casebridge.consent.subjects import PersonMatch, SubjectIndex
 from casebridge.db import Database
@@ -28,7 +29,7 @@ from casebridge.gateway.problems import problem_responses
 
 router = APIRouter(prefix="/v1/persons", tags=["persons"])
 
-LINK_KIND = "subject_linked"
+LINK_KIND = str(AuditKind.SUBJECT_LINKED)
 
 
 class IdentifierView(BaseModel):

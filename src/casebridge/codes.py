@@ -32,6 +32,10 @@ class AuditKind(StrEnum):
     CHAIN_VERIFIED = "chain_verified"
     MESSAGE_REFUSED = "message_refused"
     LOGIN_LOCKED = "login_locked"
+    #: an access report (Art. 15) was produced
+    REPORT_ACCESSED = "report_accessed"
+    #: a person seen in another client's file was linked to a client deliberately
+    SUBJECT_LINKED = "subject_linked"
     #: a dry run showed what recipients would receive (nothing was sent)
     PREVIEW = "preview"
     #: a sender was told that a copy of its message was blocked at delivery or dead-lettered
@@ -47,7 +51,20 @@ class AuditStage(StrEnum):
     GATEWAY = "gateway"
     CLI = "cli"
     DPO = "dpo"
+    API = "api"
+    CONSOLE = "console"
+    DEMO = "demo"
     PREVIEW = "preview"
+
+
+class SubjectRole(StrEnum):
+    """How a person appears in a transfer (``data_subjects.role``; the access report words it)."""
+
+    CLIENT = "client"
+    GUARDIAN = "guardian"
+    HOUSEHOLD_MEMBER = "household_member"
+    CHILD = "child"
+    ENTRUSTER = "entruster"
 
 
 class EventOutcome(StrEnum):

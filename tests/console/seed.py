@@ -122,8 +122,12 @@ def add_incidents(seeded: Seeded) -> None:
     db = get_database(seeded.database_url)
     youth = StandIn("jugendamt-duisburg")
     youth.mode = "refuse"
-    routing = Routing(routes=demo_route_table({"jugendamt-duisburg": youth.url}), db=db,
-                      url=seeded.broker_url, prefix=PREFIX)
+    # the job centre hears of the dead letter (sender feedback, a message of its own)
+    centre = StandIn("jobcenter-duisburg")
+    routing = Routing(
+        routes=demo_route_table({"jugendamt-duisburg": youth.url,
+                                 "jobcenter-duisburg": centre.url}),
+        db=db, url=seeded.broker_url, prefix=PREFIX)
     try:
         notice = _NOTICE.model_copy(update={"message_id": "kinderschutz-2026-0002"})
         routing.router().route(notice)
@@ -132,6 +136,7 @@ def add_incidents(seeded: Seeded) -> None:
     finally:
         routing.close()
         youth.close()
+        centre.close()
     with db.session() as session:
         key = issue_key(session, name="jobcenter-duisburg", kind=PrincipalKind.AGENCY,
                         role=Role.AGENCY).secret

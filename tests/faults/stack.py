@@ -14,6 +14,7 @@ recipient accepted (by message id), what is dead, what the audit trail holds -- 
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -27,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from secrets import token_bytes
 from typing import Any
 
 import httpx
@@ -118,9 +120,16 @@ class Stack:
         port = int(proc.stdout.readline().decode().strip())
         self.recipient_url = f"http://127.0.0.1:{port}"
         table = yaml.safe_load((REPO / "deploy" / "config" / "routes.yaml").read_text())
+        signing = self.workdir / "signing_secret"
+        signing.write_text("whsec_" + base64.b64encode(token_bytes(32)).decode())
+        signing.chmod(0o600)
         for agency in table["agencies"]:
             if agency["delivery"]["mode"] == "push":
-                agency["delivery"]["url"] = f"{self.recipient_url}/{agency['id']}"
+                # production refuses plain http unless allowed for a recipient on loopback, and
+                # a push recipient without a signing secret
+                agency["delivery"].update(url=f"{self.recipient_url}/{agency['id']}",
+                                          allow_insecure_http=True,
+                                          signing_secret_files=[str(signing)])
         (self.workdir / "routes.yaml").write_text(yaml.safe_dump(table, sort_keys=False))
 
     def cli(self, *args: str, stdin: bytes | None = None, check: bool = True,

@@ -233,3 +233,50 @@ def test_a_copy_dead_lettered_by_a_bug_is_on_record_and_reported(
     [request] = recipients.requests
     [report] = get_adapter("jobcenter").parse(request.content)
     assert report.correlation_id == REFERRAL and "internal_error" in report.parts[0].content.text
+
+
+@pytest.mark.postgres
+def test_concurrent_plans_of_one_client_replace_each_other_without_errors_on_postgresql():
+    """Workers deliver plans of the same client at once (the fault suite's repeated worker
+    kills found a StaleDataError here): the read-then-replace is serialised per plan owner and
+    client, so every delivery records its plan and one consistent plan remains."""
+    import threading
+
+    from casebridge.adapters import get_adapter
+    from casebridge.db import get_database
+    from casebridge.routing.routes import demo_route_table
+    from casebridge.routing.status import record_plan
+    from tests.consent.store_fixtures import pg_schema_url
+
+    raw = sample_bytes("jobcenter/zuweisung-001.xml")
+    plan = get_adapter("jobcenter").parse(raw, source="test")[0]
+    routes = demo_route_table()
+    for url in pg_schema_url():
+        db = get_database(url)
+        errors: list[BaseException] = []
+        start = threading.Barrier(4)
+
+        def deliver(worker: int, db=db, start=start, errors=errors) -> None:
+            start.wait()
+            for n in range(12):
+                # two workers deliver the two copies of one plan, two others a rival plan
+                envelope = plan.model_copy(update={
+                    "message_id": f"plan-{worker // 2}-{n}",
+                    "created_at": AT + timedelta(minutes=n, seconds=worker // 2)})
+                try:
+                    with db.session() as session:
+                        record_plan(session, envelope, (SB, SA)[worker % 2],
+                                    client_id="c-same", routes=routes, at=AT)
+                except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+                    errors.append(exc)
+
+        threads = [threading.Thread(target=deliver, args=(w,)) for w in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert errors == []
+        with db.session() as s:
+            rows = list(s.query(MeasureRow))
+        assert len({r.message_id for r in rows}) == 1
+        assert sorted(r.position for r in rows) == [1, 2]

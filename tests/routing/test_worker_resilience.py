@@ -20,6 +20,7 @@ from sqlalchemy import text
 
 from casebridge.codes import DeadReason
 from casebridge.consent.audit import AuditTrail
+from casebridge.db import reset_databases
 from casebridge.routing.dlq import DeadLetters
 from casebridge.routing.worker import Worker
 from tests.consent.store_fixtures import pg_schema_url
@@ -113,6 +114,7 @@ def private_pg() -> Iterator[PrivatePostgres]:
     try:
         yield server
     finally:
+        reset_databases()  # the next test's cluster has the same URL but none of these tables
         server.close()
 
 

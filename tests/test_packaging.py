@@ -65,8 +65,9 @@ def test_wheel_contains_every_package_and_its_data(tmp_path: Path) -> None:
 
 def _fresh_venv(where: Path) -> Path:
     """A new virtual environment whose dependencies come from this one (no downloads): a .pth
-    file appends this environment's site-packages after the new one's own, so the casebridge
-    installed into the new environment is the one imported."""
+    file appends a folder of links to this environment's site-packages, less casebridge itself.
+    casebridge must not be reachable there: an editable install's finder comes after the path
+    entries, so a casebridge installed plainly in this environment would shadow it."""
     import sysconfig
     import venv
 
@@ -75,7 +76,12 @@ def _fresh_venv(where: Path) -> Path:
     where_purelib = "import sysconfig; print(sysconfig.get_path('purelib'))"
     own = subprocess.run([str(python), "-c", where_purelib], check=True, capture_output=True,
                          text=True).stdout.strip()
-    (Path(own) / "_deps_from_test_env.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    deps = where.with_name(f"{where.name}-deps")
+    deps.mkdir()
+    for entry in Path(sysconfig.get_path("purelib")).iterdir():
+        if not entry.name.lower().startswith(("casebridge", "__editable__")):
+            (deps / entry.name).symlink_to(entry)
+    (Path(own) / "_deps_from_test_env.pth").write_text(f"{deps}\n")
     return python
 
 

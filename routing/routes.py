@@ -19,7 +19,14 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from casebridge.canonical_model import (
     AgencyKind,
@@ -99,6 +106,14 @@ class AgencyConfig(_Strict):
     #: The version of its system's interface the agency runs (e.g. "2.3" for a job centre
     #: that has not installed 2.4); absent: the newest casebridge writes.
     interface_version: Annotated[str, Field(pattern=r"^\d{1,3}(\.\d{1,3}){0,3}$")] | None = None
+
+    @field_validator("interface_version", mode="before")
+    @classmethod
+    def _quoted(cls, value: object) -> object:
+        # YAML reads 2.10 as the number 2.1: a version must be written as text.
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            raise ValueError(f'write the version in quotes ("{value}"): it is text, not a number')
+        return value
 
 
 class RouteConfig(_Strict):

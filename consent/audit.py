@@ -92,7 +92,9 @@ class AuditDraft:
     consents: tuple[str, ...] = ()
     legal_basis: str | None = None
     review_required: bool = False
-    details: Mapping[str, str | int | bool | None] = field(default_factory=dict)
+    #: Metadata only. Decisions carry ``subjects`` (see :mod:`casebridge.consent.subjects`):
+    #: references and category codes of every person whose data the transfer carried.
+    details: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,8 +236,13 @@ def draft_for_decision(
     stage: str,
     at: datetime,
     client_id: str | None,
+    subjects: Sequence[Mapping[str, Any]] | None = None,
 ) -> AuditDraft:
-    """The audit draft of one recipient's decision (metadata only, no payload)."""
+    """The audit draft of one recipient's decision (metadata only, no payload).
+
+    ``subjects``: every person the envelope carries data of (references, roles, categories);
+    None leaves it out, as entries written before the subject index did.
+    """
     return AuditDraft(
         at=at,
         kind="decision",
@@ -253,11 +260,12 @@ def draft_for_decision(
         review_required=decision.review_required,
         # An override binds the justification it relied on into the chain by its hash only:
         # the text is personal data and stays beside the chain (consent.claims).
-        details=(
-            {"justification_sha256": justification_digest(envelope.statutory.justification)}
-            if decision.outcome == Outcome.OVERRIDE and envelope.statutory is not None
-            else {}
-        ),
+        details={
+            **({"justification_sha256": justification_digest(envelope.statutory.justification)}
+               if decision.outcome == Outcome.OVERRIDE and envelope.statutory is not None
+               else {}),
+            **({} if subjects is None else {"subjects": [dict(s) for s in subjects]}),
+        },
     )
 
 
@@ -339,11 +347,13 @@ class AuditTrail:
         at: datetime,
         client_id: str | None,
         along: Callable[[Connection], None] | None = None,
+        subjects: Sequence[Mapping[str, Any]] | None = None,
     ) -> list[AuditEntry]:
         """One entry per recipient of ``decisions``, appended together (``along``: see
-        :meth:`append`)."""
+        :meth:`append`; ``subjects``: see :func:`draft_for_decision`)."""
         return self.append([
-            draft_for_decision(envelope, d, stage=stage, at=at, client_id=client_id)
+            draft_for_decision(envelope, d, stage=stage, at=at, client_id=client_id,
+                               subjects=subjects)
             for d in decisions.decisions
         ], along=along)
 
@@ -417,6 +427,11 @@ class AuditTrail:
             where.append(_T.c.at < utc_text(until))
         if client_id is not None:
             where.append(_T.c.client_id == client_id)
+        for rows in self._raw_batches(batch=batch, where=where):
+            yield from (_row_to_entry(r) for r in rows)
+
+    def select_entries(self, *where: Any, batch: int = 2000) -> Iterator[AuditEntry]:
+        """Stored entries matching SQL conditions on the entry table, in chain order."""
         for rows in self._raw_batches(batch=batch, where=where):
             yield from (_row_to_entry(r) for r in rows)
 

@@ -34,6 +34,7 @@ from casebridge.consent.registry import (
     envelope_identifiers,
     resolve_with_consents,
 )
+from casebridge.consent.subjects import index_subjects
 from casebridge.db import Database
 from casebridge.errors import InputError
 from casebridge.logging import get_logger
@@ -114,9 +115,10 @@ class ConsentGate:
         """
         evaluation = self.evaluate(envelope, at=at, policies=policies)
         released = _released(envelope, evaluation)
+        subjects = index_subjects(self.db, envelope, client_id=evaluation.client.client_id, at=at)
         entries = self.audit.append_decisions(
             envelope, evaluation.decisions, stage=stage, at=at,
-            client_id=evaluation.client.client_id,
+            client_id=evaluation.client.client_id, subjects=subjects,
             along=None if along is None else (
                 lambda conn: along(conn, evaluation.decisions, released)),
         )

@@ -149,6 +149,57 @@ class AuditEntryRow(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+class DataSubjectRow(Base):
+    """A person whose data a transfer carried, known to casebridge by a pseudonymous reference.
+
+    Household members, guardians, the child of a notification and entrusters appear inside
+    another client's file, often without an identifier of their own. The audit entry records
+    only ``ref``; this row keeps what lets a person find it again (normalised name, birth date,
+    identifiers seen) and, once a case worker confirmed it deliberately, the client it is.
+    """
+
+    __tablename__ = "data_subjects"
+    __table_args__ = (Index("ix_data_subjects_lookup", "name_normalised", "birth_date"),)
+
+    ref: Mapped[str] = mapped_column(String(32), primary_key=True)
+    #: How the person was first seen: guardian, household_member, child, entruster, client.
+    role: Mapped[str] = mapped_column(String(32))
+    #: The client whose file the person was seen in (None: that client was not registered).
+    scope_client_id: Mapped[str | None] = mapped_column(String(64))
+    seen_by: Mapped[str] = mapped_column(String(64))  # the sending agency
+    first_seen_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    name_normalised: Mapped[str | None] = mapped_column(String(255))
+    birth_date: Mapped[date | None] = mapped_column(Date)
+    #: The confirmed link (never set by matching): the client this person is.
+    client_id: Mapped[str | None] = mapped_column(ForeignKey("clients.client_id"), index=True)
+    linked_by: Mapped[str | None] = mapped_column(String(255))
+    linked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class DataSubjectIdentifierRow(Base):
+    """An agency identifier seen with a data subject (for look-up by identifier)."""
+
+    __tablename__ = "data_subject_identifiers"
+    __table_args__ = (
+        UniqueConstraint("ref", "system", "value"),
+        Index("ix_data_subject_identifiers_lookup", "system", "value"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ref: Mapped[str] = mapped_column(ForeignKey("data_subjects.ref"), index=True)
+    system: Mapped[str] = mapped_column(String(255))
+    value: Mapped[str] = mapped_column(String(255))
+
+
+class RegistrySecretRow(Base):
+    """Secrets of the registry (the key of the pseudonymous references), made by the migration."""
+
+    __tablename__ = "registry_secrets"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))
+
+
 class AuditHeadRow(Base):
     """The chain head: last seq and hash. Its row is the lock appenders queue on, and it lets
     ``verify`` notice entries cut off the end of the chain."""

@@ -26,6 +26,7 @@ from casebridge.gateway.api import (
     inbound,
     ops,
     outbox,
+    persons,
     referrals,
     status,
 )
@@ -103,7 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         else None
     )
     install_problem_handlers(app)
-    for module in (ops, inbound, outbox, referrals, status, consents, clients, audit):
+    for module in (ops, inbound, outbox, referrals, status, consents, clients, persons, audit):
         app.include_router(module.router)
     mount_console(app)
     mount_api_docs(app, production=settings.environment == "production")

@@ -83,5 +83,8 @@ AgencyCheck = Annotated[Callable[[], Principal], Depends(agency_check)]
 ConsentDesk = Annotated[Principal, Depends(require_roles(Role.CONSENT_DESK, Role.ADMIN))]
 #: The data-protection officer: the only role that reads the audit trail.
 Dpo = Annotated[Principal, Depends(require_roles(Role.DPO))]
+#: Who may find a person and produce their access report: the DPO, and the consent desk that
+#: serves the client in person.
+PersonDesk = Annotated[Principal, Depends(require_roles(Role.DPO, Role.CONSENT_DESK))]
 #: An administrator (operations).
 Admin = Annotated[Principal, Depends(require_roles(Role.ADMIN))]

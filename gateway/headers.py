@@ -22,7 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from swagger_ui_bundle import swagger_ui_path
 
-from casebridge.gateway.api.report_html import STYLE_HASH
+from casebridge.gateway.access_report import STYLE_HASH
 from casebridge.gateway.problems import document_problems
 from casebridge.gateway.security import authenticate
 

@@ -356,12 +356,7 @@ class Worker:
             log.info("worker state", state=state, previous=self.state, held=len(self._held))
             self.state = state
             if self.state_file is not None:
-                try:
-                    partial = self.state_file.with_name(self.state_file.name + ".new")
-                    partial.write_text(state + "\n", encoding="utf-8")
-                    partial.replace(self.state_file)
-                except OSError as exc:
-                    log.warning("worker state file not written", exc_type=type(exc).__name__)
+                write_state(self.state_file, state)
 
     def _dead(self) -> Publisher:
         if self._dead_publisher is None:
@@ -617,6 +612,16 @@ class Worker:
             release(self._dead_publisher.connection)
             self._dead_publisher = None
         self.service.push.close()
+
+
+def write_state(path: Path, state: str) -> None:
+    """Replace the worker's state file (read by ``casebridge-healthcheck --worker-state``)."""
+    try:
+        partial = path.with_name(path.name + ".new")
+        partial.write_text(state + "\n", encoding="utf-8")
+        partial.replace(path)
+    except OSError as exc:
+        log.warning("worker state file not written", exc_type=type(exc).__name__)
 
 
 def audit_event(

@@ -4,7 +4,8 @@
   recipient), purpose, outcome, kind and period; keyset pagination by ``seq``.
 - ``GET /v1/audit/verify``: the whole hash chain checked.
 - ``GET /v1/audit/clients/{client_id}/report`` (JSON) and ``…/report.html`` (printable): what
-  went where about one client (Art. 15 GDPR), from the audit trail alone.
+  went where about one person (Art. 15 GDPR), from the audit trail
+  (:func:`casebridge.consent.access.access_report`); DPO and consent desk.
 - ``GET /v1/audit/processing-records``: the records of processing per route (Art. 30 GDPR) from
   the route table: purposes, categories, recipients, legal bases.
 
@@ -16,21 +17,22 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from casebridge.canonical_model import SPECIAL_CATEGORIES, Category, Outcome, Purpose
+from casebridge.consent.access import AccessReport
 from casebridge.consent.audit import AuditTrail
-from casebridge.consent.store import AuditEntryRow, ClientRow
-from casebridge.db import utc_text
-from casebridge.errors import NotFound
-from casebridge.gateway.api.report_html import render_access_report
-from casebridge.gateway.deps import DatabaseDep, Dpo, RoutingDep, SessionDep
+from casebridge.consent.store import AuditEntryRow
+from casebridge.db import Database, utc_text
+from casebridge.gateway.access_report import ProducedReport, produce_report, render_page
+from casebridge.gateway.deps import DatabaseDep, Dpo, PersonDesk, RoutingDep, SessionDep
+from casebridge.gateway.principals import Principal
 from casebridge.gateway.problems import problem_responses
 from casebridge.routing.routes import RouteTable
 
@@ -79,7 +81,9 @@ class AuditEntryView(BaseModel):
     consents: list[str]
     legal_basis: str | None
     review_required: bool
-    details: dict[str, str | int | bool | None]
+    details: dict[str, Any] = Field(
+        description="Metadata of the entry; decisions carry ``subjects``: the reference, roles "
+                    "and categories of every person whose data the transfer carried.")
     prev_hash: str
     hash: str
 
@@ -100,49 +104,6 @@ class VerifyView(BaseModel):
     problem: str | None
     last_seq: int
     last_hash: str
-
-
-class RecipientSummary(BaseModel):
-    """What one recipient received about the client, over all time."""
-
-    categories: list[str]
-    purposes: list[str]
-    consents: list[str]
-    first: str
-    last: str
-
-
-class Disclosure(BaseModel):
-    """One transfer that released data about the client."""
-
-    at: str
-    stage: str | None
-    message_id: str | None
-    sender: str | None
-    recipient: str | None
-    purpose: str | None
-    outcome: str | None
-    categories: list[str]
-    consents: list[str]
-    legal_basis: str | None
-
-
-class WithheldTransfer(Disclosure):
-    """A transfer that released nothing, and why."""
-
-    withheld: list[WithheldItem]
-
-
-class AccessReport(BaseModel):
-    """Art. 15 GDPR: which data about the client went where, when, under which consent."""
-
-    client_id: str
-    generated_at: datetime
-    chain_head_seq: int = Field(description="The report covers the chain up to this entry.")
-    chain_head_hash: str
-    recipients: dict[str, RecipientSummary]
-    disclosures: list[Disclosure]
-    withheld_transfers: list[WithheldTransfer]
 
 
 class AgencyRef(BaseModel):
@@ -237,14 +198,6 @@ def _view(row: AuditEntryRow) -> AuditEntryView:
     )
 
 
-def client_known(session: Session, *, client_id: str) -> bool:
-    """Whether the registry or the audit trail knows the client."""
-    if session.get(ClientRow, client_id) is not None:
-        return True
-    hit = select(AuditEntryRow.seq).where(AuditEntryRow.client_id == client_id).limit(1)
-    return session.scalar(hit) is not None
-
-
 # --- routes -----------------------------------------------------------------------------------
 
 
@@ -294,44 +247,45 @@ def verify(_dpo: Dpo, db: DatabaseDep) -> VerifyView:
     )
 
 
-def _report(db: Any, client_id: str) -> AccessReport:
-    trail = AuditTrail(db)
-    with db.session() as session:
-        if not client_known(session, client_id=client_id):
-            raise NotFound(f"client '{client_id}' is not known to casebridge")
-    head_seq, head_hash = trail.head()
-    report = trail.report(client_id)
-    return AccessReport.model_validate({
-        **report, "generated_at": datetime.now(UTC), "chain_head_seq": head_seq,
-        "chain_head_hash": head_hash,
-    })
+def _produce(
+    db: Database, client_id: str, reader: Principal, request: Request, fmt: str, lang: str
+) -> ProducedReport:
+    routing = getattr(request.app.state, "routing", None)
+    return produce_report(db, client_id, by=reader.name, via="api", fmt=fmt, lang=lang,
+                          routes=routing.routes if routing is not None else None)
 
 
 @router.get(
     "/clients/{client_id}/report",
     response_model=AccessReport,
-    summary="Access report for a client (Art. 15 GDPR)",
+    summary="Access report for a person (Art. 15 GDPR)",
     responses=problem_responses(401, 403, 404),
 )
-def access_report(client_id: ClientIdPath, _dpo: Dpo, db: DatabaseDep) -> AccessReport:
-    """Which data about the client went to whom, when, for what, under which consent."""
-    return _report(db, client_id)
+def access_report(
+    client_id: ClientIdPath, reader: PersonDesk, db: DatabaseDep, request: Request,
+) -> AccessReport:
+    """Every transfer of the person's data — as the client and as a household member,
+    guardian, child or entruster in other files — with what finally reached the recipient.
+    For the DPO and the consent desk; producing it is recorded in the audit trail."""
+    return _produce(db, client_id, reader, request, "json", "de").report
 
 
 @router.get(
     "/clients/{client_id}/report.html",
     response_class=HTMLResponse,
-    summary="Printable access report for a client (Art. 15 GDPR)",
+    summary="Printable access report for a person (Art. 15 GDPR)",
     responses={
         200: {"content": {"text/html": {"schema": {"type": "string"}}},
               "description": "A self-contained HTML document for printing."},
         **problem_responses(401, 403, 404),
     },
 )
-def access_report_html(client_id: ClientIdPath, _dpo: Dpo, db: DatabaseDep) -> HTMLResponse:
-    """The same report as a printable document."""
-    report = _report(db, client_id)
-    return HTMLResponse(render_access_report(report.model_dump(mode="json")))
+def access_report_html(
+    client_id: ClientIdPath, reader: PersonDesk, db: DatabaseDep, request: Request,
+    lang: Literal["de", "en"] = Query("de", description="Language of the wording."),
+) -> HTMLResponse:
+    """The same report worded for the person, as a printable page."""
+    return HTMLResponse(render_page(_produce(db, client_id, reader, request, "html", lang).text))
 
 
 _CONSENT_BASES = (

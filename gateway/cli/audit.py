@@ -6,18 +6,22 @@ client and its export to a data-protection officer as they are.
 
 from __future__ import annotations
 
+import getpass
 import json
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import typer
 
 from casebridge.consent.audit import AuditTrail
+from casebridge.errors import InputError, NotFound
+from casebridge.gateway.access_report import produce_report, render_page, render_text
 from casebridge.gateway.cli import EXIT_FAILURE, app
 from casebridge.gateway.cli.consent import open_database, parse_time
+from casebridge.routing.routes import RouteTable, configured_route_table
+from casebridge.settings import get_settings
 
 audit_app = typer.Typer(
     help="Verify, report on and export the tamper-evident audit trail.", no_args_is_help=True
@@ -68,45 +72,45 @@ def verify(
     raise typer.Exit(EXIT_FAILURE)
 
 
-def _text_report(report: dict[str, Any]) -> str:
-    lines = [f"Disclosures of data about client {report['client_id']} (Art. 15 GDPR)", ""]
-    if not report["recipients"]:
-        lines.append("No data about this client was released to any agency.")
-    for name, summary in report["recipients"].items():
-        lines.append(
-            f"{name}: {', '.join(summary['categories'])} -- purposes "
-            f"{', '.join(summary['purposes'])}; consents {', '.join(summary['consents']) or '-'}; "
-            f"{summary['first']} .. {summary['last']}"
-        )
-    if report["disclosures"]:
-        lines += ["", "Each release:"]
-    for d in report["disclosures"]:
-        basis = f", legal basis {d['legal_basis']}" if d["legal_basis"] else ""
-        lines.append(
-            f"  {d['at']}  {d['sender']} -> {d['recipient']}  ({d['purpose']}, {d['stage']}): "
-            f"{', '.join(d['categories'])}; consents {', '.join(d['consents']) or '-'}{basis}; "
-            f"message {d['message_id']}"
-        )
-    if report["withheld_transfers"]:
-        lines += ["", f"{len(report['withheld_transfers'])} transfer(s) were blocked entirely."]
-    return "\n".join(lines)
+def _operator() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name in some containers
+        return "unknown"
+
+
+def _routes() -> RouteTable | None:
+    # Agency names come from the route table when one is configured; ids otherwise.
+    return configured_route_table() if get_settings().route_table is not None else None
 
 
 @audit_app.command("report")
 def report(
     client: str = typer.Option(..., "--client", help="The canonical client id (c-…)."),
-    fmt: str = typer.Option("json", "--format", help="json or text."),
+    fmt: str = typer.Option("json", "--format", help="json, text or html (printable)."),
+    lang: str = typer.Option("de", "--lang", help="de or en (text and html)."),
 ) -> None:
-    """Which of the client's data went to whom, when, for what purpose, under which consent."""
-    if fmt not in ("json", "text"):
-        from casebridge.errors import InputError
+    """Which of the person's data went to whom, when, for what purpose, on which basis —
+    as the client, and as a household member, guardian, child or entruster in others' files.
 
-        raise InputError("--format: expected json or text")
-    data = AuditTrail(open_database()).report(client)
+    The same report as the API and the console; producing it is recorded in the audit trail.
+    Exit 2 if casebridge does not know the client.
+    """
+    if fmt not in ("json", "text", "html"):
+        raise InputError("--format: expected json, text or html")
+    if lang not in ("de", "en"):
+        raise InputError("--lang: expected de or en")
+    try:
+        produced = produce_report(open_database(), client, by=f"cli:{_operator()}",
+                                  via="cli", fmt=fmt, lang=lang, routes=_routes())
+    except NotFound as exc:
+        raise InputError(f"--client: {exc.message}") from None
     if fmt == "json":
-        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        typer.echo(json.dumps(produced.report.as_json(), indent=2, ensure_ascii=False))
+    elif fmt == "text":
+        typer.echo(render_text(produced.text))
     else:
-        typer.echo(_text_report(data))
+        typer.echo(render_page(produced.text))
 
 
 @audit_app.command("export")

@@ -7,7 +7,9 @@ counselling service pulling from its outbox. It records the sample clients' cons
 provider's client id to the client as a case worker would (never by guessing), feeds the agencies'
 interface samples through the gateway's pipeline, lets a worker deliver, and prints what each
 recipient received, what was withheld and why, the status flow back, one blocked transfer, one
-withdrawal that stops a queued message, and finally verifies the audit chain.
+withdrawal that stops a queued message, the consent desk confirming that the mother in the youth
+office's file is the job centre's client and printing her access report, and finally verifies
+the audit chain.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import shlex
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from importlib.resources import files
 from pathlib import Path
 
@@ -30,7 +32,10 @@ from casebridge.canonical_model import CLIENT_ID_SYSTEM
 from casebridge.consent.audit import AuditTrail
 from casebridge.consent.registry import ClientRegistry
 from casebridge.consent.store import ConsentStore
+from casebridge.consent.subjects import SubjectIndex
 from casebridge.db import Database, get_database
+from casebridge.gateway.access_report import produce_report, render_text
+from casebridge.gateway.api.persons import confirm_link
 from casebridge.gateway.cli import app
 from casebridge.gateway.console.data import overrides
 from casebridge.gateway.demo import sample_bytes
@@ -168,7 +173,7 @@ def demo(
     routing = Routing(routes=routes, db=db, url=settings.effective_broker_url,
                       prefix=DEMO_PREFIX, clock=scenario_clock())
     try:
-        run_scenario(routing, stand_ins, settings)
+        run_scenario(routing, stand_ins, settings, access_report=True)
     finally:
         routing.close()
         for s in stand_ins.values():
@@ -182,8 +187,13 @@ def demo(
             show_kept(tmp, db)
 
 
-def run_scenario(routing: Routing, stand_ins: dict[str, StandIn], settings: Settings) -> None:
-    """The demo's story (see the module docstring)."""
+def run_scenario(
+    routing: Routing, stand_ins: dict[str, StandIn], settings: Settings, *,
+    access_report: bool = False,
+) -> None:
+    """The demo's story (see the module docstring); ``access_report`` adds the consent desk's
+    confirmation of the mother and her report (the demo shows it; seeded test data leaves the
+    confirmation to the tests)."""
     say("casebridge demo -- referral exchange of the Duisburg pilot region")
     say(f"store {settings.effective_database_url.split('///')[0]}///…, broker "
         f"{settings.effective_broker_url.split('///')[0]}///…, "
@@ -284,7 +294,11 @@ def run_scenario(routing: Routing, stand_ins: dict[str, StandIn], settings: Sett
                 f"{o.entry.recipient} under {o.entry.legal_basis}, justification "
                 f"sha256 {o.claim.justification_sha256[:16]}…, awaiting review", indent=2)
 
-    heading(9, "Audit trail")
+    if access_report:
+        heading(9, "The consent desk finds the mother and prints her access report (Art. 15)")
+        show_mother_report(routing)
+
+    heading(10 if access_report else 9, "Audit trail")
     trail = AuditTrail(routing.db)
     for e in trail.entries():
         say(f"#{e.seq:<3} {e.kind:<21} {e.stage or '':<9} {e.sender or '':<26} -> "
@@ -295,6 +309,31 @@ def run_scenario(routing: Routing, stand_ins: dict[str, StandIn], settings: Sett
         f"duplicate deliveries: {dupes}", indent=2)
     if not result.ok:
         raise typer.Exit(1)
+
+
+def show_mother_report(routing: Routing) -> None:
+    """Find the mother by name and birth date, confirm that the person in the youth office's
+    file is the job centre's client (a deliberate act), then print her report."""
+    index = SubjectIndex(routing.db)
+    found = index.by_name("Yılmaz, Ayşe", date(1988, 4, 12))
+    for m in found:
+        where = ("registered client" if m.kind == "client" else
+                 f"seen as {m.role} in {m.seen_by}'s file of client {m.scope_client_id}")
+        say(f"candidate {m.ref}: {where}", indent=2)
+    clients = [m.ref for m in found if m.kind == "client"]
+    seen = [m for m in found if m.kind == "subject" and m.client_id is None]
+    if len(clients) == 1:
+        for m in seen:
+            confirm_link(routing.db, m.ref, clients[0], by="demo consent desk", via="demo")
+            say(f"consent desk confirms: {m.ref} (the mother in the youth office's file) is "
+                f"client {clients[0]} -- checked in person, recorded in the audit trail",
+                indent=2)
+    client = index.by_identifier(KUNDENNUMMER, "962D123456")
+    client_id = next(m.ref for m in client if m.kind == "client")
+    produced = produce_report(routing.db, client_id, by="demo consent desk", via="demo",
+                              fmt="text", lang="de", routes=routing.routes)
+    for line in render_text(produced.text).splitlines():
+        say(line, indent=4)
 
 
 def routes_system(routing: Routing, agency: str) -> str:

@@ -9,28 +9,60 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
+import threading
 from pathlib import Path
 from types import FrameType
 
 import typer
 
+from casebridge.errors import StoreUnreachable
 from casebridge.gateway.cli import app
 from casebridge.logging import get_logger
 from casebridge.routing.runtime import Routing
+from casebridge.routing.worker import write_state
 
 log = get_logger(__name__)
+
+#: Waits between attempts to reach the store at start: doubling from the first to the last.
+START_BACKOFF = (0.5, 15.0)
+
+
+def _routing_when_store_answers(stopped: threading.Event,
+                                state_file: Path | None) -> Routing | None:
+    """Routing on the configured store, waiting (with back-off) while the store does not answer:
+    a worker started during a database outage waits for it like a running one does, it does not
+    exit. ``None`` if asked to stop meanwhile."""
+    wait, longest = START_BACKOFF
+    while True:
+        try:
+            return Routing.from_settings()
+        except StoreUnreachable:
+            if state_file is not None:
+                write_state(state_file, "paused_store")
+            log.warning("store unreachable at start; waiting", retry_in=wait)
+            if stopped.wait(wait):
+                return None
+            wait = min(wait * 2, longest)
 
 
 def _run(agencies: list[str] | None, prefetch: int, idle_exit: float | None,
          threads: int = 1, state_file: Path | None = None) -> dict[str, int]:
-    routing = Routing.from_settings()
-    worker = routing.worker(agencies, prefetch=prefetch, threads=threads, state_file=state_file)
+    stopped = threading.Event()
+    worker = None
 
     def _stop(_signum: int, _frame: FrameType | None) -> None:
-        worker.stop()
+        stopped.set()
+        if worker is not None:
+            worker.stop()
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    routing = _routing_when_store_answers(stopped, state_file)
+    if routing is None:
+        return {}
+    worker = routing.worker(agencies, prefetch=prefetch, threads=threads, state_file=state_file)
+    if stopped.is_set():
+        worker.stop()
     log.info("worker started", agency=",".join(worker.agencies),
              transport=routing.url.split(":")[0])
     try:

@@ -115,7 +115,8 @@ async def logout(request: Request) -> Response:
 @router.get("/")
 @router.get("")
 def home(request: Request) -> Response:
-    """DPOs start at the flows, administrators at the operations view."""
+    """DPOs start at the flows, administrators at the operations view, the consent desk at
+    finding a person."""
     user = current_user(request)
     if user is None:
         raise LoginRequired()
@@ -124,4 +125,6 @@ def home(request: Request) -> Response:
         return redirect(url("/flows"))
     if user.principal.role is Role.ADMIN:
         return redirect(url("/ops"))
-    raise ConsoleForbidden((Role.DPO, Role.ADMIN))
+    if user.principal.role is Role.CONSENT_DESK:
+        return redirect(url("/persons"))
+    raise ConsoleForbidden((Role.DPO, Role.ADMIN, Role.CONSENT_DESK))

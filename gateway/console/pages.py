@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from casebridge.consent.audit import AuditTrail
 from casebridge.consent.registry import ClientRegistry
 from casebridge.consent.store import ConsentStore
 from casebridge.db import Database
@@ -182,36 +181,6 @@ async def review(request: Request, seq: str) -> Response:
                       error=number, error_key=exc.key, found=found,
                       comment=comment[:data.MAX_COMMENT])
     return redirect(url("/overrides", notice="done") + f"#o{number}")
-
-
-@router.get("/report")
-def report(request: Request) -> Response:
-    """The Art. 15 access report for one client, worded for the client, printable."""
-    user = _dpo(request)
-    client_id = _text(request, "client_id")
-    if client_id is None:
-        return render(request, "report.html", client_id=None, sent=None, refused=None)
-    db = _db(request)
-    with db.session() as session:
-        known = data.client_ids_known(session, client_id) or _registered(db, client_id)
-    if not known:
-        return render(request, "report.html", status_code=404, client_id=client_id, sent=None,
-                      refused=None)
-    head_seq, _head_hash = AuditTrail(db).head()
-    transfers = data.client_transfers(db, client_id)
-    return render(request, "report.html", client_id=client_id,
-                  sent=[t for t in transfers if t.released],
-                  refused=[t for t in transfers if not t.released],
-                  head_seq=head_seq, generated=datetime.now(UTC),
-                  names=agencies(request, user.lang))
-
-
-def _registered(db: Database, client_id: str) -> bool:
-    try:
-        ClientRegistry(db).show(client_id)
-    except NotFound:
-        return False
-    return True
 
 
 @router.get("/consents")

@@ -55,7 +55,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
 
 from casebridge.codes import code_width
-from casebridge.errors import ConfigError
+from casebridge.errors import ConfigError, StoreUnreachable
 from casebridge.logging import get_logger
 from casebridge.settings import get_settings
 
@@ -385,7 +385,7 @@ def get_database(url: str | None = None, *, migrate_schema: bool = True) -> Data
                     if current_revisions(db.engine) != head_revisions():
                         db.migrate()
                 except OperationalError as exc:
-                    raise ConfigError(
+                    raise StoreUnreachable(
                         f"cannot open the database ({type(exc.orig).__name__}); "
                         "check CASEBRIDGE_DATABASE_URL"
                     ) from None

@@ -70,6 +70,12 @@ class ConfigError(CasebridgeError):
 # --- adapters ---------------------------------------------------------------------------------
 
 
+class StoreUnreachable(ConfigError):
+    """The database named by the settings does not answer (it may come back: a worker waits)."""
+
+    code = "database_unavailable"
+
+
 class AdapterError(InputError):
     """Raised when a native message cannot be read or written by its adapter."""
 

@@ -295,18 +295,24 @@ def test_audit_verify_report_export(cli_env, run_cli, files) -> None:
     assert ok.exit_code == 0 and "7 entries verified" in ok.stdout
     assert "verified 7 of 7 entries" in ok.stderr  # progress lines when not on a terminal
     report = json.loads(run_cli("audit", "report", "--client", client).stdout)
-    summary = report["recipients"]["suchtberatung-diakonie-du"]
-    assert summary["categories"] == ["addiction", "contact", "identity", "support_plan"]
-    assert summary["consents"] == [SELF_ID] and summary["purposes"] == ["referral"]
-    assert "sozialamt-duisburg" not in report["recipients"]
-    text = run_cli("audit", "report", "--client", client, "--format", "text")
-    assert "suchtberatung-diakonie-du: addiction, contact, identity, support_plan" in text.stdout
-    assert "blocked entirely" in text.stdout
+    sent = [t for t in report["transfers"] if t["state"] != "not_transferred"]
+    assert {t["recipient"] for t in sent} == {"suchtberatung-diakonie-du"}
+    assert sent[0]["released"] == ["addiction", "contact", "identity", "support_plan"]
+    assert sent[0]["consents"] == [SELF_ID] and sent[0]["purpose"] == "referral"
+    assert all(t["recipient"] != "sozialamt-duisburg" for t in sent)
+    text = run_cli("audit", "report", "--client", client, "--format", "text", "--lang", "en")
+    assert "to suchtberatung-diakonie-du: substance use and addiction counselling" in text.stdout
+    assert "Not transferred" in text.stdout and "not transferred, because" in text.stdout
     assert run_cli("audit", "report", "--client", client, "--format", "xml").exit_code == 2
+    unknown = run_cli("audit", "report", "--client", "c-nobody")
+    assert unknown.exit_code == 2 and "not known to casebridge" in unknown.stderr
     lines = run_cli("audit", "export").stdout.splitlines()
-    assert [json.loads(line)["seq"] for line in lines] == [1, 2, 3, 4, 5, 6, 7]
+    # the import's consent_recorded entry (at the real time), six decisions of 2026-11-20, and
+    # the two reports produced above (report access is itself audited, at the real time)
+    assert [json.loads(line)["seq"] for line in lines] == [1, 2, 3, 4, 5, 6, 7, 8, 9]
     later = run_cli("audit", "export", "--since", "2026-11-21T00:00:00Z").stdout.splitlines()
-    assert [json.loads(line)["kind"] for line in later] == ["consent_recorded"]
+    assert [json.loads(line)["kind"] for line in later] == [
+        "consent_recorded", "report_accessed", "report_accessed"]
     window = run_cli("audit", "export", "--since", "2026-11-20T00:00:00Z",
                      "--until", "2026-11-21T00:00:00Z")
     assert len(window.stdout.splitlines()) == 6

@@ -14,7 +14,7 @@ from casebridge.gateway.principals import PrincipalKind, Role, issue_key, set_pa
 from casebridge.routing.routes import load_route_table
 from casebridge.routing.runtime import Routing
 from casebridge.settings import Settings
-from tests.console.seed import PASSWORD, PREFIX, Seeded, _statutory_envelope
+from tests.console.seed import _NOTICE, PASSWORD, PREFIX, Seeded
 
 CITIES = ("duisburg", "essen", "oberhausen")
 KINDS = (  # kind, system, id prefix, name pattern
@@ -57,7 +57,7 @@ def seed_region(data_dir: Path) -> Seeded:
     table = load_route_table(routes_file)
     db = get_database(settings.effective_database_url)
     routing = Routing(routes=table, db=db, url=settings.effective_broker_url, prefix=PREFIX)
-    template = _statutory_envelope()
+    template = _NOTICE
     try:
         router = routing.router()
         for k, route in enumerate(table.config.routes):

@@ -241,7 +241,7 @@ def test_dpo_walks_through_every_page(new_page: Any, demo_data: Seeded) -> None:
     page.get_by_role("button", name="Anzeigen").click()
     page.wait_for_load_state()
     text = page.inner_text("main")
-    assert "wurden folgende Daten über Sie von Jobcenter Duisburg (Jobcenter)" in text
+    assert "hat Jobcenter Duisburg folgende Daten über Sie an Suchtberatung der Diakonie" in text
     shot(page, "08-report")
     page.emulate_media(media="print")
     assert page.locator("header.top").is_hidden()
@@ -264,7 +264,8 @@ def test_dpo_walks_through_every_page(new_page: Any, demo_data: Seeded) -> None:
     assert "noch nie" in page.inner_text("main")
     page.get_by_role("button", name="Kette jetzt prüfen").click()
     page.locator("p.result").wait_for()
-    assert "Unverändert: 17 Einträge geprüft" in page.locator("p.result").inner_text()
+    # 16 seeded, the review, and the report viewed above (access to a report is audited)
+    assert "Unverändert: 18 Einträge geprüft" in page.locator("p.result").inner_text()
     shot(page, "11-integrity")
 
     # English, remembered across pages
@@ -316,12 +317,43 @@ def test_a_user_without_the_dpo_role_is_refused_every_page(new_page: Any) -> Non
     page = new_page
     sign_in(page, "desk-clerk")
     for path in ("/console/flows", "/console/withheld", "/console/overrides",
-                 "/console/report", "/console/consents", "/console/integrity",
-                 "/console/audit/1", "/console/ops"):
+                 "/console/consents", "/console/integrity", "/console/audit/1", "/console/ops"):
         response = page.goto(path)
         assert response is not None and response.status == 403, path
         assert "Kein Zugriff" in page.locator("h1").inner_text()
     shot(page, "15-refused")
+
+
+def test_the_consent_desk_finds_the_mother_confirms_and_prints(new_page: Any) -> None:
+    """Issue 17 item 3: the mother seen in the youth office's file is found by name and birth
+    date beside the job centre's client, confirmed deliberately, and her report printed."""
+    page = new_page
+    sign_in(page, "desk-clerk")
+    assert page.url.endswith("/console/persons")
+    page.get_by_label("Name (Nachname, Vorname)").fill("Yılmaz, Ayşe")
+    page.get_by_label("Geburtsdatum").fill("1988-04-12")
+    page.locator("form", has=page.get_by_label("Geburtsdatum")).get_by_role(
+        "button", name="Suchen").click()
+    page.wait_for_load_state()
+    rows = page.locator("table tbody tr")
+    assert rows.count() == 2
+    shot(page, "16-persons-candidates")
+    confirm = page.locator("form[action='/console/persons/link']")
+    confirm.get_by_label("Ich habe die Identität geprüft (z. B. Ausweis, Akte).").check()
+    confirm.get_by_role("button", name="Verknüpfung bestätigen").click()
+    page.wait_for_load_state()
+    assert "/console/report?client_id=" in page.url
+    text = page.inner_text("main")
+    assert "Die Verknüpfung wurde bestätigt" in text
+    assert "hat Jugendamt Duisburg folgende Daten über Sie an Jobcenter Duisburg übermittelt: " \
+           "Haushalt und Familie" in text
+    assert "nicht übermittelt (bei der Zustellung gesperrt: die Einwilligung wurde widerrufen)" \
+        in text
+    shot(page, "17-desk-report")
+    page.emulate_media(media="print")
+    assert page.locator("header.top").is_hidden()
+    shot(page, "18-desk-report-print")
+    page.emulate_media(media="screen")
 
 
 def _seqs(page: Any) -> list[str]:

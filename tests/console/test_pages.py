@@ -163,20 +163,22 @@ def test_report_speaks_to_the_client_in_german_and_english(
     assert german.status_code == 200
     shown = text(german.text)
     assert "Auskunft nach Art. 15 DSGVO" in shown
-    assert ("wurden folgende Daten über Sie von Jobcenter Duisburg (Jobcenter) an "
-            "Suchtberatung der Diakonie Duisburg (Träger) übermittelt") in shown
-    assert "Grundlage: gesetzliche Befugnis (kkg-4), ohne Einwilligung." in shown
+    assert ("hat Jobcenter Duisburg folgende Daten über Sie an Suchtberatung der Diakonie "
+            "Duisburg übermittelt") in shown
+    assert ("Grundlage: § 4 KKG — Mitteilung an das Jugendamt zum Schutz eines Kindes, ohne "
+            "Einwilligung.") in shown
+    assert "kkg-4" not in shown
     # each transfer once (decided on arrival and at delivery): three went, two were stopped
     lists = page(german.text).xpath("//ol[@class='sentences']")
     assert [len(ol.findall("li")) for ol in lists] == [3, 2]
-    assert ("Nicht weitergegeben wurden dabei: Sozialleistungen; Notizen der Fallbearbeitung;"
+    assert ("Nicht mit übermittelt: Sozialleistungen, Notizen der Fallbearbeitung"
             in lists[0].findall("li")[0].text_content())
     assert "die Einwilligung erlaubt diesem Absender keine Übermittlung" in \
         lists[1].text_content()
     english = client.get(f"/console/report?client_id={seeded.client_id}&lang=en")
     shown = text(english.text)
-    assert "the following data about you was passed from Jobcenter Duisburg (job centre) to " \
-           "Suchtberatung der Diakonie Duisburg (service provider)" in shown
+    assert "Jobcenter Duisburg passed the following data about you to Suchtberatung der " \
+           "Diakonie Duisburg" in shown
     assert 'lang="en"' in english.text
     assert "@media print" in client.get("/console/static/console.css").text
 

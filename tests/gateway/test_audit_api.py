@@ -22,16 +22,19 @@ def _traffic(client: TestClient, issue: Issue, sample) -> str:
 
 def test_only_the_dpo_reads_the_audit_trail(client: TestClient, issue: Issue, sample) -> None:
     client_id = _traffic(client, issue, sample)
-    paths = ["/v1/audit/entries", "/v1/audit/verify", f"/v1/audit/clients/{client_id}/report",
-             f"/v1/audit/clients/{client_id}/report.html", "/v1/audit/processing-records"]
-    others = [issue("jobcenter-duisburg").headers, issue("root.a", role=Role.ADMIN).headers,
-              issue("desk.b", role=Role.CONSENT_DESK).headers]
+    paths = ["/v1/audit/entries", "/v1/audit/verify", "/v1/audit/processing-records"]
+    reports = [f"/v1/audit/clients/{client_id}/report",
+               f"/v1/audit/clients/{client_id}/report.html"]
+    desk = issue("desk.b", role=Role.CONSENT_DESK).headers
+    others = [issue("jobcenter-duisburg").headers, issue("root.a", role=Role.ADMIN).headers]
     dpo = issue("dpo.anna", role=Role.DPO).headers
-    for path in paths:
+    for path in paths + reports:
         assert client.get(path).status_code == 401, path
         for headers in others:
             assert client.get(path, headers=headers).status_code == 403, path
         assert client.get(path, headers=dpo).status_code == 200, path
+        # the consent desk serves the client in person: it produces the report, nothing else
+        assert client.get(path, headers=desk).status_code == (200 if path in reports else 403)
 
 
 def test_query_filters_and_pages(client: TestClient, issue: Issue, sample) -> None:
@@ -73,12 +76,13 @@ def test_verify_report_and_processing_records(client: TestClient, issue: Issue, 
     assert verified["ok"] is True and verified["checked"] >= 2
 
     report = client.get(f"/v1/audit/clients/{client_id}/report", headers=dpo).json()
-    assert "suchtberatung-diakonie-du" in report["recipients"]
-    assert "addiction" in report["recipients"]["suchtberatung-diakonie-du"]["categories"]
+    [transfer] = report["transfers"]
+    assert transfer["recipient"] == "suchtberatung-diakonie-du"
+    assert "addiction" in transfer["released"] and transfer["state"] == "partial"
     assert report["chain_head_seq"] == verified["last_seq"]
     html = client.get(f"/v1/audit/clients/{client_id}/report.html", headers=dpo)
     assert html.headers["content-type"].startswith("text/html")
-    assert "suchtberatung-diakonie-du" in html.text and "<script" not in html.text
+    assert "Suchtmittelkonsum" in html.text and "<script" not in html.text
     assert client.get("/v1/audit/clients/c-nobody/report", headers=dpo).status_code == 404
 
     records = client.get("/v1/audit/processing-records", headers=dpo).json()["records"]

@@ -19,6 +19,9 @@ AGENCY, DESK, DPO, ADMIN = "agency", "consent_desk", "dpo", "admin"
 EXPECTED = (
     (r"^/v1/(inbound|outbox|referrals)", {AGENCY}),
     (r"^/v1/(consents|clients)", {DESK, ADMIN}),
+    # the consent desk serves the client in person: it finds persons and produces the report
+    (r"^/v1/audit/clients/\{client_id\}/report", {DPO, DESK}),
+    (r"^/v1/persons", {DPO, DESK}),
     (r"^/v1/audit", {DPO}),
     (r"^/metrics$", {ADMIN}),
 )

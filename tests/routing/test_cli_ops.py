@@ -179,9 +179,11 @@ def inspect_kept_demo_data(out: str, environment: dict[str, str], cwd, monkeypat
         return proc.stdout + proc.stderr
 
     outputs = {tuple(args[1:3]): run(args) for args in suggested if args[1] != "serve"}
-    # 14 of the consent exchange, 2 of the child-protection notification (inbound, delivery)
-    assert "16 entries verified" in outputs[("audit", "verify")]
-    assert "suchtberatung-diakonie-du: addiction" in outputs[("audit", "report")]
+    # 14 of the consent exchange, 2 of the child-protection notification (inbound, delivery),
+    # the consent desk's link of the mother and her report (both audited)
+    assert "18 entries verified" in outputs[("audit", "verify")]
+    assert ("Jobcenter Duisburg folgende Daten über Sie an Suchtberatung der Diakonie Duisburg "
+            "übermittelt: Suchtmittelkonsum") in outputs[("audit", "report")]
     assert "in_progress" in outputs[("status", "JC-DU-2026-000123")]
     # serve: the gateway on those settings is ready (database and broker reachable)
     from fastapi.testclient import TestClient

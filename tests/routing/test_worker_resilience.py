@@ -7,6 +7,9 @@ PostgreSQL cluster (port 5436) that it started itself.
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -156,6 +159,47 @@ def test_store_down_pauses_without_dead_letters_then_delivers_everything_once(
                 "SELECT count(*) FROM routing_deliveries WHERE state = 'delivered'"
             )).scalar_one() == 16
     finally:
+        _close(env)
+
+
+@pytest.mark.slow
+def test_a_worker_started_while_the_store_is_down_waits_for_it_and_then_delivers(
+    tmp_path, vhost, private_pg: PrivatePostgres  # noqa: F811
+) -> None:
+    """``casebridge worker`` started during a database outage does not exit: it reports
+    ``paused_store`` and starts consuming once the store answers."""
+    env = make_env(tmp_path, vhost, FAST_RETRY, db_url=private_pg.url)
+    proc = None
+    try:
+        raws = case_exports(3)
+        router = env.routing.router()
+        for raw in raws:
+            router.submit(raw, system="jugendamt")
+        env.routing.db.dispose()
+        private_pg.stop(immediate=True)
+        state = tmp_path / "worker.state"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "casebridge", "worker", "--state-file", str(state)],
+            env=env.worker_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 30
+        while not state.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        time.sleep(2)  # several start attempts
+        assert proc.poll() is None, proc.stderr.read()[-2000:] if proc.stderr else ""
+        assert state.read_text().strip() == "paused_store"
+        private_pg.start()
+        deadline = time.monotonic() + 60
+        while len(env.received_keys()) < 6 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert env.received_keys() == expected_keys(raws)
+        assert state.read_text().strip() == "consuming"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        assert DeadLetters(env.routing).list() == []
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
         _close(env)
 
 

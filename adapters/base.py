@@ -26,6 +26,9 @@ class Adapter(ABC):
     agency_kind: ClassVar[AgencyKind]
     #: Media types ``parse`` accepts (the gateway checks Content-Type against them).
     media_types: ClassVar[tuple[str, ...]]
+    #: The interface versions :meth:`render_version` can write, oldest first; the route table
+    #: may declare one per agency (``interface_version``). Empty: the system has one version.
+    interface_versions: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, *, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
         self.max_bytes = max_bytes
@@ -45,6 +48,18 @@ class Adapter(ABC):
     @abstractmethod
     def render(self, envelope: TransferEnvelope) -> bytes:
         """One canonical envelope → the native bytes this system accepts."""
+
+    def render_version(self, envelope: TransferEnvelope, version: str | None) -> bytes:
+        """``envelope`` in interface ``version`` (None: the newest), for a recipient whose route
+        table entry declares it. An adapter with one version (every plugin written before
+        versions existed) needs not override this: it renders with :meth:`render`."""
+        return self.render(envelope)
+
+    @classmethod
+    def version_refusal(cls, envelope: TransferEnvelope, version: str) -> str | None:
+        """Why a recipient running ``version`` cannot receive ``envelope`` at all (asked at the
+        door, so such a message is refused before it leaves, never silently downgraded)."""
+        return None
 
     def media_type(self, envelope: TransferEnvelope) -> str:
         """The media type of what :meth:`render` produces for ``envelope``."""

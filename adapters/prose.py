@@ -17,8 +17,9 @@ field for travels in that field.
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from casebridge.canonical_model import (
     Address,
@@ -229,6 +230,20 @@ def plain(text: str) -> str:
     """A case note as written, unless it begins with a heading: then under ``[Vermerk]``, so it
     is not read back as the category its first words name."""
     return f"[{HEADINGS[Category.CASE_NOTES]}] {text}" if read(text) is not None else text
+
+
+def conference(scheduled_at: datetime | None, location: str | None) -> str | None:
+    """A case conference's date (Berlin time) and place as a sentence, for a format version
+    without a field for them; None when neither is known. Not personal data: no heading."""
+    if scheduled_at is None and location is None:
+        return None
+    words = ["Fallkonferenz"]
+    if scheduled_at is not None:
+        local = scheduled_at.astimezone(ZoneInfo("Europe/Berlin"))
+        words.append(local.strftime("am %d.%m.%Y um %H:%M Uhr"))
+    if location is not None:
+        words.append(f"in {location}")
+    return plain(" ".join(words) + ".")
 
 
 def entruster(word: str) -> Grantor:

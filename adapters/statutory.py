@@ -17,7 +17,7 @@ from typing import Any
 from lxml import etree
 
 from casebridge.adapters.xml import at, line, text_of
-from casebridge.canonical_model import Purpose
+from casebridge.canonical_model import Purpose, TransferEnvelope
 from casebridge.errors import MappingError, Problem
 
 #: Below this age a person is a child for the youth office (§ 7 SGB VIII: Kind/Jugendlicher).
@@ -39,6 +39,23 @@ def claim_problem(purpose: Purpose, basis: str | None, justification: str | None
         return ("a legal basis and justification belong to a child-protection notification "
                 "only; this message has another purpose")
     return None
+
+
+def version_refusal(
+    envelope: TransferEnvelope, version: str, first: str, interface: str
+) -> str | None:
+    """Why a recipient whose ``interface`` runs ``version`` cannot receive ``envelope``: a
+    statutory notification needs ``first`` or later (the versions before it have no element
+    for it, and writing it as an ordinary message would hide what it is), else None."""
+    if _number(version) >= _number(first) or (envelope.purpose is not Purpose.CHILD_PROTECTION
+                            and envelope.statutory is None):
+        return None
+    return (f"the recipient runs {interface} {version}, which cannot carry a child-protection "
+            f"notification (it needs {first} or later); nothing was sent to it")
+
+
+def _number(version: str) -> tuple[int, ...]:
+    return tuple(int(n) for n in version.split(".") if n.isdigit())
 
 
 def is_minor(birth: date, on: date) -> bool:

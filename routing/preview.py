@@ -6,8 +6,9 @@ the route table (a message on no route is refused exactly as at the door), the c
 decides with the route's policies (required categories, statutory bases) and releases the
 minimised copies (:meth:`ConsentGate.preview`, the release step of ``check``), each copy takes
 the form it has on the broker (its JSON, decoded again) and is rendered by the recipient's
-adapter with :func:`render_for`, the function the worker delivers with. Nothing is published and
-no decision is recorded; a preview records one ``preview`` audit event.
+adapter, in the interface version the recipient runs, with :func:`render_for`, the function the
+worker delivers with. Nothing is published and no decision is recorded; a preview records one
+``preview`` audit event.
 
 Masking (:func:`mask`): a preview shows the document's structure — every element, attribute and
 key the recipient would get, header values (message ids, agencies, times, codes) as they are —
@@ -47,8 +48,9 @@ def render_for(routes: RouteTable, envelope: TransferEnvelope) -> tuple[bytes, s
     The worker delivers what this returns; previews show it. AdapterError if the recipient's
     format cannot express the envelope.
     """
-    adapter = get_adapter(routes.agency(envelope.recipients[0]).system)
-    return adapter.render(envelope), adapter.media_type(envelope)
+    agency = routes.agency(envelope.recipients[0])
+    adapter = get_adapter(agency.system)
+    return adapter.render_version(envelope, agency.interface_version), adapter.media_type(envelope)
 
 
 def decide_file(

@@ -19,7 +19,14 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from casebridge.canonical_model import (
     AgencyKind,
@@ -96,6 +103,17 @@ class AgencyConfig(_Strict):
     name: Annotated[str, Field(min_length=1, max_length=120)] | None = None
     system: str
     delivery: Delivery
+    #: The version of its system's interface the agency runs (e.g. "2.3" for a job centre
+    #: that has not installed 2.4); absent: the newest casebridge writes.
+    interface_version: Annotated[str, Field(pattern=r"^\d{1,3}(\.\d{1,3}){0,3}$")] | None = None
+
+    @field_validator("interface_version", mode="before")
+    @classmethod
+    def _quoted(cls, value: object) -> object:
+        # YAML reads 2.10 as the number 2.1: a version must be written as text.
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            raise ValueError(f'write the version in quotes ("{value}"): it is text, not a number')
+        return value
 
 
 class RouteConfig(_Strict):
@@ -130,7 +148,7 @@ class RouteTableConfig(_Strict):
 
     @model_validator(mode="after")
     def _references(self) -> RouteTableConfig:
-        from casebridge.adapters.registry import installed, systems
+        from casebridge.adapters.registry import adapter_class, installed, systems
 
         ids = [a.id for a in self.agencies]
         dupes = sorted({i for i in ids if ids.count(i) > 1})
@@ -142,6 +160,17 @@ class RouteTableConfig(_Strict):
                 raise ValueError(
                     f"agencies.{n}.system: no installed adapter provides system "
                     f"'{agency.system}' (installed systems: {installed()})"
+                )
+            declared = agency.interface_version
+            if declared is None:
+                continue
+            versions = adapter_class(agency.system).interface_versions
+            if declared not in versions:
+                written = (f"writes versions {', '.join(versions)}" if versions
+                           else "has one interface version and takes no interface_version")
+                raise ValueError(
+                    f"agencies.{n}.interface_version: '{declared}' is not a version of "
+                    f"'{agency.system}' (its adapter {written})"
                 )
         selectors = set(ids) | {k.value for k in AgencyKind}
         for n, route in enumerate(self.routes):
@@ -240,6 +269,18 @@ class RouteTable:
         return (f"legal basis '{claim.legal_basis}' is not admitted on the route to "
                 f"{recipient} (admitted: {', '.join(sorted(admitted))})")
 
+    @staticmethod
+    def version_refusal(envelope: TransferEnvelope, hit: RecipientRoute) -> str | None:
+        """Why the interface version the recipient runs cannot carry ``envelope`` (a
+        child-protection notification to a system older than the notification), or None."""
+        from casebridge.adapters.registry import adapter_class
+
+        version = hit.agency.interface_version
+        if version is None:
+            return None
+        why = adapter_class(hit.agency.system).version_refusal(envelope, version)
+        return None if why is None else f"{hit.agency.id}: {why}"
+
     def check(self, envelope: TransferEnvelope) -> dict[str, RecipientRoute]:
         """The route of every recipient of ``envelope``; NoRoute naming what is missing,
         StatutoryNotAdmitted when a route does not admit the message's statutory claim."""
@@ -264,7 +305,8 @@ class RouteTable:
                 f"to {', '.join(missing)}"
             )
             raise NoRoute(f"message {envelope.message_id} from {envelope.sender}: {why}")
-        refusals = [r for r in (self.statutory_refusal(envelope, h) for h in found.values()) if r]
+        refusals = [r for r in (self.statutory_refusal(envelope, h) or self.version_refusal(
+            envelope, h) for h in found.values()) if r]
         if refusals:
             raise StatutoryNotAdmitted(
                 f"message {envelope.message_id} from {envelope.sender}: {refusals[0]}",

@@ -27,9 +27,12 @@ Documented choices:
   previous release are still read, never written. A purpose without Zweck code
   (service_delivery, benefit_decision) or a status update to several recipients raises
   RenderError.
-- Version 2.4 (written): ``KS`` notifications with ``Rechtsgrundlage``/``Begruendung`` and
-  ``Gefaehrdungshinweis`` (``@betrifft``: the child among the Mitglieder), ``Kopf/Konferenz``,
-  ``Kooperationsplan/Teilziel``. 2.3 messages are read as before.
+- Version 2.4 (written by default): ``KS`` notifications with ``Rechtsgrundlage``/``Begruendung``
+  and ``Gefaehrdungshinweis`` (``@betrifft``: the child among the Mitglieder), ``Kopf/Konferenz``,
+  ``Kooperationsplan/Teilziel``. 2.3 messages are read as before, and 2.3 is written for a
+  recipient whose route-table entry declares ``interface_version: "2.3"``: observations become
+  ``[Kinderschutz]`` notes, a plan with sub-goals a ``[Hilfeplan]`` note, the conference date and
+  place a sentence; a ``KS`` notification is refused for such a recipient (at the door).
 - Not carried: ``reason_part_ids`` and ``source_system`` (routing metadata re-derived on read),
   header data without an element (message type, ``failed``, seconds), statement labels of other
   formats.
@@ -42,10 +45,10 @@ from typing import ClassVar
 
 from lxml import etree
 
-from casebridge.adapters import xml
+from casebridge.adapters import statutory, xml
 from casebridge.adapters.base import Adapter
 from casebridge.adapters.jobcenter.read import NS, read_rueckmeldung, read_zuweisung
-from casebridge.adapters.jobcenter.write import build
+from casebridge.adapters.jobcenter.write import VERSION, VERSIONS, build
 from casebridge.canonical_model import AgencyKind, TransferEnvelope
 from casebridge.errors import Problem, RenderError
 
@@ -60,6 +63,7 @@ class JobcenterAdapter(Adapter):
     system: ClassVar[str] = "jobcenter"
     agency_kind: ClassVar[AgencyKind] = AgencyKind.JOBCENTER
     media_types: ClassVar[tuple[str, ...]] = ("application/xml", "text/xml")
+    interface_versions: ClassVar[tuple[str, ...]] = VERSIONS
 
     def parse(self, raw: bytes, *, source: str = "<input>") -> list[TransferEnvelope]:
         """A Zuweisung or Rueckmeldung → one envelope."""
@@ -73,8 +77,17 @@ class JobcenterAdapter(Adapter):
 
     def render(self, envelope: TransferEnvelope) -> bytes:
         """A status update → Rueckmeldung; a referral, conference or planning → Zuweisung."""
+        return self.render_version(envelope, None)
+
+    @classmethod
+    def version_refusal(cls, envelope: TransferEnvelope, version: str) -> str | None:
+        """A KS notification needs 2.4."""
+        return statutory.version_refusal(envelope, version, VERSION, "Zuweisung")
+
+    def render_version(self, envelope: TransferEnvelope, version: str | None) -> bytes:
+        """The message in interface ``version`` (2.3 or 2.4; None: 2.4)."""
         try:
-            root = build(envelope)
+            root = build(envelope, version or VERSION)
         except ValueError as exc:  # lxml refuses text that XML 1.0 cannot hold
             raise RenderError(
                 "not representable in XML",

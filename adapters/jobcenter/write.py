@@ -55,6 +55,10 @@ from casebridge.canonical_model import (
 from casebridge.errors import Problem, RenderError
 
 VERSION = "2.4"
+#: Written for a recipient that runs 2.3: no Konferenz, KS, Rechtsgrundlage, Begruendung,
+#: Gefaehrdungshinweis or Teilziel; their data goes into notes (a KS message is refused).
+VERSION_23 = "2.3"
+VERSIONS = (VERSION_23, VERSION)
 _ZWECK_OF = {purpose: code for code, (purpose, _) in ZWECK.items()}
 _STATUS_OF = {status: code for code, status in STATUS.items()}
 # The format has no "failed"; "abgebrochen" is closest and a header carrier keeps "failed".
@@ -213,8 +217,11 @@ def _without_label(statement: Any) -> Any:
 class _Layout:
     """Where each part of an envelope goes: native slots in format order, then notes."""
 
-    def __init__(self, envelope: TransferEnvelope, ctx: Context, agencies: list[str]) -> None:
+    def __init__(
+        self, envelope: TransferEnvelope, ctx: Context, agencies: list[str], version: str
+    ) -> None:
         self.ctx = ctx
+        self.v24 = version != VERSION_23
         self.agencies = agencies
         self.identity: IdentityData | None = None
         self.contact: ContactData | None = None
@@ -237,7 +244,7 @@ class _Layout:
             else:
                 self._place(part)
         for part in pending:
-            if not self._hint(part):
+            if not (self.v24 and self._hint(part)):
                 self.notes.append(prose.note(part))
 
     def _hint(self, part: Part) -> bool:
@@ -308,6 +315,7 @@ class _Layout:
         if (
             c.kind == "support_plan"
             and self.plan is None
+            and (self.v24 or not any(g.sub_goals for g in c.plan.goals))
             and self._exact(lambda s: write_plan(s, c.plan), lambda el: read_plan(el, ctx), c.plan)
         ):
             self.plan = c.plan
@@ -353,7 +361,9 @@ class _Layout:
         return True
 
 
-def _zuweisung(envelope: TransferEnvelope, extra_notes: list[str]) -> etree._Element:
+def _zuweisung(
+    envelope: TransferEnvelope, extra_notes: list[str], version: str
+) -> etree._Element:
     code = _ZWECK_OF.get(envelope.purpose)
     if code is None:
         raise RenderError(
@@ -372,12 +382,14 @@ def _zuweisung(envelope: TransferEnvelope, extra_notes: list[str]) -> etree._Ele
         None if claim is None else claim.legal_basis,
         None if claim is None else claim.justification,
     )
+    if problem is None:
+        problem = statutory.version_refusal(envelope, version, VERSION, "Zuweisung")
     if problem is not None:
         raise RenderError(problem, problems=[Problem("statutory", problem)])
     ctx = Context("<render>", envelope.sender)
-    layout = _Layout(envelope, ctx, [envelope.sender, *envelope.recipients])
+    layout = _Layout(envelope, ctx, [envelope.sender, *envelope.recipients], version)
     root = etree.Element(P + "Zuweisung", nsmap={"jc": NS})
-    root.set("version", VERSION)
+    root.set("version", version)
     kopf = sub(root, "Kopf")
     sub(kopf, "NachrichtenID", envelope.message_id)
     if envelope.correlation_id:
@@ -388,7 +400,9 @@ def _zuweisung(envelope: TransferEnvelope, extra_notes: list[str]) -> etree._Ele
         sub(kopf, "Empfaenger", dienststelle=recipient)
     sub(kopf, "Zweck", envelope.service, schluessel=code)
     conference = envelope.conference
-    if conference is not None and (conference.scheduled_at or conference.location):
+    if layout.v24 and conference is not None and (
+            conference.scheduled_at or conference.location
+    ):
         sub(kopf, "Konferenz",
             termin=conference.scheduled_at.isoformat() if conference.scheduled_at else None,
             ort=conference.location)
@@ -426,12 +440,17 @@ def _zuweisung(envelope: TransferEnvelope, extra_notes: list[str]) -> etree._Ele
                     sub(profil, name, statement.text)
     if layout.plan:
         write_plan(root, layout.plan)
-    for note in [*layout.notes, *extra_notes]:
+    said = None
+    if not layout.v24 and conference is not None:
+        said = prose.conference(conference.scheduled_at, conference.location)
+    for note in [*layout.notes, *([said] if said else []), *extra_notes]:
         sub(root, "Vermerk", note)
     return root
 
 
-def _rueckmeldung(envelope: TransferEnvelope, extra_notes: list[str]) -> etree._Element:
+def _rueckmeldung(
+    envelope: TransferEnvelope, extra_notes: list[str], version: str
+) -> etree._Element:
     assert envelope.status is not None and envelope.correlation_id is not None  # model invariant
     if len(envelope.recipients) != 1:
         raise RenderError(
@@ -454,7 +473,7 @@ def _rueckmeldung(envelope: TransferEnvelope, extra_notes: list[str]) -> etree._
     recipient = envelope.recipients[0]
     ctx = Context("<render>", recipient)
     root = etree.Element(P + "Rueckmeldung", nsmap={"jc": NS})
-    root.set("version", VERSION)
+    root.set("version", version)
     kopf = sub(root, "Kopf")
     sub(kopf, "NachrichtenID", envelope.message_id)
     sub(kopf, "BezugNachrichtenID", envelope.correlation_id)
@@ -498,13 +517,13 @@ def _rueckmeldung(envelope: TransferEnvelope, extra_notes: list[str]) -> etree._
     return root
 
 
-def build(envelope: TransferEnvelope) -> etree._Element:
-    """The native tree of ``envelope``.
+def build(envelope: TransferEnvelope, version: str = VERSION) -> etree._Element:
+    """The native tree of ``envelope`` in interface ``version`` (2.3 or 2.4).
 
     Header data the format has no element for (a message type other than its Zweck's, a
     ``failed`` status, seconds of a time) is routing metadata about the message, not data
     about a person; it is not written into a note, which is for people.
     """
     if envelope.message_type == MessageType.STATUS_UPDATE:
-        return _rueckmeldung(envelope, [])
-    return _zuweisung(envelope, [])
+        return _rueckmeldung(envelope, [], version)
+    return _zuweisung(envelope, [], version)

@@ -115,7 +115,7 @@ def _minor(birth: date | None, on: date) -> bool | None:
     return None if birth is None else statutory.is_minor(birth, on)
 
 
-def _child_of_adult(identity: IdentityData, parts: list[Part], on: date) -> Person | None:
+def child_of_adult(identity: IdentityData, parts: list[Part], on: date) -> Person | None:
     """The child the export is about when the client is an adult; None when the client is the
     child. RenderError for an adult client with no child the message names.
 
@@ -255,7 +255,7 @@ def render_doc(envelope: TransferEnvelope) -> Json:
                           "(fall.kind)")
     id_content = identity.content
     on = envelope.created_at.date()
-    child = _child_of_adult(id_content, parts, on)
+    child = child_of_adult(id_content, parts, on)
     fn_identity = next((i.value for i in id_content.identifiers
                         if i.system == codes.fallnummer_system(sender)), None)
     case_part = _first(parts, lambda p: isinstance(p.content, CaseFileData)

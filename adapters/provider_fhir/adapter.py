@@ -10,8 +10,8 @@ from pydantic import ValidationError
 
 from casebridge.adapters.base import Adapter
 from casebridge.adapters.json_input import at, load_json, pointer
-from casebridge.adapters.provider_fhir import read, write
-from casebridge.canonical_model import AgencyKind, MessageType, TransferEnvelope
+from casebridge.adapters.provider_fhir import notification, read, write
+from casebridge.canonical_model import AgencyKind, MessageType, Purpose, TransferEnvelope
 from casebridge.errors import ParseError, Problem, RenderError, SchemaError
 from casebridge.settings import DEFAULT_MAX_MESSAGE_BYTES
 
@@ -139,6 +139,8 @@ class ProviderFhirAdapter(Adapter):
         models = _models()
         if envelope.message_type == MessageType.STATUS_UPDATE:
             data, model = write.task(envelope), models["Task"]
+        elif envelope.purpose is Purpose.CHILD_PROTECTION:
+            data, model = notification.bundle(envelope), models["Bundle"]
         else:
             data, model = write.bundle(envelope), models["Bundle"]
         try:

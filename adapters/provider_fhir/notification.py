@@ -6,18 +6,37 @@ child, and one ``Communication`` whose ``category`` is ``urn:casebridge:purpose|
 (``urn:casebridge:legal-basis``) with the justification as its ``text``, ``payload`` holds the
 observations and ``sent`` the time. The Patient's identity and contact become the client's parts;
 the related persons one household part (parents and guardians hold custody unless a court
-decided otherwise, and the format has no field for that); each payload one child-protection part.
+decided otherwise, and the format has no field for that); each payload one child-protection part,
+unless it begins with a category heading (:mod:`casebridge.adapters.prose`): then it is of that
+category, which is how :func:`bundle` writes what the Communication has no element for.
 """
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
-from casebridge.adapters import statutory
-from casebridge.adapters.provider_fhir import elements
+from casebridge.adapters import prose, statutory
+from casebridge.adapters.jugendamt.render import child_of_adult
+from casebridge.adapters.provider_fhir import codes, elements
 from casebridge.adapters.provider_fhir.elements import Bad
-from casebridge.canonical_model import Category, MessageType, Purpose
+from casebridge.canonical_model import (
+    Category,
+    ChildProtectionData,
+    ContactData,
+    HouseholdData,
+    HouseholdMember,
+    IdentityData,
+    MessageType,
+    Part,
+    Person,
+    Purpose,
+    Sex,
+    TransferEnvelope,
+)
+from casebridge.errors import Problem, RenderError
 
 Json = dict[str, Any]
 
@@ -77,9 +96,15 @@ def notification_fields(
         elements.only(item, ("contentString",), where)
         if not item.contentString or not item.contentString.strip():
             raise Bad(where, "needs contentString (the observation, as text)")
-        parts.append((where, {"id": f"payload-{i + 1}", "category": Category.CHILD_PROTECTION,
-                              "source": where, "content": {"kind": "child_protection",
-                                                           "text": item.contentString}}))
+        part: Json = {"id": f"payload-{i + 1}", "category": Category.CHILD_PROTECTION,
+                      "source": where, "content": {"kind": "child_protection",
+                                                   "text": item.contentString}}
+        headed = prose.read(item.contentString)
+        if headed is not None:
+            part["category"], part["content"] = headed[0], prose.content_dict(headed[0], headed[2])
+            if headed[1] is not None:
+                part["entrusted_by"] = headed[1].model_dump()
+        parts.append((where, part))
     recipients = [_agency(r, f"{cw}/recipient/{i}") for i, r in enumerate(comm.recipient or [])]
     fields: Json = {
         "message_id": _message_id(comm.identifier, f"{cw}/identifier"),
@@ -166,3 +191,149 @@ def _as_patient(res: Any) -> Any:
     kept = {k: v for k, v in data.items()
             if k in ("identifier", "name", "birthDate", "gender", "telecom", "address")}
     return Patient.model_validate({"resourceType": "Patient", **kept})
+
+
+# --- out ---------------------------------------------------------------------------------------
+
+_NS = uuid.UUID("0b5f3c52-8d4e-4c1f-9a57-2f61d8e0c7a4")  # fixed: same envelope, same urn:uuids
+_ROLE_CODE = {"mother": "MTH", "father": "FTH", "parent": "PRN", "legal_guardian": "GUARD"}
+
+
+def _ref(agency: str) -> Json:
+    return {"identifier": {"system": codes.AGENCY_SYSTEM, "value": agency}}
+
+
+def _related(member: HouseholdMember, patient_url: str) -> Json | None:
+    """The RelatedPerson of a parent or guardian, if reading it back gives ``member``."""
+    code = _ROLE_CODE.get(member.role)
+    if code is None or member.has_custody is not True or (
+            member.role_label not in (None, RELATIONSHIP[code][1])):
+        return None
+    person = member.person
+    data = elements.patient(
+        IdentityData(name=person.name, birth_date=person.birth_date, sex=person.sex,
+                     identifiers=person.identifiers),
+        ContactData(addresses=person.addresses, telecom=person.telecom), ("identity", "contact"))
+    res = {"resourceType": "RelatedPerson",
+           **{k: v for k, v in data.items() if k in _RELATED},
+           "patient": {"reference": patient_url},
+           "relationship": [{"coding": [{"system": ROLE_CODE_SYSTEM, "code": code}]}]}
+    try:
+        back = _member(_related_model(res), "/", patient_url, SimpleNamespace(id=None))
+    except (Bad, ValueError):
+        return None
+    return res if HouseholdMember.model_validate(back) == member.model_copy(
+        update={"role_label": RELATIONSHIP[code][1]}) else None
+
+
+def _related_model(res: Json) -> Any:
+    from fhir.resources.R4B.relatedperson import RelatedPerson
+
+    return RelatedPerson.model_validate(res)
+
+
+def _client_related(client: IdentityData, contact: ContactData | None, patient_url: str) -> Json:
+    """An adult client as the child's RelatedPerson (parent by sex; the role is not known)."""
+    data = elements.patient(client, contact, ("identity", "contact"))
+    code = {Sex.FEMALE: "MTH", Sex.MALE: "FTH"}.get(client.sex, "PRN") if client.sex else "PRN"
+    return {"resourceType": "RelatedPerson",
+            **{k: v for k, v in data.items() if k in _RELATED},
+            "patient": {"reference": patient_url},
+            "relationship": [{"coding": [{"system": ROLE_CODE_SYSTEM, "code": code}]}]}
+
+
+def _observation(part: Part, about: Person | None) -> bool:
+    """An observation about the child (the Patient) fits a payload as it is."""
+    c = part.content
+    return (isinstance(c, ChildProtectionData) and part.category == Category.CHILD_PROTECTION
+            and part.entrusted_by is None and c.text is not None
+            and (c.child is None or c.child == about)
+            and c.endangerment_assessed is None and c.assessed_on is None
+            and prose.read(c.text) is None)
+
+
+def bundle(envelope: TransferEnvelope) -> Json:
+    """The notification Bundle of a child-protection envelope (youth office → provider under
+    § 8a(4) SGB VIII, or any sender): Patient = the child, parents as RelatedPerson,
+    Communication with legal basis, justification and observations. What the Communication has
+    no element for is a payload in prose under its category heading, read back into it."""
+    claim = envelope.statutory
+    problem = statutory.claim_problem(
+        envelope.purpose, None if claim is None else claim.legal_basis,
+        None if claim is None else claim.justification)
+    if problem is not None or claim is None:
+        raise RenderError(problem or "a notification needs its legal basis",
+                          problems=[Problem("statutory", problem or "no legal basis")])
+    identity = next((p for p in envelope.parts if isinstance(p.content, IdentityData)
+                     and p.entrusted_by is None), None)
+    if identity is None or not isinstance(identity.content, IdentityData):
+        raise RenderError("a child-protection notification needs the child's identity (Patient)")
+    client = identity.content
+    on = envelope.created_at.date()
+    # The Patient is the child: for an adult client, the child the notification names (as
+    # for the youth office's fall.kind); the client then is a RelatedPerson, and their own
+    # identity and contact follow as notes of their categories.
+    about = child_of_adult(client, list(envelope.parts), on)
+    child = client if about is None else IdentityData(
+        name=about.name, birth_date=about.birth_date, sex=about.sex,
+        identifiers=about.identifiers)
+    if child.birth_date is not None and not statutory.is_minor(child.birth_date, on):
+        raise RenderError("the Patient of a child-protection notification must be a minor; "
+                          "this message's client is an adult")
+    contact = next((p for p in envelope.parts if isinstance(p.content, ContactData)
+                    and p.entrusted_by is None), None)
+    client_contact = contact.content if contact and isinstance(contact.content,
+                                                                 ContactData) else None
+    url = {k: f"urn:uuid:{uuid.uuid5(_NS, f'{envelope.message_id}/{k}')}"
+           for k in ("Patient", "Communication")}
+    if about is None:
+        patient = elements.patient(child, client_contact,
+                                   (identity.id, contact.id if contact else "contact"))
+    else:
+        patient = elements.patient(child, None, ("identity", "contact"))
+    related: list[Json] = []
+    payload: list[Json] = []
+    if about is not None:
+        related.append(_client_related(client, client_contact, url["Patient"]))
+    household_done = False
+    for part in envelope.parts:
+        c = part.content
+        if part is identity or part is contact:
+            if about is not None:
+                payload.append({"contentString": prose.note(part)})
+            continue
+        if (isinstance(c, HouseholdData) and not household_done and part.entrusted_by is None
+                and part.category == Category.HOUSEHOLD and c.members):
+            members = [_related(m, url["Patient"]) for m in c.members]
+            if all(m is not None for m in members):
+                related.extend(m for m in members if m is not None)
+                household_done = True
+                continue
+        text = (c.text if _observation(part, about) and isinstance(c, ChildProtectionData)
+                else None)
+        payload.append({"contentString": text or prose.note(part)})
+    labels = elements.security(p.category for p in envelope.parts)
+    comm: Json = {"resourceType": "Communication", **({"meta": {"security": labels}}
+                                                      if labels else {}),
+                  "identifier": [{"system": codes.MESSAGE_SYSTEM, "value": envelope.message_id}],
+                  "status": "completed",
+                  "category": [{"coding": [{"system": codes.PURPOSE_SYSTEM,
+                                            "code": str(envelope.purpose)}]}],
+                  "subject": {"reference": url["Patient"]},
+                  "sent": envelope.created_at.isoformat(),
+                  "sender": _ref(envelope.sender),
+                  "recipient": [_ref(r) for r in envelope.recipients],
+                  "reasonCode": [{"coding": [{"system": LEGAL_BASIS_SYSTEM,
+                                              "code": claim.legal_basis}],
+                                  "text": claim.justification}]}
+    if payload:
+        comm["payload"] = payload
+    entries = [(url["Patient"], patient),
+               *((f"urn:uuid:{uuid.uuid5(_NS, f'{envelope.message_id}/related/{n}')}", r)
+                 for n, r in enumerate(related)),
+               (url["Communication"], comm)]
+    return {"resourceType": "Bundle", "type": "transaction",
+            "timestamp": envelope.created_at.isoformat(),
+            "entry": [{"fullUrl": u, "resource": r,
+                       "request": {"method": "POST", "url": r["resourceType"]}}
+                      for u, r in entries]}

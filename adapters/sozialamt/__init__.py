@@ -29,7 +29,10 @@ Documented choices:
   its category heading (:mod:`casebridge.adapters.prose`), read back into that category; carrier
   notes of the previous release are still read, never written. Format 1.5 (written): Anlass
   ``Kinderschutz`` with ``Rechtsgrundlage``/``Begruendung``, ``Angabe`` Kinderschutz, ``Ort``,
-  ``Hilfeplan``. Status updates and purposes without Anlass (service_delivery,
+  ``Hilfeplan``; format 1.4 is written for a recipient whose route-table entry declares
+  ``interface_version: "1.4"`` (observations become ``[Kinderschutz]`` notes, the plan a
+  ``[Hilfeplan]`` note, the place a sentence; a notification is refused at the door for such a
+  recipient). Status updates and purposes without Anlass (service_delivery,
   benefit_decision) raise RenderError.
 - Not carried: ``reason_part_ids``, ``source_system``, header data without an element (service
   text, correlation id, seconds), statement labels of other formats.
@@ -43,10 +46,10 @@ from typing import ClassVar, cast
 
 from lxml import etree
 
-from casebridge.adapters import xml
+from casebridge.adapters import statutory, xml
 from casebridge.adapters.base import Adapter
 from casebridge.adapters.sozialamt.read import NS, read_file
-from casebridge.adapters.sozialamt.write import build, document
+from casebridge.adapters.sozialamt.write import FORMAT, FORMATS, build, document
 from casebridge.canonical_model import AgencyKind, TransferEnvelope
 from casebridge.errors import Problem, RenderError
 
@@ -62,6 +65,7 @@ class SozialamtAdapter(Adapter):
     system: ClassVar[str] = "sozialamt"
     agency_kind: ClassVar[AgencyKind] = AgencyKind.SOCIAL_OFFICE
     media_types: ClassVar[tuple[str, ...]] = ("application/xml", "text/xml")
+    interface_versions: ClassVar[tuple[str, ...]] = FORMATS
 
     def parse(self, raw: bytes, *, source: str = "<input>") -> list[TransferEnvelope]:
         """A Fallmitteilungen file → one envelope per Fallmitteilung."""
@@ -75,10 +79,21 @@ class SozialamtAdapter(Adapter):
         """One envelope → a Fallmitteilungen file holding one Fallmitteilung."""
         return self.render_all([envelope])
 
-    def render_all(self, envelopes: Sequence[TransferEnvelope]) -> bytes:
+    @classmethod
+    def version_refusal(cls, envelope: TransferEnvelope, version: str) -> str | None:
+        """A Kinderschutz notification needs format 1.5."""
+        return statutory.version_refusal(envelope, version, FORMAT, "Fallmitteilung")
+
+    def render_version(self, envelope: TransferEnvelope, version: str | None) -> bytes:
+        """One envelope in format ``version`` (1.4 or 1.5; None: 1.5)."""
+        return self.render_all([envelope], version=version or FORMAT)
+
+    def render_all(
+        self, envelopes: Sequence[TransferEnvelope], *, version: str = FORMAT
+    ) -> bytes:
         """Several envelopes → one Fallmitteilungen file (the format's batch form)."""
         try:
-            root = document([build(e) for e in envelopes])
+            root = document([build(e, version) for e in envelopes], version)
         except ValueError as exc:  # lxml refuses text that XML 1.0 cannot hold
             raise RenderError(
                 "not representable in XML",

@@ -42,6 +42,10 @@ from casebridge.canonical_model import (
 from casebridge.errors import MappingError, Problem, RenderError
 
 FORMAT = "1.5"
+#: Written for a recipient that runs 1.4: no Anlass/Angabe Kinderschutz, Rechtsgrundlage,
+#: Begruendung, Ort or Hilfeplan; their data goes into notes (a notification is refused).
+FORMAT_14 = "1.4"
+FORMATS = (FORMAT_14, FORMAT)
 _ANLASS_OF = {purpose: code for code, (purpose, _) in ANLASS.items()}
 _BEREICH_OF = {category: code for code, category in BEREICH.items()}
 
@@ -133,8 +137,10 @@ def _statement_fits(part: Part) -> bool:
     return bool(category == part.category and back.model_copy(update={"label": c.label}) == c)
 
 
-def fallmitteilung(envelope: TransferEnvelope, extra_notes: list[str]) -> etree._Element:
-    """The Fallmitteilung element of one envelope (without a header carrier unless given)."""
+def fallmitteilung(
+    envelope: TransferEnvelope, extra_notes: list[str], version: str = FORMAT
+) -> etree._Element:
+    """The Fallmitteilung element of one envelope in format ``version`` (1.4 or 1.5)."""
     if envelope.message_type == MessageType.STATUS_UPDATE:
         raise RenderError(
             "status updates have no Fallmitteilung",
@@ -162,8 +168,11 @@ def fallmitteilung(envelope: TransferEnvelope, extra_notes: list[str]) -> etree.
     problem = statutory.claim_problem(
         envelope.purpose, None if claim is None else claim.legal_basis,
         None if claim is None else claim.justification)
+    if problem is None:
+        problem = statutory.version_refusal(envelope, version, FORMAT, "Fallmitteilung")
     if problem is not None:
         raise RenderError(problem, problems=[Problem("statutory", problem)])
+    v15 = version != FORMAT_14
     sender = envelope.sender
     notes: list[str] = []
     identity_part = next(
@@ -222,8 +231,12 @@ def fallmitteilung(envelope: TransferEnvelope, extra_notes: list[str]) -> etree.
         sub(msg, "Begruendung", claim.justification)
     if envelope.conference and envelope.conference.scheduled_at:
         sub(msg, "Termin", german(envelope.conference.scheduled_at))
+    place = None
     if envelope.conference and envelope.conference.location:
-        sub(msg, "Ort", envelope.conference.location)
+        if v15:
+            sub(msg, "Ort", envelope.conference.location)
+        else:
+            place = prose.conference(None, envelope.conference.location)
     akte = None
     if akte_values:
         akte = sub(msg, "Akte")
@@ -254,9 +267,9 @@ def fallmitteilung(envelope: TransferEnvelope, extra_notes: list[str]) -> etree.
                 notes.append(prose.note(part))
         elif part is case_part:
             continue
-        elif part.entrusted_by is None and (_statement_fits(part) or _hint_fits(part)):
+        elif part.entrusted_by is None and (_statement_fits(part) or (v15 and _hint_fits(part))):
             angaben.append(part)
-        elif plan_part is None and _plan_fits(part):
+        elif v15 and plan_part is None and _plan_fits(part):
             plan_part = part
         elif (
             c.kind == "note"
@@ -276,20 +289,20 @@ def fallmitteilung(envelope: TransferEnvelope, extra_notes: list[str]) -> etree.
     if plan_part is not None:
         assert isinstance(plan_part.content, SupportPlanData)
         write_plan(msg, plan_part.content.plan)
-    for text in [*notes, *extra_notes]:
+    for text in [*notes, *([place] if place else []), *extra_notes]:
         sub(msg, "Vermerk", text)
     return msg
 
 
-def build(envelope: TransferEnvelope) -> etree._Element:
+def build(envelope: TransferEnvelope, version: str = FORMAT) -> etree._Element:
     """The Fallmitteilung of ``envelope`` (header data without an element is routing metadata
-    and is not written into a note, which is for people)."""
-    return fallmitteilung(envelope, [])
+    and is not written into a note, which is for people; the conference place is for people)."""
+    return fallmitteilung(envelope, [], version)
 
 
-def document(messages: list[etree._Element]) -> etree._Element:
-    """The Fallmitteilungen file holding ``messages``."""
+def document(messages: list[etree._Element], version: str = FORMAT) -> etree._Element:
+    """The Fallmitteilungen file holding ``messages``, declaring format ``version``."""
     root = etree.Element(P + "Fallmitteilungen", nsmap={None: NS})  # type: ignore[dict-item]
-    root.set("format", FORMAT)
+    root.set("format", version)
     root.extend(messages)
     return root

@@ -8,6 +8,7 @@ fixture's finaliser whatever the test did. Tests that need it skip where the bin
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
@@ -18,6 +19,9 @@ import pytest
 from sqlalchemy import create_engine, text
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
+#: Added to every private server port (PostgreSQL and RabbitMQ), so that two test runs on one
+#: machine (two work trees, or a fault run beside a CI check) do not start servers on one port.
+PORT_OFFSET = int(os.environ.get("CASEBRIDGE_TEST_PORT_OFFSET", "0"))
 
 
 class PrivatePostgres:
@@ -26,7 +30,7 @@ class PrivatePostgres:
     def __init__(self, port: int) -> None:
         if not (PG_BIN / "initdb").exists() or shutil.which("runuser") is None:
             pytest.skip("PostgreSQL server binaries are not installed")
-        self.port = port
+        port = self.port = port + PORT_OFFSET
         self.folder = Path(tempfile.mkdtemp(prefix=f"cb-pg{port}-"))
         self.data = self.folder / "pg"
         self.sock = self.folder / "sock"

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.private_pg import PORT_OFFSET
+
 SBIN = Path("/usr/lib/rabbitmq/bin")
 
 
@@ -26,6 +28,7 @@ class PrivateRabbit:
     def __init__(self, port: int, dist_port: int) -> None:
         if not (SBIN / "rabbitmq-server").exists() or shutil.which("runuser") is None:
             pytest.skip("RabbitMQ server binaries are not installed")
+        port, dist_port = port + PORT_OFFSET, dist_port + PORT_OFFSET
         self.port = port
         self.name = f"cbt{port}_{secrets.token_hex(3)}@localhost"
         self.folder = Path(tempfile.mkdtemp(prefix=f"cb-rmq{port}-"))

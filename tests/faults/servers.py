@@ -27,7 +27,8 @@ from tests import private_pg
 
 RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
 #: The ports of the fault suite (and only these).
-RABBIT_PORTS = (5673, 5674, 5675)
+RABBIT_PORTS = tuple(p + private_pg.PORT_OFFSET for p in (5673, 5674, 5675))
+#: before private_pg.PrivatePostgres adds the offset
 PG_PORTS = (5433, 5434)
 
 

@@ -85,6 +85,24 @@ class Verdict:
     envelope: TransferEnvelope | None = None
 
 
+#: At most this many unrecorded pushes are remembered (a worker holds at most its prefetch).
+MAX_UNRECORDED = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Pushed:
+    """A push the recipient accepted, with what recording it as delivered needs."""
+
+    released: TransferEnvelope
+    delivery_id: str
+    status_code: int
+    attempts: int
+    queued_at: datetime
+    response_days: int
+    client_id: str | None
+    track: bool
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -110,6 +128,10 @@ class DeliveryService:
         self.gate = gate
         self.push = push or PushClient()
         self.clock = clock
+        #: Pushes the recipient accepted whose delivery the store could not record (see
+        #: :meth:`_record_push`), by delivery id; the worker holds such a message and hands it
+        #: back here once the store answers.
+        self._unrecorded: dict[str, _Pushed] = {}
 
     def _state(self, did: str) -> str | None:
         with self.db.snapshot_read() as conn:
@@ -162,7 +184,13 @@ class DeliveryService:
         if self._state(did) in DONE_STATES:
             log.info("redelivery recognised", message_id=envelope.message_id,
                      recipient=recipient)
+            self._unrecorded.pop(did, None)
             return Verdict("duplicate", **base)
+        pushed = self._unrecorded.get(did)
+        if pushed is not None:
+            # pushed already, not yet recorded (the store went away): the data has left, so it
+            # is recorded as delivered now, neither pushed nor decided a second time
+            return self._record_push(pushed, base)
         hit = self.routes.route_for(
             envelope.sender, recipient, envelope.purpose, envelope.message_type
         )
@@ -202,7 +230,10 @@ class DeliveryService:
         base: dict[str, Any] = {"delivery_id": did, "recipient": feedback.sender,
                                 "envelope": envelope}
         if self._state(did) in DONE_STATES:
+            self._unrecorded.pop(did, None)
             return Verdict("duplicate", **base)
+        if (pushed := self._unrecorded.get(did)) is not None:
+            return self._record_push(pushed, base)
         return self._deliver(envelope, did, base, queued_at=self.clock(), response_days=0,
                              client_id=None, track=False)
 
@@ -282,12 +313,27 @@ class DeliveryService:
             self._mark(released, did, "dead", reason="retries_exhausted", detail=detail,
                        attempts=retry.max_attempts)
             return Verdict("dead", reason="retries_exhausted", detail=detail, **base)
-        with self.db.session(immediate=True) as session:
-            effect = self._delivered(session, released, did, attempts=result.attempts,
-                                     queued_at=queued_at, response_days=response_days,
-                                     client_id=client_id, track=track)
-        return Verdict("delivered", detail={"mode": "push", "status_code": result.status_code,
-                                            "attempts": result.attempts,
+        return self._record_push(_Pushed(released, did, result.status_code, result.attempts,
+                                         queued_at, response_days, client_id, track), base)
+
+    def _record_push(self, pushed: _Pushed, base: dict[str, Any]) -> Verdict:
+        """Record an accepted push as delivered; if the store is unreachable, remember the push
+        so that the held message, handled again, is recorded without a second push."""
+        try:
+            with self.db.session(immediate=True) as session:
+                effect = self._delivered(
+                    session, pushed.released, pushed.delivery_id, attempts=pushed.attempts,
+                    queued_at=pushed.queued_at, response_days=pushed.response_days,
+                    client_id=pushed.client_id, track=pushed.track)
+        except Exception as exc:
+            if is_store_outage(exc):
+                if len(self._unrecorded) >= MAX_UNRECORDED:  # bounded by what a worker holds
+                    self._unrecorded.pop(next(iter(self._unrecorded)))
+                self._unrecorded[pushed.delivery_id] = pushed
+            raise
+        self._unrecorded.pop(pushed.delivery_id, None)
+        return Verdict("delivered", detail={"mode": "push", "status_code": pushed.status_code,
+                                            "attempts": pushed.attempts,
                                             "status_effect": effect}, **base)
 
 

@@ -165,6 +165,53 @@ def test_store_down_pauses_without_dead_letters_then_delivers_everything_once(
 
 
 @pytest.mark.slow
+def test_a_push_accepted_while_the_store_crashes_is_recorded_later_never_pushed_again(
+    tmp_path, vhost, private_pg: PrivatePostgres  # noqa: F811
+) -> None:
+    """The recipient accepts a push, then the store crashes before the delivery is recorded:
+    the held message is recorded as delivered once the store is back, without a second push and
+    without a second delivery decision."""
+    env = make_env(tmp_path, vhost, FAST_RETRY, db_url=private_pg.url)
+    try:
+        raws = case_exports(3)
+        router = env.routing.router()
+        for raw in raws:
+            router.submit(raw, system="jugendamt")
+        worker: Worker = env.routing.worker(threads=2)
+        real_push = worker.service.push.push
+        crashed: list[str] = []
+
+        def push(target: Any, body: bytes, **kw: Any) -> Any:
+            result = real_push(target, body, **kw)
+            if not crashed:  # the first accepted push: the store dies before it is recorded
+                crashed.append(kw["delivery_id"])
+                private_pg.stop(immediate=True)
+                threading.Timer(3.0, private_pg.start).start()
+            return result
+
+        worker.service.push.push = push  # type: ignore[method-assign]
+        thread = threading.Thread(target=worker.run, kwargs={"idle_timeout": 8.0}, daemon=True)
+        thread.start()
+        thread.join(timeout=120)
+        worker.close()
+        assert not thread.is_alive()
+        assert crashed
+        assert env.received_keys() == expected_keys(raws)
+        assert env.repeats() == 0, "a push accepted before the crash was pushed again"
+        assert worker.counts == {"delivered": 6}
+        assert DeadLetters(env.routing).list() == []
+        decisions = [e for e in AuditTrail(env.routing.db).entries()
+                     if e.kind == "decision" and e.stage == "delivery"]
+        assert len(decisions) == 6, "one delivery decision per copy"
+        with env.routing.db.connection() as conn:
+            assert conn.execute(text(
+                "SELECT count(*) FROM routing_deliveries WHERE state = 'delivered'"
+            )).scalar_one() == 6
+    finally:
+        _close(env)
+
+
+@pytest.mark.slow
 def test_a_worker_started_while_the_store_is_down_waits_for_it_and_then_delivers(
     tmp_path, vhost, private_pg: PrivatePostgres  # noqa: F811
 ) -> None:

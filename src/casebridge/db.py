@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import importlib.resources
 import os
+import select
 import threading
 import time
 import weakref
@@ -215,9 +216,28 @@ def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
     record.info["idle_since"] = time.monotonic()
 
 
+def _server_hung_up(dbapi_connection: Any) -> bool:
+    """Whether the server wrote to (or closed) this idle connection: a server that shuts down
+    or restarts tells every connection so (``AdminShutdown``, then EOF). An idle connection is
+    never otherwise sent anything (casebridge does not LISTEN), so a readable socket means
+    stale. One poll system call, no round trip: cheap enough for every checkout."""
+    try:
+        fd = dbapi_connection.fileno()
+    except Exception:  # noqa: BLE001 - closed or broken: stale
+        return True
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLPRI)
+    return bool(poller.poll(0))
+
+
 def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
-    # Busy connections are not pinged (one round trip per checkout was measurable); an idle one
-    # is, and a dead one is replaced: DisconnectionError makes the pool retry with a new one.
+    # A connection the server hung up on is replaced at once, however briefly it was idle: a
+    # database restart can be quicker than IDLE_PING_SECONDS, and its first statement would
+    # otherwise answer a request 503. Busy connections are not pinged (one round trip per
+    # checkout was measurable); an idle one is (a server gone without a word, e.g. a network
+    # cut), and a dead one is replaced: DisconnectionError makes the pool retry with a new one.
+    if _server_hung_up(dbapi_connection):
+        raise DisconnectionError("the server closed this pooled connection")
     idle_since = record.info.get("idle_since")
     if idle_since is None or time.monotonic() - idle_since < IDLE_PING_SECONDS:
         return

@@ -8,7 +8,6 @@ released messages are one transaction (the outbox); these tests cut the request 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -131,9 +130,6 @@ def private_servers() -> Iterator[tuple[PrivatePostgres, PrivateRabbit]]:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(os.environ.get("CASEBRIDGE_FAULTS") != "full", reason=(
-    "open defect of issue 14, run with CASEBRIDGE_FAULTS=full: once on 2026-12-06 the first "
-    "request after the restart answered database_unavailable instead of broker_unavailable"))
 def test_broker_down_after_a_database_restart_is_503_broker_and_recovers(
     tmp_path: Path, private_servers: tuple[PrivatePostgres, PrivateRabbit],
 ) -> None:

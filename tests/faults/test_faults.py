@@ -118,9 +118,6 @@ def test_broker_node_stop_and_start_mid_stream(stack_on_node, rabbit) -> None:
 
 
 @pytest.mark.parametrize("outage", [20, 60] if FULL else [8])
-@pytest.mark.skipif(not FULL, reason=(
-    "open defect of issue 14, run with CASEBRIDGE_FAULTS=full: a store crash while pushes are "
-    "in flight can push a message a second time with a 2xx (seen once on 2026-12-06)"))
 def test_store_stop_and_start_mid_stream(stack_on_node, pg, outage) -> None:
     stack = stack_on_node()
     stack.recipient_delay(0.05)

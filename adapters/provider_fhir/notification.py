@@ -18,7 +18,7 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from casebridge.adapters import prose, statutory
+from casebridge.adapters import moments, prose, statutory
 from casebridge.adapters.jugendamt.render import child_of_adult
 from casebridge.adapters.provider_fhir import codes, elements
 from casebridge.adapters.provider_fhir.elements import Bad
@@ -320,7 +320,7 @@ def bundle(envelope: TransferEnvelope) -> Json:
                   "category": [{"coding": [{"system": codes.PURPOSE_SYSTEM,
                                             "code": str(envelope.purpose)}]}],
                   "subject": {"reference": url["Patient"]},
-                  "sent": envelope.created_at.isoformat(),
+                  "sent": moments.iso(envelope.created_at, "created_at"),
                   "sender": _ref(envelope.sender),
                   "recipient": [_ref(r) for r in envelope.recipients],
                   "reasonCode": [{"coding": [{"system": LEGAL_BASIS_SYSTEM,
@@ -333,7 +333,7 @@ def bundle(envelope: TransferEnvelope) -> Json:
                  for n, r in enumerate(related)),
                (url["Communication"], comm)]
     return {"resourceType": "Bundle", "type": "transaction",
-            "timestamp": envelope.created_at.isoformat(),
+            "timestamp": moments.iso(envelope.created_at, "created_at"),
             "entry": [{"fullUrl": u, "resource": r,
                        "request": {"method": "POST", "url": r["resourceType"]}}
                       for u, r in entries]}

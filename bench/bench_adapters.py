@@ -17,15 +17,24 @@ run ``REPEAT`` times with adapter and baselines interleaved, and the fastest run
 counts. A burst of load from another process then inflates one run of one chunk, not the result.
 Like ``timeit``, the minimum mostly leaves out pauses of the cyclic garbage collector.
 
+Rendering (canonical → native, what the worker and previews do for a recipient) is reported
+per system and message type against the render of the previous release, which validated its
+own output again (XSD for the XML systems, fhir.resources' model for FHIR JSON). That old path
+is kept here, as :data:`VALIDATING_RENDER`, so the ratio (new rate / old rate) is measured in
+one run on the same envelopes; each row is the median of three runs, with the load average.
+
     python -m bench.run --only adapters [--quick]
     python -m bench.bench_adapters --profile jobcenter   # cProfile of the adapter's parse
+    python -m bench.bench_adapters --render              # the render rows only
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import os
 import random
+import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -330,6 +339,9 @@ def jugendamt_messages(n: int, rng: random.Random) -> list[bytes]:
         doc = copy.deepcopy(base)
         fall = doc["fall"]
         doc["zweck"] = rng.choice(["zuweisung", "fallkonferenz", "hilfeplanung", "kinderschutz"])
+        if doc["zweck"] == "kinderschutz":  # required with that purpose (2026-12)
+            doc["rechtsgrundlage"] = {"code": rng.choice(["sgb-viii-8a", "kkg-4"]),
+                                      "begruendung": _jtext(rng)}
         fall["fallnummer"] = f"JA-51-2026-{i}"
         fall["kind"].update(vorname=rng.choice(J_GIVEN), nachname=rng.choice(J_FAMILY),
                             geburtsdatum=_date(rng, 2005, 2020))
@@ -459,7 +471,153 @@ def interleaved(
     return totals
 
 
+# --- rendering ------------------------------------------------------------------------------
+
+
+def _jobcenter_validating(envelope: TransferEnvelope) -> bytes:
+    """The job centre render of the previous release: build, validate against the XSD, write."""
+    from casebridge.adapters import xml
+    from casebridge.adapters.jobcenter import SCHEMA
+    from casebridge.adapters.jobcenter.write import build
+
+    root = build(envelope)
+    if not xml.load_schema(SCHEMA).validate(root):
+        raise AssertionError("rendered Zuweisung/Rueckmeldung violates the XSD")
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
+
+
+def _sozialamt_validating(envelope: TransferEnvelope) -> bytes:
+    """The social office render of the previous release: build, validate, write ISO-8859-1."""
+    from casebridge.adapters import xml
+    from casebridge.adapters.sozialamt import SCHEMA
+    from casebridge.adapters.sozialamt.write import build, document
+
+    root = document([build(envelope)])
+    if not xml.load_schema(SCHEMA).validate(root):
+        raise AssertionError("rendered Fallmitteilungen violates the XSD")
+    out = bytes(etree.tostring(root, xml_declaration=True, encoding="ISO-8859-1",
+                               pretty_print=True))
+    if xml.looks_like_utf8(out):
+        out = (b"<?xml version='1.0' encoding='ISO-8859-1'?>\n"
+               + etree.tostring(root, encoding="us-ascii", pretty_print=True))
+    return out
+
+
+def _jugendamt_validating(envelope: TransferEnvelope) -> bytes:
+    """The youth office render plus a JSON Schema check of its output (jsonschema-rs, as the
+    reader uses it). No release validated this output at run time; the row shows what doing so
+    would cost."""
+    from casebridge.adapters.jugendamt.render import render_doc
+    from casebridge.adapters.jugendamt.validate import validate
+
+    doc = render_doc(envelope)
+    validate(doc, "<rendered>")
+    return json.dumps(doc, ensure_ascii=False, indent=2).encode("utf-8")
+
+
+def _fhir_validating(envelope: TransferEnvelope) -> bytes:
+    """The FHIR JSON render of the previous release: build the resource, validate it with
+    fhir.resources (Bundle or Task model), write the data with json."""
+    adapter = get_adapter("provider-fhir")
+    data, model = adapter._data(envelope)  # type: ignore[attr-defined]
+    model.model_validate(data)
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+#: Per system: the render of the previous release, which validated its output at run time.
+VALIDATING_RENDER: dict[str, Callable[[TransferEnvelope], bytes]] = {
+    "jobcenter": _jobcenter_validating,
+    "sozialamt": _sozialamt_validating,
+    "jugendamt": _jugendamt_validating,
+    "provider-fhir": _fhir_validating,
+}
+
+
+def _kind(envelope: TransferEnvelope) -> str:
+    if envelope.purpose == "child_protection":
+        return "notification"
+    return str(envelope.message_type)
+
+
+def render_pool(n: int) -> dict[str, list[TransferEnvelope]]:
+    """Varied canonical envelopes of every message type, by type: what the three generators
+    of this module parse into (job centre referrals, conferences, plans and provider status
+    updates; youth office exports incl. child-protection notifications; FHIR referrals and
+    Task updates)."""
+    pool: dict[str, list[TransferEnvelope]] = {}
+    sources = [("jobcenter", jobcenter_messages(n)),
+               ("jugendamt", jugendamt_messages(n, random.Random(20261123))),
+               ("provider-fhir", _fhir_bundle_form(fhir_messages(n, random.Random(20261124))))]
+    for system, messages in sources:
+        adapter = get_adapter(system)
+        for raw in messages:
+            for envelope in adapter.parse(raw):
+                pool.setdefault(_kind(envelope), []).append(envelope)
+    return pool
+
+
+def _renderable(system: str, envelopes: list[TransferEnvelope]) -> list[TransferEnvelope]:
+    from casebridge.errors import RenderError
+
+    adapter = get_adapter(system)
+    out = []
+    for envelope in envelopes:
+        try:
+            new = adapter.render(envelope)
+        except RenderError:
+            continue  # this system has no form for it (e.g. a status update to sozialamt)
+        if new != VALIDATING_RENDER[system](envelope):
+            raise AssertionError(f"{system}: the render differs from the validating render")
+        out.append(envelope)
+    return out
+
+
+def render_rows(quick: bool = False, runs: int = 3) -> list[Row]:
+    """Per system and message type: renders/s without run-time validation vs the validating
+    render of the previous release, same envelopes, interleaved; median of ``runs`` runs."""
+    n = 40 if quick else 300
+    pool = render_pool(n)
+    cases = []
+    for system in VALIDATING_RENDER:
+        adapter = get_adapter(system)
+        for kind, envelopes in sorted(pool.items()):
+            usable = _renderable(system, envelopes)
+            if usable:
+                cases.append((system, kind, usable, adapter.render, VALIDATING_RENDER[system]))
+    results: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    loads = []
+    for _ in range(runs):
+        loads.append(os.getloadavg()[0])
+        for system, kind, usable, new, old in cases:
+            seconds = interleaved([new, old], usable)  # type: ignore[list-item]
+            results.setdefault((system, kind), []).append(
+                (len(usable) / seconds[0], len(usable) / seconds[1]))
+    rows = []
+    for (system, kind, usable, _, _) in cases:
+        measured = results[(system, kind)]
+        ratios = sorted(a / b for a, b in measured)
+        rows.append(Row(
+            benchmark=f"render/{system}",
+            metric=f"{kind} renders/s",
+            value=statistics.median(a for a, _ in measured),
+            baseline_name="validating render" if system != "jugendamt"
+            else "render + JSON Schema",
+            baseline=statistics.median(b for _, b in measured),
+            target="report",
+            note=(f"{len(usable)} envelopes; ratio median {statistics.median(ratios):.2f} "
+                  f"(range {ratios[0]:.2f}-{ratios[-1]:.2f}) of {runs} runs; load average "
+                  f"{', '.join(f'{x:.1f}' for x in loads)} at the start of each run"),
+        ))
+    return rows
+
+
 def run(quick: bool = False) -> list[Row]:
+    """Per system: envelopes/s of ``adapter.parse`` vs each baseline on the same bytes; then
+    the render rows (:func:`render_rows`)."""
+    return [*parse_rows(quick), *render_rows(quick)]
+
+
+def parse_rows(quick: bool = False) -> list[Row]:
     """Per system: envelopes/s of ``adapter.parse`` vs each baseline on the same bytes."""
     n = 500 if quick else 10_000
     rows = []
@@ -513,6 +671,10 @@ def profile(system: str, n: int = 2000) -> None:
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--profile":
         profile(sys.argv[2])
+    elif "--render" in sys.argv:
+        from bench.run import print_table
+
+        print_table(render_rows(quick="--quick" in sys.argv))
     else:
         from bench.run import print_table
 

@@ -42,9 +42,12 @@ from casebridge.adapters.jugendamt.validate import schema as jugendamt_schema
 from casebridge.adapters.provider_fhir import ProviderFhirAdapter
 from casebridge.adapters.sozialamt import SCHEMA as SA_XSD
 from casebridge.canonical_model import (
+    Address,
     Category,
     ChildProtectionData,
     ConferenceInfo,
+    ContactData,
+    ContactPoint,
     Goal,
     HouseholdData,
     HouseholdMember,
@@ -65,7 +68,7 @@ from casebridge.canonical_model import (
 )
 from casebridge.canonical_model.types import TEXT_MAX
 from casebridge.errors import RenderError
-from tests.strategies import agency_ids, dates, message_ids, parts, text
+from tests.strategies import addresses, agency_ids, dates, message_ids, parts, text
 
 # --- the formats' own definitions ------------------------------------------------------------
 
@@ -367,3 +370,76 @@ def test_an_offset_the_formats_do_not_take_is_written_as_the_same_instant_in_utc
         assert b"2026-12-02T18:30:00+00:00" in out
         [back] = adapter.parse(out)
         assert back.created_at == odd
+
+
+# --- the FHIR notification's household: decided without a fhir.resources read-back -----------
+
+def _related_by_read_back(member: HouseholdMember, url: str) -> dict[str, Any] | None:
+    """How the previous release decided: build the RelatedPerson, validate it with
+    fhir.resources, read it back with the provider reader, compare."""
+    from types import SimpleNamespace
+
+    from fhir.resources.R4B.relatedperson import RelatedPerson
+
+    from casebridge.adapters.provider_fhir import elements
+    from casebridge.adapters.provider_fhir.elements import Bad
+    from casebridge.adapters.provider_fhir.notification import (
+        _RELATED,
+        _ROLE_CODE,
+        RELATIONSHIP,
+        ROLE_CODE_SYSTEM,
+        _member,
+    )
+
+    code = _ROLE_CODE.get(member.role)
+    if code is None or member.has_custody is not True or (
+            member.role_label not in (None, RELATIONSHIP[code][1])):
+        return None
+    person = member.person
+    data = elements.patient(
+        IdentityData(name=person.name, birth_date=person.birth_date, sex=person.sex,
+                     identifiers=person.identifiers),
+        ContactData(addresses=person.addresses, telecom=person.telecom), ("identity", "contact"))
+    res = {"resourceType": "RelatedPerson", **{k: v for k, v in data.items() if k in _RELATED},
+           "patient": {"reference": url},
+           "relationship": [{"coding": [{"system": ROLE_CODE_SYSTEM, "code": code}]}]}
+    try:
+        back = _member(RelatedPerson.model_validate(res), "/", url, SimpleNamespace(id=None))
+    except (Bad, ValueError):
+        return None
+    same = HouseholdMember.model_validate(back) == member.model_copy(
+        update={"role_label": RELATIONSHIP[code][1]})
+    return res if same else None
+
+
+_contact_points = st.builds(
+    ContactPoint,
+    system=st.sampled_from(["phone", "email", "fax", "sms", "url", "other"]), value=text)
+_members = st.builds(
+    HouseholdMember,
+    role=st.sampled_from(["mother", "father", "parent", "legal_guardian", "child", "other"]),
+    role_label=st.none() | st.sampled_from(["Mutter", "Vater", "Elternteil", "Vormund", "Oma"]),
+    has_custody=st.booleans(),
+    person=st.builds(
+        Person, name=st.none() | st.builds(PersonName, family=st.none() | text,
+                                           given=st.lists(text, min_size=1, max_size=3),
+                                           birth_name=st.none() | text),
+        birth_date=st.none() | dates,
+        sex=st.none() | st.sampled_from(["female", "male", "diverse", "unknown"]),
+        identifiers=st.lists(st.builds(Identifier, system=st.just("urn:casebridge:client"),
+                                       value=text), max_size=2),
+        addresses=st.lists(addresses | st.builds(Address,
+                                                 lines=st.lists(text, min_size=1, max_size=2),
+                                                 text=st.none() | text), max_size=2),
+        telecom=st.lists(_contact_points, max_size=2)),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_members)
+def test_a_household_member_becomes_a_related_person_exactly_when_it_reads_back(
+        member: HouseholdMember) -> None:
+    from casebridge.adapters.provider_fhir.notification import _related
+
+    url = "urn:uuid:5c1e8f0e-3b9f-4f55-9d1c-6a0b7c2f4e11"
+    assert _related(member, url) == _related_by_read_back(member, url)

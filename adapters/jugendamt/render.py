@@ -12,7 +12,6 @@ adult with no child named cannot be rendered (RenderError saying so).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import date
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from casebridge.adapters import moments, prose, statutory
+from casebridge.adapters.json_input import dump_json
 from casebridge.adapters.jugendamt import codes, parse
 from casebridge.canonical_model import (
     CaseFileData,
@@ -451,5 +451,4 @@ def _extension(envelope: TransferEnvelope, zweck: str, ids: Json) -> Json:
 
 def render_bytes(envelope: TransferEnvelope) -> bytes:
     """The export as UTF-8 JSON bytes."""
-    doc = render_doc(envelope)
-    return json.dumps(doc, ensure_ascii=False, indent=2).encode("utf-8")
+    return dump_json(render_doc(envelope), indent=2)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, ClassVar, Literal
 
 from lxml import etree
 from pydantic import ValidationError
 
 from casebridge.adapters.base import Adapter
-from casebridge.adapters.json_input import at, load_json, pointer
+from casebridge.adapters.json_input import at, dump_json, load_json, pointer
 from casebridge.adapters.provider_fhir import notification, read, write
 from casebridge.canonical_model import AgencyKind, MessageType, Purpose, TransferEnvelope
 from casebridge.errors import ParseError, Problem, RenderError, SchemaError
@@ -159,7 +158,7 @@ class ProviderFhirAdapter(Adapter):
         # values is made valid where it is written (date-time offsets: moments.iso); the
         # property tests validate every rendered resource with fhir.resources' R4B models.
         data, _ = self._data(envelope)
-        return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return dump_json(data)
 
     def render_xml(self, envelope: TransferEnvelope) -> bytes:
         """One envelope → FHIR XML (application/fhir+xml), UTF-8 with declaration."""

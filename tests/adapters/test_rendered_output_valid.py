@@ -443,3 +443,32 @@ def test_a_household_member_becomes_a_related_person_exactly_when_it_reads_back(
 
     url = "urn:uuid:5c1e8f0e-3b9f-4f55-9d1c-6a0b7c2f4e11"
     assert _related(member, url) == _related_by_read_back(member, url)
+
+
+# --- rendered JSON is written by pydantic-core, byte for byte what json.dumps wrote --------------
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers()
+    | st.text(st.characters(exclude_categories=("Cs",))),
+    lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(st.text(st.characters(exclude_categories=("Cs",)), max_size=8), inner,
+                      max_size=4),
+    max_leaves=30)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_json_values)
+def test_dump_json_writes_what_json_dumps_wrote(value: Any) -> None:
+    from casebridge.adapters.json_input import dump_json
+
+    assert dump_json(value) == json.dumps(value, ensure_ascii=False,
+                                          separators=(",", ":")).encode("utf-8")
+    assert dump_json(value, indent=2) == json.dumps(value, ensure_ascii=False,
+                                                    indent=2).encode("utf-8")
+
+
+def test_a_lone_surrogate_is_refused_with_a_render_error() -> None:
+    from casebridge.adapters.json_input import dump_json
+
+    with pytest.raises(RenderError):
+        dump_json({"text": "a\udc80b"})

@@ -40,7 +40,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from lxml import etree
 
@@ -70,6 +70,8 @@ from casebridge.canonical_model import (
     TransferEnvelope,
 )
 from casebridge.gateway.demo import sample_bytes
+
+T = TypeVar("T")
 
 #: Messages per timed chunk, and how often each chunk is run (the fastest run counts). A chunk
 #: stays well under a scheduler time slice (a few ms), so on a loaded machine some run of it is
@@ -452,10 +454,10 @@ SYSTEMS: dict[str, Entry] = {
 
 
 def interleaved(
-    fns: Sequence[Callable[[bytes], Any]], messages: list[bytes], repeat: int = REPEAT
+    fns: Sequence[Callable[[T], Any]], messages: list[T], repeat: int = REPEAT
 ) -> list[float]:
-    """Seconds each of ``fns`` needs for all ``messages``: per chunk, the fastest of ``repeat``
-    interleaved runs, summed over the chunks."""
+    """Seconds each of ``fns`` needs for all ``messages`` (native bytes, or envelopes to
+    render): per chunk, the fastest of ``repeat`` interleaved runs, summed over the chunks."""
     totals = [0.0] * len(fns)
     clock = time.perf_counter
     for start in range(0, len(messages), CHUNK):
@@ -495,8 +497,8 @@ def _sozialamt_validating(envelope: TransferEnvelope) -> bytes:
     root = document([build(envelope)])
     if not xml.load_schema(SCHEMA).validate(root):
         raise AssertionError("rendered Fallmitteilungen violates the XSD")
-    out = bytes(etree.tostring(root, xml_declaration=True, encoding="ISO-8859-1",
-                               pretty_print=True))
+    out = cast(bytes, etree.tostring(root, xml_declaration=True, encoding="ISO-8859-1",
+                                     pretty_print=True))
     if xml.looks_like_utf8(out):
         out = (b"<?xml version='1.0' encoding='ISO-8859-1'?>\n"
                + etree.tostring(root, encoding="us-ascii", pretty_print=True))
@@ -518,8 +520,9 @@ def _jugendamt_validating(envelope: TransferEnvelope) -> bytes:
 def _fhir_validating(envelope: TransferEnvelope) -> bytes:
     """The FHIR JSON render of the previous release: build the resource, validate it with
     fhir.resources (Bundle or Task model), write the data with json."""
-    adapter = get_adapter("provider-fhir")
-    data, model = adapter._data(envelope)  # type: ignore[attr-defined]
+    from casebridge.adapters.provider_fhir import ProviderFhirAdapter
+
+    data, model = ProviderFhirAdapter()._data(envelope)
     model.model_validate(data)
     return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
@@ -589,7 +592,7 @@ def render_rows(quick: bool = False, runs: int = 3) -> list[Row]:
     for _ in range(runs):
         loads.append(os.getloadavg()[0])
         for system, kind, usable, new, old in cases:
-            seconds = interleaved([new, old], usable)  # type: ignore[list-item]
+            seconds = interleaved([new, old], usable)
             results.setdefault((system, kind), []).append(
                 (len(usable) / seconds[0], len(usable) / seconds[1]))
     rows = []

@@ -341,8 +341,9 @@ def render_doc(envelope: TransferEnvelope) -> Json:
         if _survives(id_content,
                      lambda: parse.parse_kind(kind, written_fn, sender, "/fall/kind")):
             out.place("/fall/kind", identity, codes.SLOT_IDS["/fall/kind"])
-        else:
+        else:  # the identity travels in a note under its own id; fall.kind's must not clash
             identity_note = _prose_note(identity)
+            out.ids["/fall/kind"] = "jugendamt-kind"
     placed.add(identity.id)
 
     school = _first(parts, lambda p: p.category == "education" and isinstance(p.content, Statement)
@@ -360,7 +361,8 @@ def render_doc(envelope: TransferEnvelope) -> Json:
           _plan, lambda v: parse.parse_plan(v, "/"), _plan_fits)
     _protection_slots(out, parts, placed, child)
 
-    if identity_note is not None:  # fall.kind holds the identity's id; this note its own
+    if identity_note is not None:  # the identity's id goes with its note (reason_part_ids)
+        out.place("/fall/notizen/0", identity, codes.note_id(0))
         out.notes.append(identity_note)
     for part in parts:
         if part.id in placed:

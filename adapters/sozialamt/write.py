@@ -155,7 +155,7 @@ def _plan_fits(part: Part) -> bool:
     try:
         back = SupportPlanData.model_validate(
             plan_data(write_plan(etree.Element(P + "Scratch"), c.plan), "<render>"))
-    except (MappingError, ValueError):
+    except (MappingError, RenderError, ValueError):  # RenderError: a value too long for it
         return False
     return back == c
 

@@ -17,21 +17,32 @@ run ``REPEAT`` times with adapter and baselines interleaved, and the fastest run
 counts. A burst of load from another process then inflates one run of one chunk, not the result.
 Like ``timeit``, the minimum mostly leaves out pauses of the cyclic garbage collector.
 
+Rendering (canonical → native, what the worker and previews do for a recipient) is reported
+per system and message type against the render of the previous release, which validated its
+own output again (XSD for the XML systems, fhir.resources' model for FHIR JSON) and wrote JSON
+with ``json.dumps``. That old path is kept here, as :data:`PREVIOUS_RENDER`, so the ratio (new
+rate / old rate) is measured in one run on the same envelopes; for the JSON systems a third
+variant (no validation, ``json.dumps``) splits the gain between the two changes. Each row is the
+median of three runs, with the load average.
+
     python -m bench.run --only adapters [--quick]
     python -m bench.bench_adapters --profile jobcenter   # cProfile of the adapter's parse
+    python -m bench.bench_adapters --render              # the render rows only
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import os
 import random
+import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from lxml import etree
 
@@ -61,6 +72,8 @@ from casebridge.canonical_model import (
     TransferEnvelope,
 )
 from casebridge.gateway.demo import sample_bytes
+
+T = TypeVar("T")
 
 #: Messages per timed chunk, and how often each chunk is run (the fastest run counts). A chunk
 #: stays well under a scheduler time slice (a few ms), so on a loaded machine some run of it is
@@ -330,6 +343,9 @@ def jugendamt_messages(n: int, rng: random.Random) -> list[bytes]:
         doc = copy.deepcopy(base)
         fall = doc["fall"]
         doc["zweck"] = rng.choice(["zuweisung", "fallkonferenz", "hilfeplanung", "kinderschutz"])
+        if doc["zweck"] == "kinderschutz":  # required with that purpose (2026-12)
+            doc["rechtsgrundlage"] = {"code": rng.choice(["sgb-viii-8a", "kkg-4"]),
+                                      "begruendung": _jtext(rng)}
         fall["fallnummer"] = f"JA-51-2026-{i}"
         fall["kind"].update(vorname=rng.choice(J_GIVEN), nachname=rng.choice(J_FAMILY),
                             geburtsdatum=_date(rng, 2005, 2020))
@@ -440,10 +456,10 @@ SYSTEMS: dict[str, Entry] = {
 
 
 def interleaved(
-    fns: Sequence[Callable[[bytes], Any]], messages: list[bytes], repeat: int = REPEAT
+    fns: Sequence[Callable[[T], Any]], messages: list[T], repeat: int = REPEAT
 ) -> list[float]:
-    """Seconds each of ``fns`` needs for all ``messages``: per chunk, the fastest of ``repeat``
-    interleaved runs, summed over the chunks."""
+    """Seconds each of ``fns`` needs for all ``messages`` (native bytes, or envelopes to
+    render): per chunk, the fastest of ``repeat`` interleaved runs, summed over the chunks."""
     totals = [0.0] * len(fns)
     clock = time.perf_counter
     for start in range(0, len(messages), CHUNK):
@@ -459,7 +475,168 @@ def interleaved(
     return totals
 
 
+# --- rendering ------------------------------------------------------------------------------
+
+
+def _jobcenter_validating(envelope: TransferEnvelope) -> bytes:
+    """The job centre render of the previous release: build, validate against the XSD, write."""
+    from casebridge.adapters import xml
+    from casebridge.adapters.jobcenter import SCHEMA
+    from casebridge.adapters.jobcenter.write import build
+
+    root = build(envelope)
+    if not xml.load_schema(SCHEMA).validate(root):
+        raise AssertionError("rendered Zuweisung/Rueckmeldung violates the XSD")
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
+
+
+def _sozialamt_validating(envelope: TransferEnvelope) -> bytes:
+    """The social office render of the previous release: build, validate, write ISO-8859-1."""
+    from casebridge.adapters import xml
+    from casebridge.adapters.sozialamt import SCHEMA
+    from casebridge.adapters.sozialamt.write import build, document
+
+    root = document([build(envelope)])
+    if not xml.load_schema(SCHEMA).validate(root):
+        raise AssertionError("rendered Fallmitteilungen violates the XSD")
+    out = cast(bytes, etree.tostring(root, xml_declaration=True, encoding="ISO-8859-1",
+                                     pretty_print=True))
+    if xml.looks_like_utf8(out):
+        out = (b"<?xml version='1.0' encoding='ISO-8859-1'?>\n"
+               + etree.tostring(root, encoding="us-ascii", pretty_print=True))
+    return out
+
+
+def _jugendamt_previous(envelope: TransferEnvelope) -> bytes:
+    """The youth office render of the previous release: no validation (there never was one),
+    written with ``json.dumps``."""
+    from casebridge.adapters.jugendamt.render import render_doc
+
+    return json.dumps(render_doc(envelope), ensure_ascii=False, indent=2).encode("utf-8")
+
+
+def _fhir_unvalidated_json_dumps(envelope: TransferEnvelope) -> bytes:
+    """The FHIR JSON render without validation but with ``json.dumps`` (the split)."""
+    from casebridge.adapters.provider_fhir import ProviderFhirAdapter
+
+    data, _ = ProviderFhirAdapter()._data(envelope)
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _fhir_validating(envelope: TransferEnvelope) -> bytes:
+    """The FHIR JSON render of the previous release: build the resource, validate it with
+    fhir.resources (Bundle or Task model), write the data with json."""
+    from casebridge.adapters.provider_fhir import ProviderFhirAdapter
+
+    data, model = ProviderFhirAdapter()._data(envelope)
+    model.model_validate(data)
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+#: Per system: the render of the previous release, which validated its output at run time.
+PREVIOUS_RENDER: dict[str, Callable[[TransferEnvelope], bytes]] = {
+    "jobcenter": _jobcenter_validating,
+    "sozialamt": _sozialamt_validating,
+    "jugendamt": _jugendamt_previous,
+    "provider-fhir": _fhir_validating,
+}
+#: The FHIR render without validation but with the previous serialiser, to split the gain.
+SPLIT: dict[str, Callable[[TransferEnvelope], bytes]] = {
+    "provider-fhir": _fhir_unvalidated_json_dumps,
+}
+
+
+def _kind(envelope: TransferEnvelope) -> str:
+    if envelope.purpose == "child_protection":
+        return "notification"
+    return str(envelope.message_type)
+
+
+def render_pool(n: int) -> dict[str, list[TransferEnvelope]]:
+    """Varied canonical envelopes of every message type, by type: what the three generators
+    of this module parse into (job centre referrals, conferences, plans and provider status
+    updates; youth office exports incl. child-protection notifications; FHIR referrals and
+    Task updates)."""
+    pool: dict[str, list[TransferEnvelope]] = {}
+    sources = [("jobcenter", jobcenter_messages(n)),
+               ("jugendamt", jugendamt_messages(n, random.Random(20261123))),
+               ("provider-fhir", _fhir_bundle_form(fhir_messages(n, random.Random(20261124))))]
+    for system, messages in sources:
+        adapter = get_adapter(system)
+        for raw in messages:
+            for envelope in adapter.parse(raw):
+                pool.setdefault(_kind(envelope), []).append(envelope)
+    return pool
+
+
+def _renderable(system: str, envelopes: list[TransferEnvelope]) -> list[TransferEnvelope]:
+    from casebridge.errors import RenderError
+
+    adapter = get_adapter(system)
+    out = []
+    for envelope in envelopes:
+        try:
+            new = adapter.render(envelope)
+        except RenderError:
+            continue  # this system has no form for it (e.g. a status update to sozialamt)
+        if new != PREVIOUS_RENDER[system](envelope):
+            raise AssertionError(f"{system}: the render differs from the previous render")
+        out.append(envelope)
+    return out
+
+
+def render_rows(quick: bool = False, runs: int = 3) -> list[Row]:
+    """Per system and message type: renders/s without run-time validation (JSON written by
+    pydantic-core) vs the previous release's render, same envelopes, interleaved; median of
+    ``runs`` runs. For FHIR the note splits the gain (no validation, still ``json.dumps``)."""
+    n = 40 if quick else 300
+    pool = render_pool(n)
+    cases = []
+    for system, previous in PREVIOUS_RENDER.items():
+        adapter = get_adapter(system)
+        fns = [adapter.render, previous, *([SPLIT[system]] if system in SPLIT else [])]
+        for kind, envelopes in sorted(pool.items()):
+            usable = _renderable(system, envelopes)
+            if usable:
+                cases.append((system, kind, usable, fns))
+    results: dict[tuple[str, str], list[list[float]]] = {}
+    loads = []
+    for _ in range(runs):
+        loads.append(os.getloadavg()[0])
+        for system, kind, usable, fns in cases:
+            seconds = interleaved(fns, usable)
+            results.setdefault((system, kind), []).append([len(usable) / t for t in seconds])
+    rows = []
+    for system, kind, usable, _ in cases:
+        measured = results[(system, kind)]
+        ratios = sorted(m[0] / m[1] for m in measured)
+        split = ""
+        if system in SPLIT:
+            dumps = statistics.median(m[2] / m[1] for m in measured)
+            split = (f"; without validation but still json.dumps: {dumps:.2f}x the previous "
+                     "render (the rest is pydantic-core's JSON)")
+        rows.append(Row(
+            benchmark=f"render/{system}",
+            metric=f"{kind} renders/s",
+            value=statistics.median(m[0] for m in measured),
+            baseline_name="previous render" + (" (json.dumps)" if system == "jugendamt"
+                                               else " (validating)"),
+            baseline=statistics.median(m[1] for m in measured),
+            target="report",
+            note=(f"{len(usable)} envelopes; ratio median {statistics.median(ratios):.2f} "
+                  f"(range {ratios[0]:.2f}-{ratios[-1]:.2f}) of {runs} runs{split}; load "
+                  f"average {', '.join(f'{x:.1f}' for x in loads)} at the start of each run"),
+        ))
+    return rows
+
+
 def run(quick: bool = False) -> list[Row]:
+    """Per system: envelopes/s of ``adapter.parse`` vs each baseline on the same bytes; then
+    the render rows (:func:`render_rows`)."""
+    return [*parse_rows(quick), *render_rows(quick)]
+
+
+def parse_rows(quick: bool = False) -> list[Row]:
     """Per system: envelopes/s of ``adapter.parse`` vs each baseline on the same bytes."""
     n = 500 if quick else 10_000
     rows = []
@@ -513,6 +690,10 @@ def profile(system: str, n: int = 2000) -> None:
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--profile":
         profile(sys.argv[2])
+    elif "--render" in sys.argv:
+        from bench.run import print_table
+
+        print_table(render_rows(quick="--quick" in sys.argv))
     else:
         from bench.run import print_table
 

@@ -12,14 +12,14 @@ adult with no child named cannot be rendered (RenderError saying so).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from casebridge.adapters import prose, statutory
+from casebridge.adapters import moments, prose, statutory
+from casebridge.adapters.json_input import dump_json
 from casebridge.adapters.jugendamt import codes, parse
 from casebridge.canonical_model import (
     CaseFileData,
@@ -40,7 +40,7 @@ from casebridge.canonical_model import (
     TransferEnvelope,
 )
 from casebridge.canonical_model.parts import PartContent
-from casebridge.errors import RenderError
+from casebridge.errors import Problem, RenderError
 
 Json = dict[str, Any]
 _CONTENT: dict[str, type[BaseModel]] = {
@@ -58,6 +58,30 @@ def _survives(content: PartContent, parse_back: Callable[[], Json]) -> bool:
     return back == content
 
 
+#: What fallakte-3.schema.json bounds that canonical values may exceed: names, roles, places,
+#: case numbers and who entrusted a note are ``short`` (500 characters), unbounded in the
+#: canonical model; plan numbers at most 100,000; notes 5,000,000 characters; a few lists.
+#: The rendered document is not validated against the schema at run time (the property tests
+#: do that for every message type), so these bounds are checked where a value is written; the
+#: schema's other constraints follow from the canonical model's own.
+SHORT_MAX = 500
+NUMBER_MAX = 100_000
+NOTE_MAX = 5_000_000
+RECIPIENTS_MAX = 100
+GUARDIANS_MAX = 50
+HINTS_MAX = 1000
+
+
+def _refuse(where: str, what: str) -> RenderError:
+    return RenderError(f"{where}: {what}", problems=[Problem(where, what)])
+
+
+def _short(value: str | None, where: str) -> str | None:
+    if value is not None and len(value) > SHORT_MAX:
+        raise _refuse(where, f"{len(value)} characters; the format allows {SHORT_MAX}")
+    return value
+
+
 def _drop_none(obj: Json) -> Json:
     return {k: v for k, v in obj.items() if v is not None and v != []}
 
@@ -65,7 +89,8 @@ def _drop_none(obj: Json) -> Json:
 def _names(name: Any) -> Json:
     if name is None:
         return {}
-    return _drop_none({"vorname": " ".join(name.given) or None, "nachname": name.family})
+    return _drop_none({"vorname": _short(" ".join(name.given) or None, "vorname"),
+                       "nachname": _short(name.family, "nachname")})
 
 
 def _kind(identity: IdentityData) -> Json:
@@ -80,12 +105,28 @@ def _guardians(data: HouseholdData) -> list[Json]:
         g = _drop_none({**_names(m.person.name),
                         "geburtsdatum": m.person.birth_date.isoformat()
                         if m.person.birth_date else None,
-                        "rolle": m.role_label})
+                        "rolle": _short(m.role_label, "rolle")})
         if m.person.addresses:
             a = m.person.addresses[0]
-            g["anschrift"] = _drop_none({"strasse": a.street, "plz": a.postal_code, "ort": a.city})
+            g["anschrift"] = _anschrift(a.street, a.postal_code, a.city)
         out.append(g)
     return out
+
+
+def _anschrift(street: str | None, plz: str | None, city: str | None) -> Json:
+    return _drop_none({"strasse": _short(street, "anschrift/strasse"),
+                       "plz": _short(plz, "anschrift/plz"), "ort": _short(city, "anschrift/ort")})
+
+
+def _plan_fits(data: SupportPlanData) -> bool:
+    """Whether the plan's numbers fit ``hilfeplan`` (else it is written as a note)."""
+    numbers = [g.number for g in data.plan.goals] + [m.goal for m in data.plan.measures]
+    return all(n is None or n <= NUMBER_MAX for n in numbers)
+
+
+def _guardians_fit(data: HouseholdData) -> bool:
+    """Whether ``sorgeberechtigte`` can hold the household (else it is written as a note)."""
+    return len(data.members) <= GUARDIANS_MAX
 
 
 def _plan(data: SupportPlanData) -> Json:
@@ -95,7 +136,7 @@ def _plan(data: SupportPlanData) -> Json:
         "ziele": [_drop_none({"nr": g.number, "text": g.text}) | {"teilziele": list(g.sub_goals)}
                   for g in plan.goals],
         "massnahmen": [_drop_none({"ziel": m.goal, "text": m.text,
-                                   "verantwortlich": m.responsible,
+                                   "verantwortlich": _short(m.responsible, "verantwortlich"),
                                    "bis": m.due.isoformat() if m.due else None})
                        for m in plan.measures],
     })
@@ -152,7 +193,7 @@ def _client_as_guardian(identity: IdentityData, contact: ContactData | None) -> 
         a = contact.addresses[0]
         street = " ".join(x for x in (a.street, a.house_number) if x) or (
             a.text if not (a.postal_code or a.city) else None)
-        anschrift = _drop_none({"strasse": street, "plz": a.postal_code, "ort": a.city})
+        anschrift = _anschrift(street, a.postal_code, a.city)
         if anschrift:
             entry["anschrift"] = anschrift
     return entry
@@ -189,6 +230,9 @@ def _protection_slots(out: _Export, parts: list[Part], placed: set[str],
                       codes.hint_id(len(hints)))
             hints.append(hint)
             placed.add(part.id)
+    if len(hints) > HINTS_MAX:
+        raise _refuse("kinderschutz/hinweise", f"{len(hints)} observations; the format allows "
+                      f"{HINTS_MAX}")
     if hints:
         protection = {**(protection or {}), "hinweise": hints}
     if protection is not None:
@@ -200,13 +244,17 @@ def _entruster_word(part: Part) -> str | None:
     if by is None:
         return None
     if by.relation == "other" and by.name is not None:
-        return by.name.display()
+        return _short(by.name.display(), "anvertraut_von")
     return codes.ENTRUSTER_WORD.get(by.relation, "sorgeberechtigte")
 
 
 def _prose_note(part: Part) -> Json:
     """A part without a field here, as a note people read (``[Gesundheit] …``)."""
-    return {"datum": None, "text": prose.note(part), "anvertraut_von": _entruster_word(part)}
+    text = prose.note(part)
+    if len(text) > NOTE_MAX:
+        raise _refuse("notizen", f"a note of {len(text)} characters; the format allows "
+                      f"{NOTE_MAX}")
+    return {"datum": None, "text": text, "anvertraut_von": _entruster_word(part)}
 
 
 class _Export:
@@ -263,7 +311,7 @@ def render_doc(envelope: TransferEnvelope) -> Json:
     fallnummer = fn_identity
     if case_part is not None and isinstance(case_part.content, CaseFileData):
         cf = case_part.content.case_file
-        fallnummer = fallnummer or cf.local_case_id
+        fallnummer = _short(fallnummer or cf.local_case_id, "fallnummer")
         fall_fields = _drop_none({"fallnummer": fallnummer, "hilfeart": cf.help_type,
                                   "beginn": cf.opened_on.isoformat() if cf.opened_on else None})
         if _survives(case_part.content, lambda: parse.parse_case_file(fall_fields, sender) or {}):
@@ -271,7 +319,7 @@ def render_doc(envelope: TransferEnvelope) -> Json:
             out.place("/fall", case_part, codes.SLOT_IDS["/fall"])
             placed.add(case_part.id)
     if fallnummer and "fallnummer" not in out.fall and fallnummer == fn_identity:
-        out.fall["fallnummer"] = fallnummer
+        out.fall["fallnummer"] = _short(fallnummer, "fallnummer")
     identity_note = None
     if child is not None:
         # The client is an adult: the export is about their child, and the client is one of
@@ -293,8 +341,9 @@ def render_doc(envelope: TransferEnvelope) -> Json:
         if _survives(id_content,
                      lambda: parse.parse_kind(kind, written_fn, sender, "/fall/kind")):
             out.place("/fall/kind", identity, codes.SLOT_IDS["/fall/kind"])
-        else:
+        else:  # the identity travels in a note under its own id; fall.kind's must not clash
             identity_note = _prose_note(identity)
+            out.ids["/fall/kind"] = "jugendamt-kind"
     placed.add(identity.id)
 
     school = _first(parts, lambda p: p.category == "education" and isinstance(p.content, Statement)
@@ -307,12 +356,13 @@ def render_doc(envelope: TransferEnvelope) -> Json:
             placed.add(school.id)
     if child is None:
         _slot(out, parts, placed, "/fall/sorgeberechtigte", "household", HouseholdData,
-              _guardians, lambda v: parse.parse_guardians(v, "/"))
+              _guardians, lambda v: parse.parse_guardians(v, "/"), _guardians_fit)
     _slot(out, parts, placed, "/fall/hilfeplan", "support_plan", SupportPlanData,
-          _plan, lambda v: parse.parse_plan(v, "/"))
+          _plan, lambda v: parse.parse_plan(v, "/"), _plan_fits)
     _protection_slots(out, parts, placed, child)
 
-    if identity_note is not None:  # fall.kind holds the identity's id; this note its own
+    if identity_note is not None:  # the identity's id goes with its note (reason_part_ids)
+        out.place("/fall/notizen/0", identity, codes.note_id(0))
         out.notes.append(identity_note)
     for part in parts:
         if part.id in placed:
@@ -323,9 +373,12 @@ def render_doc(envelope: TransferEnvelope) -> Json:
         out.place(f"/fall/notizen/{index}", part, codes.note_id(index))
     if out.notes:
         out.fall["notizen"] = out.notes
+    if len(envelope.recipients) > RECIPIENTS_MAX:
+        raise _refuse("empfaenger", f"{len(envelope.recipients)} recipients; the format allows "
+                      f"{RECIPIENTS_MAX}")
     doc: Json = {
         "schema": codes.SCHEMA_TAG,
-        "exportiert": envelope.created_at.isoformat(),
+        "exportiert": moments.iso(envelope.created_at, "created_at"),
         "dienststelle": sender,
         "empfaenger": list(envelope.recipients),
         "zweck": zweck,
@@ -336,8 +389,9 @@ def render_doc(envelope: TransferEnvelope) -> Json:
     conference = envelope.conference
     if conference is not None and (conference.scheduled_at or conference.location):
         doc["konferenz"] = _drop_none({
-            "termin": conference.scheduled_at.isoformat() if conference.scheduled_at else None,
-            "ort": conference.location})
+            "termin": moments.iso(conference.scheduled_at, "conference.scheduled_at")
+            if conference.scheduled_at else None,
+            "ort": _short(conference.location, "konferenz/ort")})
     doc["fall"] = _ordered(out.fall)
     doc["casebridge"] = _extension(envelope, zweck, out.ids)
     return doc
@@ -345,9 +399,9 @@ def render_doc(envelope: TransferEnvelope) -> Json:
 
 def _slot(out: _Export, parts: list[Part], placed: set[str], where: str, category: str,
           shape: type[BaseModel], write: Callable[[Any], Any],
-          read: Callable[[Any], Json]) -> None:
+          read: Callable[[Any], Json], fits: Callable[[Any], bool]) -> None:
     part = _first(parts, lambda p: p.category == category and isinstance(p.content, shape))
-    if part is None:
+    if part is None or not fits(part.content):
         return
     value = write(part.content)
     if _survives(part.content, lambda: read(value)):
@@ -399,5 +453,4 @@ def _extension(envelope: TransferEnvelope, zweck: str, ids: Json) -> Json:
 
 def render_bytes(envelope: TransferEnvelope) -> bytes:
     """The export as UTF-8 JSON bytes."""
-    doc = render_doc(envelope)
-    return json.dumps(doc, ensure_ascii=False, indent=2).encode("utf-8")
+    return dump_json(render_doc(envelope), indent=2)

@@ -1,7 +1,8 @@
 """FHIR elements ↔ canonical parts: Patient, reasonCode, Annotation, security labels.
 
 Reading works on the models fhir.resources has already validated (no second validation);
-writing produces plain FHIR JSON dicts that the caller validates once as a whole resource.
+writing produces plain FHIR JSON dicts that are written out as they are (not validated again at
+run time; tests/adapters/test_rendered_output_valid.py validates them with fhir.resources).
 Elements casebridge does not map are rejected with the pointer, never dropped.
 """
 

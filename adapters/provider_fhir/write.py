@@ -14,6 +14,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from casebridge.adapters import moments
 from casebridge.adapters.provider_fhir import codes, elements
 from casebridge.canonical_model import (
     ContactData,
@@ -84,8 +85,9 @@ def bundle(envelope: TransferEnvelope) -> Json:
         sr["code"] = {"text": envelope.service}
     sr["subject"] = {"reference": urls["Patient"]}
     if envelope.conference and envelope.conference.scheduled_at:
-        sr["occurrenceDateTime"] = envelope.conference.scheduled_at.isoformat()
-    sr["authoredOn"] = envelope.created_at.isoformat()
+        sr["occurrenceDateTime"] = moments.iso(envelope.conference.scheduled_at,
+                                                "conference.scheduled_at")
+    sr["authoredOn"] = moments.iso(envelope.created_at, "created_at")
     sr["requester"] = _ref(envelope.sender)
     sr["performer"] = [_ref(r) for r in envelope.recipients]
     if envelope.conference and envelope.conference.location:
@@ -97,7 +99,7 @@ def bundle(envelope: TransferEnvelope) -> Json:
     task: Json = {"resourceType": "Task", "status": "requested", "intent": "order",
                   "focus": {"reference": urls["ServiceRequest"]},
                   "for": {"reference": urls["Patient"]},
-                  "authoredOn": envelope.created_at.isoformat(),
+                  "authoredOn": moments.iso(envelope.created_at, "created_at"),
                   "requester": _ref(envelope.sender)}
     if len(envelope.recipients) == 1:
         task["owner"] = _ref(envelope.recipients[0])
@@ -105,7 +107,7 @@ def bundle(envelope: TransferEnvelope) -> Json:
     return {
         "resourceType": "Bundle",
         "type": "transaction",
-        "timestamp": envelope.created_at.isoformat(),
+        "timestamp": moments.iso(envelope.created_at, "created_at"),
         "entry": [{"fullUrl": url, "resource": res,
                    "request": {"method": "POST", "url": res["resourceType"]}}
                   for url, res in entries],
@@ -180,7 +182,7 @@ def task(envelope: TransferEnvelope) -> Json:
         # the reader's statusReason part goes back where it came from (e.g. why rejected)
         out["statusReason"] = {"text": reason.content.text}
         rest = [p for p in rest if p is not reason]
-    out["lastModified"] = envelope.created_at.isoformat()
+    out["lastModified"] = moments.iso(envelope.created_at, "created_at")
     out["requester"] = _ref(envelope.recipients[0])
     out["owner"] = _ref(envelope.sender)
     if rest:

@@ -50,17 +50,46 @@ _ANLASS_OF = {purpose: code for code, (purpose, _) in ANLASS.items()}
 _BEREICH_OF = {category: code for code, category in BEREICH.items()}
 
 
+#: What the XSD bounds that canonical values may exceed: ``sa:Kurztext`` (1,000 characters)
+#: holds names, case numbers, addresses and places, which the canonical model leaves unbounded;
+#: ``sa:Text`` (100,000) holds notes, which add a heading to a canonical text of up to 100,000;
+#: ``sa:Nummer`` is at most 100,000 (a plan with a higher goal number is written as a note).
+#: The rendered tree is not validated against the XSD at run time (the property tests do that
+#: for every message type), so these bounds are checked where a value is written; the XSD's
+#: other constraints follow from the canonical model's own (ids, agency ids, codes), and dates
+#: are written with four-digit years.
+SHORT_MAX = 1000
+TEXT_MAX = 100_000
+NUMBER_MAX = 100_000
+_SHORT_ELEMENTS = frozenset({"Aktenzeichen", "Rechtsgebiet", "Name", "Adresse", "Ort"})
+
+
+def _too_long(where: str, value: str, limit: int) -> None:
+    if len(value) > limit:
+        raise RenderError(
+            f"{where} is longer than the social office format allows",
+            problems=[Problem(where, f"{len(value)} characters; the format allows {limit}")],
+        )
+
+
 def sub(parent: etree._Element, name: str, text: str | None = None) -> etree._Element:
     """Append ``name`` (in the social office namespace) with text."""
     el = etree.SubElement(parent, P + name)
     if text is not None:
+        if len(text) > SHORT_MAX:  # rare: only then is the limit looked up
+            _too_long(name, text, SHORT_MAX if name in _SHORT_ELEMENTS else TEXT_MAX)
         el.text = text
     return el
 
 
-def german(moment: datetime) -> str:
+def german(moment: datetime, where: str) -> str:
     """``DD.MM.YYYY HH:MM`` in Europe/Berlin local time (the format's resolution)."""
-    return moment.astimezone(BERLIN).strftime("%d.%m.%Y %H:%M")
+    try:
+        local = moment.astimezone(BERLIN)
+    except OverflowError:  # the last hours of year 9999 in UTC are year 10000 in Berlin
+        raise RenderError("a time is out of range", problems=[
+            Problem(where, "a time at the edge of year 9999 cannot be written")]) from None
+    return f"{_date(local)} {local.hour:02d}:{local.minute:02d}"
 
 
 one_line = prose.one_line
@@ -86,7 +115,8 @@ def _hint_fits(part: Part) -> bool:
 
 
 def _date(value: date) -> str:
-    return value.strftime("%d.%m.%Y")
+    # strftime's %Y writes years before 1000 with fewer than four digits
+    return f"{value.day:02d}.{value.month:02d}.{value.year:04d}"
 
 
 def write_plan(parent: etree._Element, plan: SupportPlan) -> etree._Element:
@@ -105,6 +135,8 @@ def write_plan(parent: etree._Element, plan: SupportPlan) -> etree._Element:
                 t.set("ziel", nr)
     for m in plan.measures:
         x = sub(el, "Massnahme", m.text)
+        if m.responsible is not None:
+            _too_long("Massnahme/@verantwortlich", m.responsible, SHORT_MAX)
         for key, value in (("ziel", None if m.goal is None else str(m.goal)),
                            ("verantwortlich", m.responsible),
                            ("bis", _date(m.due) if m.due else None)):
@@ -117,10 +149,13 @@ def _plan_fits(part: Part) -> bool:
     c = part.content
     if not isinstance(c, SupportPlanData) or part.entrusted_by is not None:
         return False
+    numbers = [g.number for g in c.plan.goals] + [m.goal for m in c.plan.measures]
+    if any(n is not None and n > NUMBER_MAX for n in numbers):
+        return False  # sa:Nummer cannot hold it: the plan becomes a [Hilfeplan] note
     try:
         back = SupportPlanData.model_validate(
             plan_data(write_plan(etree.Element(P + "Scratch"), c.plan), "<render>"))
-    except (MappingError, ValueError):
+    except (MappingError, RenderError, ValueError):  # RenderError: a value too long for it
         return False
     return back == c
 
@@ -220,7 +255,7 @@ def fallmitteilung(
             akte_values = {"Aktenzeichen": number}
 
     msg = etree.Element(P + "Fallmitteilung", id=envelope.message_id)
-    sub(msg, "Zeitpunkt", german(envelope.created_at))
+    sub(msg, "Zeitpunkt", german(envelope.created_at, "created_at"))
     sub(msg, "Von", sender)
     for recipient in envelope.recipients:
         sub(msg, "An", recipient)
@@ -230,7 +265,7 @@ def fallmitteilung(
             "schluessel", claim.legal_basis)
         sub(msg, "Begruendung", claim.justification)
     if envelope.conference and envelope.conference.scheduled_at:
-        sub(msg, "Termin", german(envelope.conference.scheduled_at))
+        sub(msg, "Termin", german(envelope.conference.scheduled_at, "conference.scheduled_at"))
     place = None
     if envelope.conference and envelope.conference.location:
         if v15:
@@ -248,7 +283,7 @@ def fallmitteilung(
         person = sub(msg, "Person")
         sub(person, "Name", name)
         if identity and identity.birth_date:
-            sub(person, "GebDatum", identity.birth_date.strftime("%d.%m.%Y"))
+            sub(person, "GebDatum", _date(identity.birth_date))
         if contact_part is not None:
             assert isinstance(contact_part.content, ContactData)
             if contact_part.content.addresses:

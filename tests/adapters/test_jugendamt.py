@@ -290,3 +290,30 @@ def test_oversized_input_is_refused_before_parsing(sample) -> None:
 def test_education_part_is_a_statement_from_the_school_field(fall) -> None:
     part = by_source(parse_doc(fall))["/fall/kind/schule"]
     assert isinstance(part.content, Statement) and part.content.label == "schule"
+
+
+@pytest.mark.parametrize("born", [None, date(1980, 1, 1)])
+def test_an_identity_written_as_a_note_keeps_its_id_for_the_reasons(born: date | None) -> None:
+    # A job centre's identity (Kundennummer) has no place in fall.kind, so it travels in an
+    # [Identität] note; a reason naming it must still name a part after the trip. For an adult
+    # client the export is about the child of the household.
+    from casebridge.canonical_model import Identifier
+
+    parts = [Part(id="p0", category="identity", content=IdentityData(
+        identifiers=[Identifier(system="urn:casebridge:id:jobcenter-du:kundennummer",
+                                value="962D1")],
+        name=PersonName(family="Yılmaz", given=["Ayşe"]), birth_date=born))]
+    if born is not None:
+        parts.append(Part(id="hh", category="household", content=HouseholdData(members=[
+            HouseholdMember(role="child", person=Person(
+                name=PersonName(family="Yılmaz", given=["Emre"]),
+                birth_date=date(2015, 1, 1)))])))
+    env = TransferEnvelope(
+        message_id="JC-1", message_type="referral", sender="jobcenter-du",
+        recipients=["jugendamt-du"], purpose="referral",
+        created_at=datetime(2026, 12, 1, tzinfo=UTC), reason_part_ids=["p0"], parts=parts)
+    [back] = ADAPTER.parse(ADAPTER.render(env))
+    assert back.reason_part_ids == ["p0"]
+    identity_note = next(p for p in back.parts if p.id == "p0")
+    assert identity_note.category == "identity"
+    assert len({p.id for p in back.parts}) == len(back.parts)

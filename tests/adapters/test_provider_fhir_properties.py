@@ -33,8 +33,8 @@ def test_task_status_updates_round_trip_exactly(envelope: TransferEnvelope) -> N
 
 @given(fhir_referrals() | fhir_status_updates())
 def test_rendered_json_is_what_fhir_resources_validated(envelope: TransferEnvelope) -> None:
-    # render_json writes the validated data with json, not with fhir.resources' serialiser:
-    # read back, it must be the very resource fhir.resources validated.
+    # render_json writes the built data without a fhir.resources model (nor its serialiser):
+    # read back, it must be the very resource fhir.resources validates from the same data.
     as_json = ADAPTER.render_json(envelope)
     model = ADAPTER.resource(envelope)
     assert type(model).model_validate_json(as_json) == model

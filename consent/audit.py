@@ -48,14 +48,28 @@ from datetime import UTC, datetime
 from json.encoder import encode_basestring
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, func, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Integer,
+    String,
+    Table,
+    bindparam,
+    column,
+    func,
+    insert,
+    select,
+    text,
+    update,
+    values,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from casebridge.canonical_model import Outcome, TransferEnvelope
 from casebridge.consent.claims import justification_digest
 from casebridge.consent.decision import Decision, MessageDecisions
-from casebridge.consent.store import AUDIT_SEQUENCE, AuditEntryRow, AuditHeadRow, canonical_json
+from casebridge.consent.store import AuditEntryRow, AuditHeadRow, canonical_json
 from casebridge.db import Database, create_db_engine, utc_text
 from casebridge.errors import AuditError
 from casebridge.logging import get_logger
@@ -623,15 +637,71 @@ def _committer(db: Database) -> _Committer:
 
 
 def _allocate_seqs(conn: Connection, n: int) -> list[int]:
-    """``n`` new global entry numbers, ascending."""
-    if conn.dialect.name == "postgresql":
-        rows = conn.execute(
-            select(AUDIT_SEQUENCE.next_value()).select_from(func.generate_series(1, n))
-        ).scalars()
-        return sorted(int(v) for v in rows)
-    # SQLite: the append holds the database's write lock.
+    """``n`` new global entry numbers, ascending (SQLite: the append holds the write lock)."""
     top = conn.execute(select(func.max(_T.c.seq))).scalar_one() or 0
     return list(range(top + 1, top + n + 1))
+
+
+def _lock_heads_and_number(
+    conn: Connection, chains: Sequence[int], n: int
+) -> tuple[list[Sequence[Any]], list[int]]:
+    """Lock the heads of ``chains`` (ascending) and take ``n`` global numbers, in one round
+    trip on PostgreSQL. The numbers are drawn only once every lock is held (the sequence scan's
+    filter needs the locked rows first), so within a chain seq grows with chain_seq."""
+    if conn.dialect.name != "postgresql":
+        heads = conn.execute(
+            select(_HEAD.c.id, _HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id.in_(chains))
+            .order_by(_HEAD.c.id).with_for_update()
+        ).all()
+        return list(heads), _allocate_seqs(conn, n)
+    rows = conn.execute(_LOCK_AND_NUMBER, {"chains": list(chains), "n": n}).all()
+    heads = [r[:3] for r in rows if r[0] is not None]
+    return heads, sorted(int(r[3]) for r in rows if r[0] is None)
+
+
+_LOCK_AND_NUMBER = text(
+    "WITH locked AS MATERIALIZED ("
+    " SELECT id, seq, hash FROM audit_head WHERE id = ANY(:chains) ORDER BY id FOR UPDATE),"
+    " numbers AS MATERIALIZED ("
+    " SELECT nextval('audit_entry_seq') AS s FROM generate_series(1, :n)"
+    " WHERE (SELECT count(*) FROM locked) >= 0)"
+    " SELECT id, seq, hash, NULL::bigint FROM locked"
+    " UNION ALL SELECT NULL, NULL, NULL, s FROM numbers"
+)
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
+def _encode_json(value: Any) -> str:
+    # canonical_json's text, faster for what entries hold: lists of codes, pairs of codes.
+    if not value:
+        return "[]" if isinstance(value, list) else _CANONICAL(value)
+    if isinstance(value, list):
+        if all(type(item) is str for item in value):
+            return "[" + ",".join(map(encode_basestring, value)) + "]"
+        if all(type(item) is list and all(type(x) is str for x in item) for item in value):
+            return "[" + ",".join("[" + ",".join(map(encode_basestring, item)) + "]"
+                                  for item in value) + "]"
+    return _CANONICAL(value)
+
+
+#: Encoders of the hashed fields in _ORDER when writing (JSON fields from Python values).
+_WRITE_ENCODERS = tuple(_encode_json if n in _JSON_FIELDS else _encode_scalar for n in _ORDER)
+_JSON_AT = tuple((_ORDER.index(n), n) for n in sorted(_JSON_FIELDS))
+
+
+def _pg_insert_with_moves(
+    rows: list[dict[str, Any]], moves: list[dict[str, Any]]
+) -> Any:
+    data = values(
+        column("chain_id", Integer), column("new_seq", BigInteger), column("new_hash", String),
+        name="moves",
+    ).data([(m["chain_id"], m["new_seq"], m["new_hash"]) for m in moves])
+    moved = (
+        update(_HEAD).where(_HEAD.c.id == data.c.chain_id)
+        .values(seq=data.c.new_seq, hash=data.c.new_hash)
+        .returning(_HEAD.c.id).cte("moved")
+    )
+    return insert(_T).values(rows).add_cte(moved)
 
 
 def write_entries(
@@ -642,29 +712,36 @@ def write_entries(
     if not drafts:
         return []
     needed = sorted({chain for _, chain in drafts})
-    heads = conn.execute(
-        select(_HEAD.c.id, _HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id.in_(needed))
-        .order_by(_HEAD.c.id).with_for_update()
-    ).all()
+    heads, seqs = _lock_heads_and_number(conn, needed, len(drafts))
     if len(heads) != len(needed):
         lost = sorted(set(needed) - {int(h[0]) for h in heads})
         raise AuditError(f"the head of audit chain {lost[0]} is missing; the store is damaged")
     state = {int(h[0]): (int(h[1]), str(h[2])) for h in heads}
-    seqs = _allocate_seqs(conn, len(drafts))
     entries, rows = [], []
     for (draft, chain), seq in zip(drafts, seqs, strict=True):
         chain_seq, prev = state[chain]
         chain_seq += 1
         fields = _fields_of(draft, seq, chain, chain_seq, recorded_at)
-        digest = entry_hash(fields, prev)
-        entries.append(AuditEntry(**fields, prev_hash=prev, hash=digest))
-        rows.append(_encode_row(fields, prev, digest))
+        fields["prev_hash"] = prev
+        # Each value is encoded once: the hash input and the stored JSON columns share it.
+        encoded = [encode(fields[name])
+                   for encode, name in zip(_WRITE_ENCODERS, _ORDER, strict=True)]
+        digest = hashlib.sha256(_serialise(encoded)).hexdigest()
+        row = dict(fields)
+        for at, name in _JSON_AT:
+            row[name] = encoded[at]
+        row["hash"] = digest
+        rows.append(row)
+        entries.append(AuditEntry(**fields, hash=digest))
         state[chain] = (chain_seq, digest)
-    conn.execute(_INSERT_ENTRIES, rows)
-    conn.execute(_MOVE_HEAD, [
-        {"chain_id": chain, "new_seq": seq, "new_hash": digest}
-        for chain, (seq, digest) in sorted(state.items())
-    ])
+    moves = [{"chain_id": chain, "new_seq": seq, "new_hash": digest}
+             for chain, (seq, digest) in sorted(state.items())]
+    if conn.dialect.name == "postgresql":
+        # One round trip: the head moves ride along the insert as a data-modifying CTE.
+        conn.execute(_pg_insert_with_moves(rows, moves))
+    else:
+        conn.execute(_INSERT_ENTRIES, rows)
+        conn.execute(_MOVE_HEAD, moves)
     return entries
 
 

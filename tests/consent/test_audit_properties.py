@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from casebridge.consent.audit import AuditDraft, AuditTrail, verify_chain
-from casebridge.consent.store import AuditEntryRow  # noqa: F401 - registers the tables
+from casebridge.consent.audit import AuditDraft, AuditTrail, _encode_json, verify_chain
+from casebridge.consent.store import AuditEntryRow, canonical_json  # noqa: F401 - tables
 from casebridge.db import Base, Database, create_db_engine
 
 AT = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -110,3 +110,17 @@ def test_any_single_changed_character_is_found(chains: int, plan, data) -> None:
     finally:
         trail.db.dispose()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.text()),
+    lambda inner: st.one_of(st.lists(inner, max_size=4),
+                            st.dictionaries(st.text(max_size=5), inner, max_size=4)),
+    max_leaves=12,
+)
+
+
+@given(st.one_of(st.lists(st.text(), max_size=5), st.lists(st.lists(st.text(), max_size=3)),
+                 json_values))
+def test_the_fast_json_encoding_is_canonical_json(value) -> None:
+    assert _encode_json(value) == canonical_json(value)

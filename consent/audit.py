@@ -335,8 +335,9 @@ def _combine(
     found outside the chains' own links (checkpoints, headless chains)."""
     results = list(results)
     checked = sum(r.checked for r in results)
-    breaks = [(r.first_broken_seq or 0, r.problem or "", r.chain if r.chain is not None else 0,
-               r) for r in results if not r.ok]
+    breaks: list[tuple[int, str, int, VerifyResult | None]] = [
+        (r.first_broken_seq or 0, r.problem or "", r.chain if r.chain is not None else 0, r)
+        for r in results if not r.ok]
     breaks += [(seq, problem, chain, None) for seq, problem, chain in extra]
     if breaks:
         seq, problem, chain, result = min(breaks, key=operator.itemgetter(0, 2))
@@ -649,13 +650,13 @@ def _lock_heads_and_number(
     trip on PostgreSQL. The numbers are drawn only once every lock is held (the sequence scan's
     filter needs the locked rows first), so within a chain seq grows with chain_seq."""
     if conn.dialect.name != "postgresql":
-        heads = conn.execute(
+        locked = conn.execute(
             select(_HEAD.c.id, _HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id.in_(chains))
             .order_by(_HEAD.c.id).with_for_update()
         ).all()
-        return list(heads), _allocate_seqs(conn, n)
+        return [tuple(r) for r in locked], _allocate_seqs(conn, n)
     rows = conn.execute(_LOCK_AND_NUMBER, {"chains": list(chains), "n": n}).all()
-    heads = [r[:3] for r in rows if r[0] is not None]
+    heads: list[Sequence[Any]] = [tuple(r[:3]) for r in rows if r[0] is not None]
     return heads, sorted(int(r[3]) for r in rows if r[0] is None)
 
 

@@ -1,4 +1,4 @@
-"""``casebridge audit``: verify the hash chains, write a checkpoint, answer access requests, export entries.
+"""``casebridge audit``: verify the hash chains, checkpoint, answer access requests, export.
 
 The audit trail holds metadata only (no payload, no names), so its report can be handed to the
 client and its export to a data-protection officer as they are.

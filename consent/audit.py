@@ -49,19 +49,14 @@ from json.encoder import encode_basestring
 from typing import Any, cast
 
 from sqlalchemy import (
-    BigInteger,
     Connection,
-    Integer,
-    String,
     Table,
     bindparam,
-    column,
     func,
     insert,
     select,
     text,
     update,
-    values,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -501,6 +496,8 @@ class _Pending:
     done: bool = False
     entries: list[AuditEntry] = field(default_factory=list)
     error: BaseException | None = None
+    #: set when the work is done, or when this caller is handed the lead
+    wake: threading.Event = field(default_factory=threading.Event)
 
     def outcome(self) -> list[AuditEntry]:
         if self.error is not None:
@@ -509,11 +506,17 @@ class _Pending:
 
 
 class _Committer:
-    """The group committer of one database in this process (leader/follower)."""
+    """The group committer of one database in this process (leader/follower).
+
+    A caller that finds no commit running leads: it commits everything queued so far (its own
+    work is among it), then hands the lead to the oldest caller still queued. The others sleep
+    on an event of their own until their work is done or the lead is theirs, so a commit wakes
+    only the callers it served plus one.
+    """
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self.cond = threading.Condition()
+        self.lock = threading.Lock()
         self.queue: list[_Pending] = []
         self.leading = False
         self.known_heads: set[int] = set()
@@ -522,25 +525,37 @@ class _Committer:
         self.legacy_end: int | None = None
 
     def submit(self, pending: _Pending) -> list[AuditEntry]:
-        with self.cond:
+        with self.lock:
             self.queue.append(pending)
-        while True:
-            with self.cond:
-                while self.leading and not pending.done:
-                    self.cond.wait()
-                if pending.done:
-                    return pending.outcome()
-                # No commit is running: this thread commits everything queued so far (its own
-                # work is among it; FIFO, so a later round takes it if the group was full).
-                self.leading = True
-                group = self.queue[:GROUP_LIMIT]
-                del self.queue[:GROUP_LIMIT]
-            try:
-                self._commit(group)
-            finally:
-                with self.cond:
+            lead = not self.leading
+            self.leading = True
+        if not lead:
+            pending.wake.wait()
+            if pending.done:
+                return pending.outcome()
+        # This thread leads until its own work is done (FIFO: a later round takes it if the
+        # group was full), then passes the lead on.
+        successor: _Pending | None = None
+        try:
+            while not pending.done:
+                with self.lock:
+                    group = self.queue[:GROUP_LIMIT]
+                    del self.queue[:GROUP_LIMIT]
+                try:
+                    self._commit(group)
+                finally:
+                    for served in group:
+                        served.done = True
+                        served.wake.set()
+        finally:
+            with self.lock:
+                if self.queue:
+                    successor = self.queue[0]
+                else:
                     self.leading = False
-                    self.cond.notify_all()
+            if successor is not None:
+                successor.wake.set()
+        return pending.outcome()
 
     def _commit(self, group: list[_Pending]) -> None:
         try:
@@ -690,19 +705,30 @@ _WRITE_ENCODERS = tuple(_encode_json if n in _JSON_FIELDS else _encode_scalar fo
 _JSON_AT = tuple((_ORDER.index(n), n) for n in sorted(_JSON_FIELDS))
 
 
+_PG_TYPES = {"seq": "bigint", "chain": "integer", "chain_seq": "bigint",
+             "review_required": "boolean"}
+#: One constant statement (parsed and planned once per connection): the entries as arrays, one
+#: per column, and the head moves as a data-modifying CTE; a multi-row VALUES insert instead
+#: costs more to compile in SQLAlchemy than the database needs to run it.
+_PG_INSERT_WITH_MOVES = text(
+    # column names and types are this module's constants, never input
+    "WITH moved AS (UPDATE audit_head SET seq = m.seq, hash = m.hash FROM unnest("  # noqa: S608
+    "CAST(:move_ids AS integer[]), CAST(:move_seqs AS bigint[]), CAST(:move_hashes AS text[]))"
+    " AS m(id, seq, hash) WHERE audit_head.id = m.id RETURNING 1) "
+    f"INSERT INTO audit_entries ({', '.join(_NAMES)}) SELECT * FROM unnest("
+    + ", ".join(f"CAST(:{name} AS {_PG_TYPES.get(name, 'text')}[])" for name in _NAMES)
+    + ")"
+)
+
+
 def _pg_insert_with_moves(
     rows: list[dict[str, Any]], moves: list[dict[str, Any]]
-) -> Any:
-    data = values(
-        column("chain_id", Integer), column("new_seq", BigInteger), column("new_hash", String),
-        name="moves",
-    ).data([(m["chain_id"], m["new_seq"], m["new_hash"]) for m in moves])
-    moved = (
-        update(_HEAD).where(_HEAD.c.id == data.c.chain_id)
-        .values(seq=data.c.new_seq, hash=data.c.new_hash)
-        .returning(_HEAD.c.id).cte("moved")
-    )
-    return insert(_T).values(rows).add_cte(moved)
+) -> tuple[Any, dict[str, Any]]:
+    params: dict[str, Any] = {name: [row[name] for row in rows] for name in _NAMES}
+    params["move_ids"] = [m["chain_id"] for m in moves]
+    params["move_seqs"] = [m["new_seq"] for m in moves]
+    params["move_hashes"] = [m["new_hash"] for m in moves]
+    return _PG_INSERT_WITH_MOVES, params
 
 
 def write_entries(
@@ -739,7 +765,7 @@ def write_entries(
              for chain, (seq, digest) in sorted(state.items())]
     if conn.dialect.name == "postgresql":
         # One round trip: the head moves ride along the insert as a data-modifying CTE.
-        conn.execute(_pg_insert_with_moves(rows, moves))
+        conn.execute(*_pg_insert_with_moves(rows, moves))
     else:
         conn.execute(_INSERT_ENTRIES, rows)
         conn.execute(_MOVE_HEAD, moves)

@@ -721,9 +721,22 @@ _PG_INSERT_WITH_MOVES = text(
 )
 
 
+#: The same for one entry (the common single append): scalar parameters cost the driver less
+#: than arrays.
+_PG_INSERT_ONE = text(
+    "WITH moved AS (UPDATE audit_head SET seq = :new_seq, hash = :new_hash"  # noqa: S608
+    " WHERE id = :chain_id RETURNING 1) "
+    f"INSERT INTO audit_entries ({', '.join(_NAMES)}) VALUES ("
+    + ", ".join(f"CAST(:{name} AS {_PG_TYPES.get(name, 'text')})" for name in _NAMES)
+    + ")"
+)
+
+
 def _pg_insert_with_moves(
     rows: list[dict[str, Any]], moves: list[dict[str, Any]]
 ) -> tuple[Any, dict[str, Any]]:
+    if len(rows) == 1:
+        return _PG_INSERT_ONE, {**rows[0], **moves[0]}
     params: dict[str, Any] = {name: [row[name] for row in rows] for name in _NAMES}
     params["move_ids"] = [m["chain_id"] for m in moves]
     params["move_seqs"] = [m["new_seq"] for m in moves]

@@ -169,7 +169,7 @@ def query_entries(
     after: int = 0,
     limit: int = 100,
 ) -> list[AuditEntryRow]:
-    """Entries matching every given filter, in chain order after ``after`` (keyset paging)."""
+    """Entries matching every given filter, in ``seq`` order after ``after`` (keyset paging)."""
     stmt = select(AuditEntryRow).where(AuditEntryRow.seq > after)
     if client_id is not None:
         stmt = stmt.where(AuditEntryRow.client_id == client_id)

@@ -29,6 +29,7 @@ from sqlalchemy import (
     UniqueConstraint,
     select,
 )
+from sqlalchemy import Sequence as DbSequence
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from casebridge.canonical_model import (
@@ -132,9 +133,14 @@ class AuditEntryRow(Base):
         Index("ix_audit_entries_client_id", "client_id", "seq"),
         Index("ix_audit_entries_at", "at"),
         Index("ix_audit_entries_message_id", "message_id"),
+        Index("ux_audit_entries_chain", "chain", "chain_seq", unique=True),
     )
 
+    #: Global order (what the console, API and reports show); gaps are possible (see .audit).
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    #: The hash chain the entry belongs to and its place there (what ``prev_hash`` links).
+    chain: Mapped[int] = mapped_column(Integer)
+    chain_seq: Mapped[int] = mapped_column(BigInteger)
     recorded_at: Mapped[str] = mapped_column(String(27))
     at: Mapped[str] = mapped_column(String(27))
     kind: Mapped[str] = code_column(AuditKind, minimum=32)
@@ -208,14 +214,23 @@ class RegistrySecretRow(Base):
 
 
 class AuditHeadRow(Base):
-    """The chain head: last seq and hash. Its row is the lock appenders queue on, and it lets
-    ``verify`` notice entries cut off the end of the chain."""
+    """The head of one chain (``id`` is the chain number): last ``chain_seq`` and hash. Its row
+    is the lock that chain's appenders queue on, and it lets ``verify`` notice entries cut off
+    the end of the chain."""
 
     __tablename__ = "audit_head"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(64))
+    #: Entries 1..legacy_end of this chain were hashed before chains existed (revision 0010),
+    #: without the chain fields; only chain 0 has any.
+    legacy_end: Mapped[int] = mapped_column(BigInteger, server_default="0")
+
+
+#: Global entry numbers on PostgreSQL (SQLite appenders hold the database's write lock and take
+#: max(seq) + 1).
+AUDIT_SEQUENCE = DbSequence("audit_entry_seq", metadata=Base.metadata)
 
 
 # --- values -----------------------------------------------------------------------------------

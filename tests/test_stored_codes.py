@@ -20,6 +20,7 @@ from casebridge.canonical_model import Outcome, WithholdReason
 from casebridge.codes import AuditKind, AuditStage, DeadReason, ReplayResult, code_width
 from casebridge.consent.audit import AuditDraft, AuditTrail
 from casebridge.db import Base, Database, create_db_engine, migrate
+from tests.consent.legacy_audit import append_legacy
 from tests.consent.store_fixtures import pg_schema_url
 from tests.consent.test_store_db import MODEL_MODULES
 
@@ -115,10 +116,12 @@ def test_upgrade_from_previous_revision_keeps_the_chain_and_widens(pg_url: str) 
         db = Database(engine)
         trail = AuditTrail(db)
         at = datetime(2026, 12, 1, tzinfo=UTC)
-        trail.append([AuditDraft(at=at, kind="decision", stage="inbound", outcome="permit")])
+        # entries as the single-chain appender of that time wrote them
+        append_legacy(engine, [AuditDraft(at=at, kind="decision", stage="inbound",
+                                          outcome="permit")])
         with pytest.raises(Exception, match="too long"):
-            trail.append([AuditDraft(at=at, kind="dead_letter", stage="delivery",
-                                     outcome=str(DeadReason.RETRIES_EXHAUSTED))])
+            append_legacy(engine, [AuditDraft(at=at, kind="dead_letter", stage="delivery",
+                                              outcome=str(DeadReason.RETRIES_EXHAUSTED))])
         migrate(engine)
         for reason in DeadReason:
             trail.append([AuditDraft(at=at, kind="dead_letter", stage="delivery",

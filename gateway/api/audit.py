@@ -2,7 +2,7 @@
 
 - ``GET /v1/audit/entries``: decisions and events filtered by client, agency (as sender or
   recipient), purpose, outcome, kind and period; keyset pagination by ``seq``.
-- ``GET /v1/audit/verify``: the whole hash chain checked.
+- ``GET /v1/audit/verify``: every hash chain and checkpoint checked.
 - ``GET /v1/audit/clients/{client_id}/report`` (JSON) and ``…/report.html`` (printable): what
   went where about one person (Art. 15 GDPR), from the audit trail
   (:func:`casebridge.consent.access.access_report`); DPO and consent desk.
@@ -104,6 +104,9 @@ class VerifyView(BaseModel):
     problem: str | None
     last_seq: int
     last_hash: str
+    chain: int | None = Field(default=None, description="The chain the first break is in.")
+    chains: int = Field(default=0, description="Hash chains verified (checkpoints' included).")
+    checkpoints: int = Field(default=0, description="Checkpoint entries whose bindings held.")
 
 
 class AgencyRef(BaseModel):
@@ -166,7 +169,7 @@ def query_entries(
     after: int = 0,
     limit: int = 100,
 ) -> list[AuditEntryRow]:
-    """Entries matching every given filter, in chain order after ``after`` (keyset paging)."""
+    """Entries matching every given filter, in ``seq`` order after ``after`` (keyset paging)."""
     stmt = select(AuditEntryRow).where(AuditEntryRow.seq > after)
     if client_id is not None:
         stmt = stmt.where(AuditEntryRow.client_id == client_id)
@@ -239,11 +242,13 @@ def entries(
     responses=problem_responses(401, 403),
 )
 def verify(_dpo: Dpo, db: DatabaseDep) -> VerifyView:
-    """Check every entry's hash and link, and the recorded chain head."""
+    """Check every chain (each entry's hash and link, the recorded heads) and every
+    checkpoint's binding of the chain heads."""
     result = AuditTrail(db).verify()
     return VerifyView(
         ok=result.ok, checked=result.checked, first_broken_seq=result.first_broken_seq,
         problem=result.problem, last_seq=result.last_seq, last_hash=result.last_hash,
+        chain=result.chain, chains=result.chains, checkpoints=result.checkpoints,
     )
 
 

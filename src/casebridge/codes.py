@@ -40,6 +40,8 @@ class AuditKind(StrEnum):
     PREVIEW = "preview"
     #: a sender was told that a copy of its message was blocked at delivery or dead-lettered
     SENDER_FEEDBACK = "sender_feedback"
+    #: binds the heads of all audit chains (written every N entries or T seconds)
+    CHECKPOINT = "checkpoint"
 
 
 class AuditStage(StrEnum):

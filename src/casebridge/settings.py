@@ -148,6 +148,20 @@ class Settings(BaseSettings):
         default=32, ge=1, le=1024,
         description="Requests with a body one caller may have in progress per gateway process.",
     )
+    audit_chains: int = Field(
+        default=8, ge=1, le=1024,
+        description="Hash chains the audit trail spreads new entries over (by a hash of the "
+        "client reference): appenders lock only their chains' heads. 1 keeps one global chain.",
+    )
+    audit_checkpoint_every: int = Field(
+        default=1000, ge=1,
+        description="Entries a process appends before it writes a checkpoint binding all chain "
+        "heads.",
+    )
+    audit_checkpoint_seconds: float = Field(
+        default=60.0, gt=0,
+        description="Seconds after which a process that appended writes a checkpoint anyway.",
+    )
     minor_age: int = Field(default=15, ge=0, le=21, description="Below it a guardian consents.")
     trusted_proxies: list[str] = Field(
         default_factory=list,

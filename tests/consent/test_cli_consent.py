@@ -354,3 +354,28 @@ def test_import_and_withdraw_from_the_cli_are_audited_like_the_api(
     by = [e.details["by"] for e in trail.entries()]
     assert by[1] == "desk.person" and by[0]
     assert trail.verify().ok
+
+
+def test_audit_checkpoint_binds_the_heads_and_verify_checks_it(cli_env, run_cli, files) -> None:
+    run_cli("consent", "import", str(files["consent_self"]))
+    _fill_audit(cli_env)
+    written = run_cli("audit", "checkpoint")
+    assert written.exit_code == 0 and "chain heads bound" in written.stdout
+    verified = run_cli("audit", "verify")
+    assert verified.exit_code == 0 and "1 checkpoints" in verified.stdout
+    with sqlite3.connect(cli_env.removeprefix("sqlite:///")) as raw:
+        # cut the newest entry off and rewind its chain's head: only the checkpoint shows it
+        chain, chain_seq = raw.execute(
+            "SELECT chain, chain_seq FROM audit_entries WHERE chain >= 0 "
+            "ORDER BY seq DESC LIMIT 1").fetchone()
+        if chain_seq > 1:
+            prev = raw.execute("SELECT hash FROM audit_entries WHERE chain = ? AND chain_seq = ?",
+                               (chain, chain_seq - 1)).fetchone()[0]
+        else:
+            prev = "0" * 64
+        raw.execute("DELETE FROM audit_entries WHERE chain = ? AND chain_seq = ?",
+                    (chain, chain_seq))
+        raw.execute("UPDATE audit_head SET seq = ?, hash = ? WHERE id = ?",
+                    (chain_seq - 1, prev, chain))
+    result = run_cli("audit", "verify")
+    assert result.exit_code == 1 and "checkpoint" in result.stdout

@@ -97,7 +97,9 @@ def test_withdrawal_blocks_at_delivery_but_the_earlier_release_stays_audited(gat
 
 
 def test_nothing_is_released_when_the_audit_append_fails(gate: ConsentGate) -> None:
+    gate.check(example_envelope(message_id="jobcenter-duisburg:first"), at=AT, stage="inbound")
     with gate.db.connection() as conn:
+        # a damaged store: the client's chain has entries but its head is gone
         conn.execute(text("DELETE FROM audit_head"))
     with pytest.raises(AuditError):
         gate.check(example_envelope(), at=AT, stage="inbound")

@@ -13,13 +13,14 @@ from sqlalchemy import select
 from casebridge.adapters import get_adapter
 from casebridge.canonical_model import Category, ChildProtectionData, Part, Purpose
 from casebridge.consent.access import access_report
-from casebridge.consent.audit import AuditTrail
+from casebridge.consent.audit import AuditTrail, draft_for_decision
 from casebridge.consent.gate import ConsentGate
 from casebridge.consent.store import ConsentStore, DataSubjectRow
 from casebridge.consent.subjects import SubjectIndex, persons_in, subject_reference
 from casebridge.db import Database, create_db_engine, migrate
 from casebridge.errors import ConflictError
 from casebridge.gateway.demo import sample_bytes
+from tests.consent.legacy_audit import append_legacy
 from tests.consent.store_fixtures import *  # noqa: F403
 from tests.consent.store_fixtures import directive
 from tests.strategies import envelopes
@@ -111,12 +112,13 @@ def test_old_entries_keep_working_after_the_migration(fresh_db_url) -> None:
         envelope = _youth_file()
         gate = ConsentGate(db)
         old = gate.evaluate(envelope, at=AT)  # what the gate did before: decide, append
-        AuditTrail(db).append_decisions(envelope, old.decisions, stage="inbound", at=AT,
-                                        client_id=old.client.client_id)
-        before = AuditTrail(db).verify()
-        assert before.ok
+        written = append_legacy(engine, [
+            draft_for_decision(envelope, d, stage="inbound", at=AT,
+                               client_id=old.client.client_id)
+            for d in old.decisions.decisions])
         migrate(engine)
-        assert AuditTrail(db).verify().ok
+        before = AuditTrail(db).verify()
+        assert before.ok and before.checked == len(written)
         gate.check(envelope.model_copy(update={"message_id": "jugendamt-duisburg:new-1"}),
                    at=AT, stage="inbound")
         assert AuditTrail(db).verify().ok

@@ -23,10 +23,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import delete, or_, select, text
+from sqlalchemy import Table, delete, or_, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from casebridge.canonical_model import (
@@ -123,6 +126,58 @@ def record_referral(
         )
     )
     return True
+
+
+def upsert(session: Session, model: type[Any]) -> Any:
+    """``INSERT … ON CONFLICT`` for ``model``'s table on the session's backend (a Core statement:
+    executed with a list of rows it is one set-based statement, not a read-then-write)."""
+    table = cast(Table, model.__table__)
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def record_referrals(
+    session: Session, delivered: Sequence[tuple[TransferEnvelope, str, datetime, int]],
+) -> set[str]:
+    """:func:`record_referral` for many ``(envelope, recipient, queued at, response days)`` at
+    once; returns the ids that were new.
+
+    One ``INSERT … ON CONFLICT DO NOTHING`` for all of them, so two workers delivering copies
+    of one referral cannot both insert it; only referrals already tracked are read (locked) to
+    add their new recipients.
+    """
+    wanted: dict[str, tuple[TransferEnvelope, set[str], datetime, int]] = {}
+    for envelope, recipient, at, days in delivered:
+        if envelope.message_type != MessageType.REFERRAL:
+            continue
+        first = wanted.setdefault(envelope.message_id, (envelope, set(), at, days))
+        if first[0].sender == envelope.sender:
+            first[1].add(recipient)
+    if not wanted:
+        return set()
+    rows = [{
+        "referral_id": rid, "sender": env.sender, "recipients": json.dumps(sorted(recipients)),
+        "purpose": str(env.purpose), "requested_at": at,
+        "due_at": add_working_days(at, days), "response_days": days,
+        "status": str(ReferralStatus.REQUESTED), "answered_at": None, "updated_at": at,
+    } for rid, (env, recipients, at, days) in wanted.items()]
+    stmt = upsert(session, ReferralRow).on_conflict_do_nothing(
+        index_elements=["referral_id"]).returning(ReferralRow.__table__.c.referral_id)
+    inserted = set(session.execute(stmt, rows).scalars())
+    known = sorted(set(wanted) - inserted)
+    if known:
+        existing = session.execute(
+            select(ReferralRow.referral_id, ReferralRow.sender, ReferralRow.recipients)
+            .where(ReferralRow.referral_id.in_(known)).with_for_update()
+        ).all()
+        for rid, sender, text_ in existing:
+            env, recipients, _, _ = wanted[rid]
+            have = set(json.loads(text_))
+            if sender == env.sender and not recipients <= have:
+                session.execute(update(ReferralRow).where(ReferralRow.referral_id == rid)
+                                .values(recipients=json.dumps(sorted(have | recipients))))
+    return inserted
 
 
 def _referral(row: ReferralRow, changes: list[ReferralStatusRow]) -> ReferralView:

@@ -57,7 +57,7 @@ from casebridge.routing.feedback import Feedback, feedback_envelope, feedback_fo
 from casebridge.routing.pipeline import Publisher, decode_envelope
 from casebridge.routing.preview import render_for
 from casebridge.routing.routes import PushDelivery, RecipientRoute, RouteTable
-from casebridge.routing.status import apply_status_update, record_plan, record_referrals, upsert
+from casebridge.routing.status import apply_status_update, record_plans, record_referrals, upsert
 from casebridge.routing.store import DeliveryRow, OutboxRow, delivery_id
 from casebridge.routing.topology import (
     DELIVERY_LIMIT,
@@ -558,11 +558,9 @@ class DeliveryService:
         record_referrals(session, [(p.released, p.released.recipients[0], p.queued_at,
                                     p.response_days) for p in tracked])
         effects: dict[str, str | None] = {}
-        # plans and status updates lock rows: in one order for every worker (no deadlock)
-        for p in sorted(tracked, key=lambda p: (p.released.sender,
-                                                 p.client_id or p.released.message_id)):
-            record_plan(session, p.released, p.released.recipients[0], client_id=p.client_id,
-                        routes=self.routes, at=now)
+        record_plans(session, [(p.released, p.released.recipients[0], p.client_id)
+                               for p in tracked], routes=self.routes, at=now)
+        # status updates lock their referrals: in one order for every worker (no deadlock)
         for p in sorted(tracked, key=lambda p: p.released.correlation_id or ""):
             if p.released.message_type == MessageType.STATUS_UPDATE:
                 effects[p.delivery_id] = apply_status_update(session, p.released, at=now)

@@ -232,14 +232,14 @@ def test_a_bug_in_one_message_of_a_batch_fails_only_that_message(
 ) -> None:
     copies = [c for c in mixed_batch(stack) if c.fate == ("delivered", None)]
     provider = next(c for c in copies if c.recipient == PROVIDER)
-    real = worker_module.record_plan
+    real = worker_module.record_plans
 
-    def record_plan(session: Any, envelope: TransferEnvelope, *a: Any, **kw: Any) -> int:
-        if envelope.recipients == [PROVIDER]:
+    def record_plans(session: Any, delivered: Any, **kw: Any) -> list[int]:
+        if any(envelope.recipients == [PROVIDER] for envelope, _, _ in delivered):
             raise RuntimeError("a bug")  # fails the batch's commit: all of it is rolled back
-        return real(session, envelope, *a, **kw)
+        return real(session, delivered, **kw)
 
-    monkeypatch.setattr(worker_module, "record_plan", record_plan)
+    monkeypatch.setattr(worker_module, "record_plans", record_plans)
     service = stack.routing.delivery_service(stack.recipients.client())
     results = service.process_batch([(c.body, None) for c in copies])
     service.close()
@@ -421,3 +421,56 @@ def test_batch_size_one_is_the_per_message_path(stack: Stack) -> None:
     assert worker.counts == {"delivered": len(copies)}
     with stack.routing.db.session() as s:
         assert s.scalar(select(func.count()).select_from(OutboxRow)) == 1
+
+
+# --- the set-based plan records equal the one-by-one ones --------------------------------------
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def two_dbs(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[tuple[Any, Any]]:
+    if request.param == "sqlite":
+        yield (get_database(f"sqlite:///{tmp_path / 'a.db'}"),
+               get_database(f"sqlite:///{tmp_path / 'b.db'}"))
+        return
+    for a in pg_schema_url():
+        for b in pg_schema_url():
+            yield get_database(a), get_database(b)
+
+
+def test_plans_recorded_together_end_as_if_recorded_one_by_one(two_dbs: tuple[Any, Any]) -> None:
+    from datetime import timedelta
+
+    from casebridge.routing.status import record_plan, record_plans
+    from casebridge.routing.store import MeasureRow
+
+    plan = get_adapter("jobcenter").parse(sample_bytes("jobcenter/zuweisung-001.xml"))[0]
+    at = datetime(2026, 12, 1, 9, tzinfo=UTC)
+
+    def version(name: str, minutes: int) -> TransferEnvelope:
+        return plan.model_copy(update={"message_id": name,
+                                       "created_at": at + timedelta(minutes=minutes)})
+
+    a, b, older, c = version("a", 10), version("b", 20), version("old", 5), version("c", 30)
+    first = [(a, PROVIDER, "c-1"), (a, "jobcenter-duisburg", "c-2")]
+    batch = [(b, PROVIDER, "c-1"), (b, SOZIALAMT, "c-1"), (older, PROVIDER, "c-1"),
+             (a, SOZIALAMT, "c-2"), (c, PROVIDER, "c-3"), (older, PROVIDER, "c-3"),
+             (a, PROVIDER, None)]
+    routes = demo_route_table()
+    one_by_one, together = two_dbs
+    for db in two_dbs:
+        with db.session() as s:
+            for env, recipient, client in first:
+                record_plan(s, env, recipient, client_id=client, routes=routes, at=at)
+    with one_by_one.session() as s:
+        counts = [record_plan(s, env, r, client_id=cl, routes=routes, at=at)
+                  for env, r, cl in batch]
+    with together.session() as s:
+        assert record_plans(s, batch, routes=routes, at=at) == counts
+    assert counts[2] == 0 and counts[0] > 0  # the older plan did not replace the newer one
+
+    def stored(db: Any) -> list[tuple[Any, ...]]:
+        with db.session() as s:
+            return sorted((r.owner, r.client_key, r.message_id, r.recipients, r.position,
+                           r.responsible_role, r.due) for r in s.query(MeasureRow))
+
+    assert stored(together) == stored(one_by_one) != []

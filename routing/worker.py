@@ -1,20 +1,27 @@
-"""Workers: consume an agency's queue, re-check consent, render, deliver, then acknowledge.
+"""Workers: consume agencies' queues, re-check consent, render, deliver, then acknowledge.
 
-:class:`DeliveryService` decides the fate of one broker message and has no broker code:
+:class:`DeliveryService` decides the fate of a batch of broker messages and has no broker code
+(:meth:`DeliveryService.process_batch`; :meth:`~DeliveryService.process` is a batch of one):
 
-1. decode the envelope (undecodable → dead letter ``undecodable``);
-2. if its delivery id is already ``delivered``, it is a redelivery: acknowledged, not delivered;
-3. **pass the consent gate again** (stage ``delivery``): a consent withdrawn while the message
-   waited blocks it now, and the gate audits that;
+1. decode each envelope (undecodable → dead letter ``undecodable``);
+2. one read of all their delivery states: a copy already ``delivered`` is a redelivery,
+   acknowledged and not delivered;
+3. **pass the consent gate again** (stage ``delivery``), each client's consents resolved once
+   for the batch: a consent withdrawn while the message waited blocks it now;
 4. render the recipient's native format with its adapter (cannot render → ``render_failed``);
-5. push it (retried) or put it in the agency's outbox, and mark it delivered -- in the same
-   transaction a delivered referral starts being tracked, a delivered plan's dated measures are
-   recorded for follow-up, and a delivered status update advances the referral it answers
-   (:mod:`casebridge.routing.status`).
+5. one transaction for the batch: every decision's audit entry, blocked and dead rows, pull
+   outbox items with their delivered marks, and what a delivery records -- a delivered referral
+   starts being tracked, a delivered plan's dated measures are recorded for follow-up, a
+   delivered status update advances the referral it answers (:mod:`casebridge.routing.status`);
+6. push (retried, up to ``push_concurrency`` at once) and record each accepted push as
+   delivered, concurrent pushes in one shared commit.
 
-:class:`Worker` is the kombu loop around it: bounded prefetch, manual ack only after step 5 (or
-after a dead letter was audited and confirmed by the broker), reconnect when the broker goes
-away, pause while the store is unreachable (see :class:`Worker`).
+A message's own fault is its result alone; see :meth:`DeliveryService.process_batch`.
+
+:class:`Worker` is the kombu loop around it: collects batches (size and linger from the
+settings), bounded prefetch, manual ack only after step 5 or 6 (or after a dead letter was
+audited and confirmed by the broker), reconnect when the broker goes away, pause while the
+store is unreachable (see :class:`Worker`).
 """
 
 from __future__ import annotations
@@ -583,7 +590,11 @@ class DeliveryService:
                         exc_type=type(exc).__name__, delivery_id=verdict.delivery_id)
 
     def _push_all(self, pushes: list[_Job], results: list[Result | None]) -> None:
-        if len(pushes) <= 1 or self.push_concurrency == 1:
+        # Every push goes through the one pool, also a batch's only one: batches processed at
+        # once share it, so no more than push_concurrency pushes are ever in flight.
+        if not pushes:
+            return
+        if self.push_concurrency == 1:
             for job in pushes:
                 results[job.index] = self._guarded(partial(self._push, job))
             return

@@ -26,11 +26,13 @@ store is unreachable (see :class:`Worker`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -42,7 +44,7 @@ from kombu import Consumer
 from kombu.exceptions import OperationalError as KombuOperationalError
 from kombu.message import Message
 from pydantic import ValidationError
-from sqlalchemy import Connection, Table, bindparam, select
+from sqlalchemy import Connection, Table, bindparam, select, text
 from sqlalchemy.orm import Session
 
 from casebridge.canonical_model import MessageType, TransferEnvelope
@@ -608,7 +610,58 @@ class DeliveryService:
         for job, future in futures:
             results[job.index] = future.result()
 
+    @contextmanager
+    def _pushing(self, did: str) -> Iterator[str | None]:
+        """Hold the push of ``did`` to this thread (PostgreSQL: a session advisory lock, freed
+        by the server if this process dies) and yield its delivery state read under the lock.
+
+        The gateway's relay may queue a second copy of a message (published, then the store
+        failed before the publish was marked); two workers taking both copies at once would
+        both push. Under the lock the second one finds the first one's delivery recorded.
+        """
+        if self.db.dialect != "postgresql":
+            yield self._state(did)  # one SQLite file: a single machine's workers
+            return
+        key = int.from_bytes(hashlib.sha256(f"routing_push\x1f{did}".encode()).digest()[:8],
+                             "big", signed=True)
+        raw = None
+        try:
+            raw = self.db.engine.connect()
+            conn = raw.execution_options(isolation_level="AUTOCOMMIT")
+            conn.execute(_PUSH_LOCK, {"k": key})
+            state = conn.scalar(_DELIVERY_STATE, {"did": did})
+        except Exception as exc:
+            if not is_store_outage(exc):
+                if raw is not None:
+                    raw.invalidate()
+                    raw.close()
+                raise
+            # The store went away after the decision was committed: push unlocked, as before
+            # the lock existed; the push is recorded (not repeated) once the store is back.
+            if raw is not None:
+                raw.invalidate()
+                raw.close()
+            yield None
+            return
+        try:
+            yield state
+        finally:
+            try:
+                conn.execute(_PUSH_UNLOCK, {"k": key})
+            except Exception:  # noqa: BLE001 - a connection that may hold the lock is closed
+                raw.invalidate()
+            raw.close()
+
     def _push(self, job: _Job) -> Verdict:
+        with self._pushing(job.did) as state:
+            if state in DONE_STATES:  # the other copy of this message was pushed meanwhile
+                log.info("redelivery recognised", message_id=job.envelope.message_id,
+                         recipient=job.recipient)
+                self._unrecorded.pop(job.did, None)
+                return Verdict("duplicate", **job.base)
+            return self._push_locked(job)
+
+    def _push_locked(self, job: _Job) -> Verdict:
         assert job.released is not None and job.target is not None
         released = job.released
         retry = self.routes.retry_policy(self.routes.agency(job.recipient))
@@ -646,6 +699,9 @@ class DeliveryService:
 
 
 _OUTBOX = cast(Table, OutboxRow.__table__)
+_DELIVERY_STATE = select(DeliveryRow.state).where(DeliveryRow.delivery_id == bindparam("did"))
+_PUSH_LOCK = text("SELECT pg_advisory_lock(:k)")
+_PUSH_UNLOCK = text("SELECT pg_advisory_unlock(:k)")
 _DELIVERIES = cast(Table, DeliveryRow.__table__)
 
 

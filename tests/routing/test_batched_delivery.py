@@ -474,3 +474,44 @@ def test_plans_recorded_together_end_as_if_recorded_one_by_one(two_dbs: tuple[An
                            r.responsible_role, r.due) for r in s.query(MeasureRow))
 
     assert stored(together) == stored(one_by_one) != []
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    yield from pg_schema_url()
+
+
+@pytest.mark.postgres
+def test_two_workers_holding_copies_of_one_message_push_it_once(pg_url: str) -> None:
+    """The relay may queue a message twice (published, then the store failed before the publish
+    was marked); two workers whose batches hold the two copies at once push it once: the
+    second waits for the first one's push and finds it recorded."""
+    stack = _stack(pg_url, "memory://")
+    copies = [c for c in mixed_batch(stack) if c.recipient == JOBCENTER
+              and c.fate == ("delivered", None)]
+    slow = stack.recipients.answer
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        time.sleep(0.3)  # both batches reach the push while the first one is in flight
+        return slow(request)
+
+    stack.recipients.answer = answer
+    barrier = threading.Barrier(2)
+    results: list[Any] = []
+
+    def worker() -> None:
+        service = stack.routing.delivery_service(stack.recipients.client())
+        barrier.wait()
+        results.extend(service.process_batch([(c.body, None) for c in copies]))
+        service.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(r.kind for r in results) == ["delivered"] * len(copies) + [
+        "duplicate"] * len(copies)
+    keys = [r.headers["Idempotency-Key"] for r in stack.recipients.requests]
+    assert sorted(keys) == sorted(c.did for c in copies), "a copy was pushed twice"
+    stack.routing.close()

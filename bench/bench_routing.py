@@ -72,11 +72,12 @@ def _inbound(url: str, db_url: str, prefix: str, n: int, offset: int, ready: Any
 
 
 def _deliver(url: str, db_url: str, prefix: str, n: int, threads: int = 1,
-             ready: Any = None, go: Any = None) -> None:
+             ready: Any = None, go: Any = None, batch_size: int | None = None) -> None:
     import threading
 
     routing = _routing(url, db_url, prefix)
-    worker = routing.worker(["suchtberatung-diakonie-du"], threads=threads)
+    worker = routing.worker(["suchtberatung-diakonie-du"], threads=threads,
+                            batch_size=batch_size)
     if ready is not None:
         ready.release()
         go.wait()
@@ -182,8 +183,10 @@ def end_to_end(url: str, n: int, workers: int, db_url: str, threads: int = 1) ->
     return rate
 
 
-def delivery_only(url: str, n: int, workers: int, db_url: str, threads: int = 1) -> float:
-    """Deliveries per second from a pre-filled queue with ``workers`` worker processes."""
+def delivery_only(url: str, n: int, workers: int, db_url: str, threads: int = 1,
+                  batch_size: int | None = None) -> float:
+    """Deliveries per second from a pre-filled queue with ``workers`` worker processes
+    (``batch_size`` messages per batch; default: the setting, 1 = the per-message path)."""
     prefix = f"bench{uuid.uuid4().hex[:6]}"
     _prepare(db_url)
     routing = _routing(url, db_url, prefix)
@@ -192,7 +195,8 @@ def delivery_only(url: str, n: int, workers: int, db_url: str, threads: int = 1)
         router.submit(raw, system=SENDER_SYSTEM, sender="jobcenter-duisburg")
     ctx = multiprocessing.get_context("spawn")
     ready, go = ctx.Semaphore(0), ctx.Event()
-    consumers = [ctx.Process(target=_deliver, args=(url, db_url, prefix, n, threads, ready, go))
+    consumers = [ctx.Process(target=_deliver, args=(url, db_url, prefix, n, threads, ready, go,
+                                                    batch_size))
                  for _ in range(workers)]
     for p in consumers:
         p.start()
@@ -206,6 +210,28 @@ def delivery_only(url: str, n: int, workers: int, db_url: str, threads: int = 1)
     _cleanup(url, prefix, routing)
     routing.close()
     return rate
+
+
+def delivery_batches(url: str, store: str, tmp: Path, *, n: int, sizes: tuple[int, ...],
+                     workers: int = 1, rounds: int = 3, name: str = "rabbitmq") -> list[Row]:
+    """Batched delivery against the per-message path (batch size 1) in the same run: median
+    of ``rounds`` runs per size, the sizes interleaved so that load changes hit each alike."""
+    import statistics
+
+    runs: dict[int, list[float]] = {b: [] for b in sizes}
+    loads: list[float] = []
+    for _ in range(rounds):
+        for b in sizes:
+            loads.append(os.getloadavg()[0])
+            with _store(store, tmp) as db_url:
+                runs[b].append(delivery_only(url, n, workers, db_url, batch_size=b))
+    base = statistics.median(runs[sizes[0]])
+    load = f"load average {min(loads):.1f}-{max(loads):.1f}"
+    return [Row("routing", f"{name}+{store} delivery only/s, batch {b}, {workers} worker procs",
+                statistics.median(runs[b]), f"batch {sizes[0]} (per-message path)", base,
+                note=f"{n} referrals from a pre-filled queue to the pull outbox, median of "
+                     f"{rounds} (runs: {', '.join(f'{v:.0f}' for v in runs[b])}); {load}")
+            for b in sizes]
 
 
 def _cleanup(url: str, prefix: str, routing) -> None:  # type: ignore[no-untyped-def]
@@ -353,6 +379,9 @@ def run(quick: bool) -> list[Row]:
                                 value, f"raw kombu pub+consume ({name})", baseline,
                                 note="pre-filled queue: consent re-check + audit, FHIR render, "
                                      "outbox; shows scaling with worker processes"))
+            rows += delivery_batches(url, store, tmp, n=n if quick else 800, name=name,
+                                     sizes=(1, 16) if quick else (1, 16, 50),
+                                     rounds=1 if quick else 3)
             with _store(store, tmp) as db_url:
                 stages = stage_times(url, db_url, 20 if quick else 100)
             per_raw = 1000 / baseline
@@ -365,3 +394,34 @@ def run(quick: bool) -> list[Row]:
                            capture_output=True)
         shutil.rmtree(tmp, ignore_errors=True)
     return rows
+
+
+def main() -> None:
+    """``python -m bench.bench_routing``: only the batched-delivery comparison on RabbitMQ +
+    PostgreSQL (the production stack), printed as the benchmark table."""
+    import argparse
+
+    from bench.run import print_table
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("-n", type=int, default=800, help="referrals per run")
+    parser.add_argument("--sizes", default="1,16,50", help="batch sizes; the first is the base")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    vhost = _vhost()
+    if vhost is None:
+        raise SystemExit("rabbitmqctl not found: the comparison runs on RabbitMQ + PostgreSQL")
+    tmp = Path(tempfile.mkdtemp(prefix="casebridge-bench-"))
+    try:
+        rows = delivery_batches(RABBIT.format(vhost=vhost), "postgres", tmp, n=args.n,
+                                sizes=tuple(int(b) for b in args.sizes.split(",")),
+                                workers=args.workers, rounds=args.rounds)
+    finally:
+        subprocess.run(["rabbitmqctl", "delete_vhost", vhost], check=False, capture_output=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+    print_table(rows)
+
+
+if __name__ == "__main__":
+    main()

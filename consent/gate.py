@@ -15,7 +15,7 @@ gateway's preview endpoint): what they hand out is shown, never published.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -23,10 +23,10 @@ from sqlalchemy import Connection
 
 from casebridge.canonical_model import Outcome, TransferEnvelope
 from casebridge.codes import AuditKind, AuditStage
-from casebridge.consent.audit import AuditEntry, AuditTrail
+from casebridge.consent.audit import AuditDraft, AuditEntry, AuditTrail, draft_for_decision
 from casebridge.consent.claims import record_claims
 from casebridge.consent.decision import MessageDecisions
-from casebridge.consent.engine import ClientFacts, decide, release
+from casebridge.consent.engine import ClientFacts, ConsentState, decide, release
 from casebridge.consent.policy import TransferPolicy
 from casebridge.consent.registry import (
     Resolution,
@@ -40,6 +40,8 @@ from casebridge.errors import InputError
 from casebridge.logging import get_logger
 
 log = get_logger(__name__)
+#: The identifiers an envelope names its client by: envelopes with the same set resolve alike.
+_ClientKey = tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +183,71 @@ class ConsentGate:
                 f"recipient '{recipient}' is not a recipient of message '{envelope.message_id}'"
             ) from None
         return self.check(single, at=at, stage=stage, policies=policies)
+
+
+    def evaluate_batch(
+        self,
+        envelopes: Sequence[TransferEnvelope],
+        *,
+        at: datetime,
+        policies: Sequence[Mapping[str, TransferPolicy] | None],
+    ) -> list[Evaluation]:
+        """:meth:`evaluate` for many envelopes: one connection, and each client's consents
+        resolved once however many of the envelopes are about that client (a worker's batch).
+
+        Nothing is recorded; the caller appends :meth:`drafts` (with whatever must be written
+        in the same transaction) and only then hands out :meth:`released` copies.
+        """
+        if at.tzinfo is None:
+            raise InputError("at: the decision time needs a UTC offset")
+        resolved: dict[_ClientKey, tuple[ResolvedClient, list[ConsentState]]] = {}
+        keys: list[_ClientKey] = []
+        with self.db.snapshot_read() as conn:
+            for envelope in envelopes:
+                identifiers = envelope_identifiers(envelope)
+                key = tuple(sorted({(i.system, i.value) for i in identifiers}))
+                if key not in resolved:
+                    resolved[key] = resolve_with_consents(conn, identifiers)
+                keys.append(key)
+        evaluations = []
+        for envelope, key, policy in zip(envelopes, keys, policies, strict=True):
+            client, states = resolved[key]
+            facts = (
+                ClientFacts(client.client_id, birth_date=client.birth_date)
+                if client.resolution == Resolution.RESOLVED and client.client_id is not None
+                else None
+            )
+            decisions = decide(envelope, client=facts, consents=states, at=at, policies=policy,
+                               minor_age=self.minor_age)
+            evaluations.append(Evaluation(decisions, client))
+        return evaluations
+
+    def drafts(
+        self, envelope: TransferEnvelope, evaluation: Evaluation, *, stage: str, at: datetime,
+    ) -> list[AuditDraft]:
+        """The audit drafts :meth:`check` would append for ``evaluation`` (subjects indexed)."""
+        subjects = index_subjects(self.db, envelope, client_id=evaluation.client.client_id,
+                                  at=at)
+        return [draft_for_decision(envelope, d, stage=stage, at=at,
+                                   client_id=evaluation.client.client_id, subjects=subjects)
+                for d in evaluation.decisions.decisions]
+
+    @staticmethod
+    def released(
+        envelope: TransferEnvelope, evaluation: Evaluation
+    ) -> dict[str, TransferEnvelope]:
+        """recipient → the minimised copy it may receive; hand out only after the audit append."""
+        return _released(envelope, evaluation)
+
+    def record_overrides(
+        self, envelope: TransferEnvelope, evaluation: Evaluation, entries: Sequence[AuditEntry],
+    ) -> None:
+        """Keep the justification of each override among ``entries`` (see :meth:`check`)."""
+        overrides = [(d.recipient, e.seq) for d, e in zip(
+            evaluation.decisions.decisions, entries, strict=True)
+            if d.outcome == Outcome.OVERRIDE]
+        if overrides:
+            record_claims(self.db, envelope, overrides)
 
 
 def _released(envelope: TransferEnvelope, evaluation: Evaluation) -> dict[str, TransferEnvelope]:

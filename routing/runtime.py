@@ -33,6 +33,9 @@ class Routing:
     url: str
     prefix: str = DEFAULT_PREFIX
     minor_age: int = 15
+    #: Messages a worker handles together, and how long it waits to fill a batch (seconds).
+    batch_size: int = 32
+    linger: float = 0.01
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     topology: Topology = field(init=False)
     gate: ConsentGate = field(init=False)
@@ -56,6 +59,8 @@ class Routing:
             url=settings.effective_broker_url,
             prefix=prefix or settings.broker_prefix,
             minor_age=settings.minor_age,
+            batch_size=settings.delivery_batch_size,
+            linger=settings.delivery_linger_ms / 1000,
         )
 
     def publisher(self) -> Publisher:
@@ -69,21 +74,28 @@ class Routing:
         return Router(routes=self.routes, db=self.db, gate=self.gate, publisher=self.publisher(),
                       clock=self.clock)
 
-    def delivery_service(self, push: PushClient | None = None) -> DeliveryService:
+    def delivery_service(
+        self, push: PushClient | None = None, *, push_concurrency: int = 1
+    ) -> DeliveryService:
         """The delivery-time path without a broker loop."""
         return DeliveryService(routes=self.routes, db=self.db, gate=self.gate, push=push,
-                               clock=self.clock)
+                               clock=self.clock, push_concurrency=push_concurrency)
 
     def worker(
         self, agencies: list[str] | None = None, *, push: PushClient | None = None,
-        prefetch: int = 16, threads: int = 1, state_file: Path | None = None,
+        prefetch: int | None = None, threads: int = 1, state_file: Path | None = None,
+        batch_size: int | None = None, linger: float | None = None,
     ) -> Worker:
-        """A worker for ``agencies`` (default: all) with ``threads`` delivery threads."""
+        """A worker for ``agencies`` (default: all) with ``threads`` delivery threads (and as
+        many concurrent pushes), handling batches of ``batch_size`` (default: the setting)."""
         for agency in agencies or []:
             self.routes.agency(agency)
         return Worker(url=self.url, topology=self.topology,
-                      service=self.delivery_service(push), agencies=agencies,
-                      prefetch=prefetch, threads=threads, state_file=state_file)
+                      service=self.delivery_service(push, push_concurrency=threads),
+                      agencies=agencies, prefetch=prefetch, threads=threads,
+                      state_file=state_file,
+                      batch_size=self.batch_size if batch_size is None else batch_size,
+                      linger=self.linger if linger is None else linger)
 
     def outbox(self) -> Outbox:
         """The pull agencies' outboxes."""

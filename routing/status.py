@@ -23,10 +23,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import delete, or_, select, text
+from sqlalchemy import Table, bindparam, delete, insert, or_, select, text, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from casebridge.canonical_model import (
@@ -123,6 +126,58 @@ def record_referral(
         )
     )
     return True
+
+
+def upsert(session: Session, model: type[Any]) -> Any:
+    """``INSERT … ON CONFLICT`` for ``model``'s table on the session's backend (a Core statement:
+    executed with a list of rows it is one set-based statement, not a read-then-write)."""
+    table = cast(Table, model.__table__)
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def record_referrals(
+    session: Session, delivered: Sequence[tuple[TransferEnvelope, str, datetime, int]],
+) -> set[str]:
+    """:func:`record_referral` for many ``(envelope, recipient, queued at, response days)`` at
+    once; returns the ids that were new.
+
+    One ``INSERT … ON CONFLICT DO NOTHING`` for all of them, so two workers delivering copies
+    of one referral cannot both insert it; only referrals already tracked are read (locked) to
+    add their new recipients.
+    """
+    wanted: dict[str, tuple[TransferEnvelope, set[str], datetime, int]] = {}
+    for envelope, recipient, at, days in delivered:
+        if envelope.message_type != MessageType.REFERRAL:
+            continue
+        first = wanted.setdefault(envelope.message_id, (envelope, set(), at, days))
+        if first[0].sender == envelope.sender:
+            first[1].add(recipient)
+    if not wanted:
+        return set()
+    rows = [{
+        "referral_id": rid, "sender": env.sender, "recipients": json.dumps(sorted(recipients)),
+        "purpose": str(env.purpose), "requested_at": at,
+        "due_at": add_working_days(at, days), "response_days": days,
+        "status": str(ReferralStatus.REQUESTED), "answered_at": None, "updated_at": at,
+    } for rid, (env, recipients, at, days) in wanted.items()]
+    stmt = upsert(session, ReferralRow).on_conflict_do_nothing(
+        index_elements=["referral_id"]).returning(ReferralRow.__table__.c.referral_id)
+    inserted = set(session.execute(stmt, rows).scalars())
+    known = sorted(set(wanted) - inserted)
+    if known:
+        existing = session.execute(
+            select(ReferralRow.referral_id, ReferralRow.sender, ReferralRow.recipients)
+            .where(ReferralRow.referral_id.in_(known)).with_for_update()
+        ).all()
+        for rid, sender, text_ in existing:
+            env, recipients, _, _ = wanted[rid]
+            have = set(json.loads(text_))
+            if sender == env.sender and not recipients <= have:
+                session.execute(update(ReferralRow).where(ReferralRow.referral_id == rid)
+                                .values(recipients=json.dumps(sorted(have | recipients))))
+    return inserted
 
 
 def _referral(row: ReferralRow, changes: list[ReferralStatusRow]) -> ReferralView:
@@ -224,15 +279,30 @@ def responsible_for(
     return ("client" if word in _CLIENT_WORDS else "other"), None
 
 
-def _lock_plan(session: Session, owner: str, key: str) -> None:
-    """Serialise the read-then-replace of one plan's measures across workers until commit:
-    two deliveries of plans for the same client would otherwise delete the rows the other one
-    is updating (StaleDataError) or both insert theirs. SQLite writers are serialised already."""
-    if session.get_bind().dialect.name != "postgresql":
-        return
+def _plan_lock_key(owner: str, key: str) -> int:
     digest = hashlib.sha256(f"routing_measures\x1f{owner}\x1f{key}".encode()).digest()
-    session.execute(text("SELECT pg_advisory_xact_lock(:k)"),
-                    {"k": int.from_bytes(digest[:8], "big", signed=True)})
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _lock_plans(session: Session, plans: Sequence[tuple[str, str]]) -> None:
+    """Serialise the read-then-replace of these plans' measures across workers until commit:
+    two deliveries of plans for the same client would otherwise delete the rows the other one
+    is updating (StaleDataError) or both insert theirs. All in one statement, in one order
+    (the array's), so two batches never wait for each other crosswise. SQLite writers are
+    serialised already."""
+    if session.get_bind().dialect.name != "postgresql" or not plans:
+        return
+    keys = sorted({_plan_lock_key(owner, key) for owner, key in plans})
+    session.execute(text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) "
+                         "AS k"), {"keys": keys})
+
+
+@dataclass(slots=True)
+class _PlanState:
+    """The measures of one plan owner and client as the batch leaves them."""
+
+    rows: list[dict[str, Any]]  # existing rows have an "id"; new ones not
+    replaced: bool = False  # the stored rows are to be deleted
 
 
 def record_plan(
@@ -240,35 +310,82 @@ def record_plan(
     routes: RouteTable, at: datetime,
 ) -> int:
     """Record the dated measures of a plan delivered to ``recipient``; returns how many rows
-    the plan has (0: no dated measure)."""
-    measures = [m for part in envelope.parts if isinstance(part.content, SupportPlanData)
-                for m in part.content.plan.measures]
-    dated = [(n, m) for n, m in enumerate(measures, start=1) if m.due is not None]
-    if not dated:
-        return 0
-    key = hashlib.sha256((client_id or f"message:{envelope.message_id}").encode()).hexdigest()
-    _lock_plan(session, envelope.sender, key)
-    rows = list(session.scalars(select(MeasureRow).where(
-        MeasureRow.owner == envelope.sender, MeasureRow.client_key == key)))
-    if rows and rows[0].message_id == envelope.message_id:
-        for row in rows:
-            known = set(json.loads(row.recipients))
-            row.recipients = json.dumps(sorted(known | {recipient}))
-        return len(rows)
-    if rows and rows[0].plan_created_at > envelope.created_at:
-        return 0  # an older plan delivered late does not replace the newer one
-    session.execute(delete(MeasureRow).where(
-        MeasureRow.owner == envelope.sender, MeasureRow.client_key == key))
-    for position, measure in dated:
-        role, agency = responsible_for(measure, envelope, routes)
-        assert measure.due is not None
-        session.add(MeasureRow(
-            owner=envelope.sender, client_key=key, message_id=envelope.message_id,
-            plan_created_at=envelope.created_at, recipients=json.dumps([recipient]),
-            position=position, goal=measure.goal, responsible_role=role,
-            responsible_agency=agency, due=measure.due, recorded_at=at,
-        ))
-    return len(dated)
+    the plan has (0: no dated measure, or an older plan than the one recorded)."""
+    return record_plans(session, [(envelope, recipient, client_id)], routes=routes, at=at)[0]
+
+
+def record_plans(
+    session: Session, delivered: Sequence[tuple[TransferEnvelope, str, str | None]], *,
+    routes: RouteTable, at: datetime,
+) -> list[int]:
+    """:func:`record_plan` for ``(envelope, recipient, client id)`` delivered in this order,
+    with set-based statements: one lock statement, one read of the measures stored for these
+    plans' owners and clients, then at most one delete, one insert and one update for all."""
+    counts = [0] * len(delivered)
+    todo: list[tuple[int, tuple[str, str], TransferEnvelope, str,
+                     list[tuple[int, Measure]]]] = []
+    for i, (envelope, recipient, client_id) in enumerate(delivered):
+        measures = [m for part in envelope.parts if isinstance(part.content, SupportPlanData)
+                    for m in part.content.plan.measures]
+        dated = [(n, m) for n, m in enumerate(measures, start=1) if m.due is not None]
+        if dated:
+            key = hashlib.sha256(
+                (client_id or f"message:{envelope.message_id}").encode()).hexdigest()
+            todo.append((i, (envelope.sender, key), envelope, recipient, dated))
+    if not todo:
+        return counts
+    pairs = sorted({pair for _, pair, _, _, _ in todo})
+    _lock_plans(session, pairs)
+    states: dict[tuple[str, str], _PlanState] = {pair: _PlanState([]) for pair in pairs}
+    stored = session.execute(
+        select(_MEASURES.c.id, _MEASURES.c.owner, _MEASURES.c.client_key,
+               _MEASURES.c.message_id, _MEASURES.c.plan_created_at, _MEASURES.c.recipients)
+        .where(tuple_(_MEASURES.c.owner, _MEASURES.c.client_key).in_(pairs))
+        .order_by(_MEASURES.c.id))
+    for rid, owner, key, message_id, created, recipients in stored:
+        states[(owner, key)].rows.append({
+            "id": rid, "message_id": message_id, "plan_created_at": created,
+            "recipients": set(json.loads(recipients)), "changed": False})
+    for i, pair, envelope, recipient, dated in todo:
+        state = states[pair]
+        rows = state.rows
+        if rows and rows[0]["message_id"] == envelope.message_id:
+            for row in rows:
+                if recipient not in row["recipients"]:
+                    row["recipients"].add(recipient)
+                    row["changed"] = True
+            counts[i] = len(rows)
+            continue
+        if rows and rows[0]["plan_created_at"] > envelope.created_at:
+            continue  # an older plan delivered late does not replace the newer one
+        state.replaced = state.replaced or any("id" in row for row in rows)
+        state.rows = []
+        for position, measure in dated:
+            role, agency = responsible_for(measure, envelope, routes)
+            state.rows.append({
+                "owner": pair[0], "client_key": pair[1], "message_id": envelope.message_id,
+                "plan_created_at": envelope.created_at, "recipients": {recipient},
+                "position": position, "goal": measure.goal, "responsible_role": role,
+                "responsible_agency": agency, "due": measure.due, "recorded_at": at})
+        counts[i] = len(dated)
+    gone = [pair for pair, state in states.items() if state.replaced]
+    if gone:
+        session.execute(delete(_MEASURES).where(
+            tuple_(_MEASURES.c.owner, _MEASURES.c.client_key).in_(gone)))
+    new = [{**row, "recipients": json.dumps(sorted(row["recipients"]))}
+           for state in states.values() for row in state.rows if "id" not in row]
+    if new:
+        session.execute(insert(_MEASURES), new)
+    changed = [{"rid": row["id"], "new_recipients": json.dumps(sorted(row["recipients"]))}
+               for state in states.values() for row in state.rows
+               if "id" in row and row["changed"]]
+    if changed:
+        session.execute(update(_MEASURES).where(_MEASURES.c.id == bindparam("rid"))
+                        .values(recipients=bindparam("new_recipients")), changed)
+    return counts
+
+
+_MEASURES = cast(Table, MeasureRow.__table__)
 
 
 @dataclass(frozen=True, slots=True)

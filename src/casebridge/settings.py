@@ -133,6 +133,16 @@ class Settings(BaseSettings):
         "CPU work under one interpreter lock, so more threads mostly add contention; raise it "
         "when the database or broker is far away (network round trips to overlap).",
     )
+    delivery_batch_size: int = Field(
+        default=32, ge=1, le=500,
+        description="Messages a worker decides, audits and records in one transaction (its "
+        "prefetch is at least this); 1 handles each message on its own.",
+    )
+    delivery_linger_ms: float = Field(
+        default=10.0, ge=0, le=1000,
+        description="Milliseconds a worker waits for more messages to fill a batch after the "
+        "first one arrived (the most a lone message is delayed).",
+    )
     body_idle_timeout: float = Field(
         default=10.0, gt=0, le=300,
         description="Seconds a request body may pause before the request is answered 408.",

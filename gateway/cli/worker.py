@@ -45,7 +45,7 @@ def _routing_when_store_answers(stopped: threading.Event,
             wait = min(wait * 2, longest)
 
 
-def _run(agencies: list[str] | None, prefetch: int, idle_exit: float | None,
+def _run(agencies: list[str] | None, prefetch: int | None, idle_exit: float | None,
          threads: int = 1, state_file: Path | None = None) -> dict[str, int]:
     stopped = threading.Event()
     worker = None
@@ -74,7 +74,7 @@ def _run(agencies: list[str] | None, prefetch: int, idle_exit: float | None,
     return worker.counts
 
 
-def _child(agencies: list[str] | None, prefetch: int, idle_exit: float | None,
+def _child(agencies: list[str] | None, prefetch: int | None, idle_exit: float | None,
            threads: int, state_file: Path | None) -> None:
     _run(agencies, prefetch, idle_exit, threads, state_file)
 
@@ -93,9 +93,11 @@ def worker(
         1, "--threads", "-t", min=1, max=64,
         help="Delivery threads per process (overlap waits on the store and recipients).",
     ),
-    prefetch: int = typer.Option(
-        16, "--prefetch", min=1, max=1000,
-        help="Unacknowledged messages a worker holds at most.",
+    prefetch: int | None = typer.Option(
+        None, "--prefetch", min=1, max=1000,
+        help="Unacknowledged messages a worker holds at most; default: twice the delivery "
+        "batch size (CASEBRIDGE_DELIVERY_BATCH_SIZE), at least 16, so that the next batch "
+        "arrives while one is delivered.",
     ),
     idle_exit: float = typer.Option(
         None, "--idle-exit", metavar="SECONDS",

@@ -348,12 +348,20 @@ class Intake:
         # A failure before the decision's commit leaves nothing (the id stays free); after it,
         # the claim says "decided" with its answer and the outbox holds the messages: a post
         # of the same id publishes what is left and gets that answer, never a second decision.
+        def complete(conn: Connection, accepted: Accepted) -> None:
+            # in the transaction that marks the rows published: one commit, not two
+            conn.execute(_COMPLETE, {
+                "m_sender": envelope.sender, "m_id": envelope.message_id,
+                "result": json.dumps(accepted.as_report(), sort_keys=True),
+                "at": datetime.now(UTC),
+            })
+
         with self.routers.router() as router:
-            accepted = router.route(envelope, hits, along=claim)
-        report = accepted.as_report()
-        self._complete(envelope, report)
+            # new: the claim guarantees no earlier row of this message waits in the outbox (a
+            # message id is claimed anew only when nothing of it was released before)
+            accepted = router.route(envelope, hits, along=claim, then=complete, new=True)
         _count(accepted, system)
-        return MessageOutcome(report, replayed=False)
+        return MessageOutcome(accepted.as_report(), replayed=False)
 
     def close(self) -> None:
         """Release broker connections."""

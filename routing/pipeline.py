@@ -388,7 +388,8 @@ class Router:
         claim with the answer; if ``along`` raises, nothing is audited or queued. Then the relay
         publishes the rows just written and returns once the broker confirmed each of them
         (BrokerUnavailable otherwise: the decision stands and the rows wait for a relay);
-        ``then(conn, accepted)`` runs in the transaction that marks them published.
+        ``then(conn, accepted)`` runs in the transaction that marks them published (not at all
+        when nothing was queued).
 
         ``new``: the caller guarantees that no row of this message waits in the outbox (the
         gateway's claim of a message id not released before), which saves reading for one.
@@ -417,7 +418,7 @@ class Router:
                   for r in result.released}
         accepted = _accepted(envelope, result.decisions, queued, _effect(effect, queued),
                              result.audit_seqs)
-        finish = None if then is None else (lambda conn: then(conn, accepted))
+        finish = None if then is None or not queued else (lambda conn: then(conn, accepted))
         if new or not queued:
             # what this call wrote is all there is of the message: publish it from memory
             self.relay.publish_message(envelope.sender, envelope.message_id, rows=written,

@@ -62,14 +62,21 @@ class PublishBatcher:
     (or refused) each of them. While the thread waits for one batch's confirms, the rows of
     further requests gather and go out as the next batch: under load, many requests share one
     confirm round trip; alone, a request waits for one round trip as before.
+
+    With ``mark=True`` the thread also marks the confirmed rows published (and counts the
+    others' failures) and runs each fully confirmed request's ``then(conn)``, all in one
+    transaction per batch, before it answers those requests. Rows a caller holds locked are
+    sent with ``mark=False``: that caller marks them itself, and is answered before the batch's
+    transaction starts (it could otherwise wait for a lock the caller holds).
     """
 
     def __init__(
-        self, publisher_factory: Callable[[], Publisher], *, timeout: float | None = None,
-        max_batch: int = MAX_BATCH,
+        self, publisher_factory: Callable[[], Publisher], db: Database | None = None, *,
+        timeout: float | None = None, max_batch: int = MAX_BATCH,
     ) -> None:
         from casebridge.routing.pipeline import CONFIRM_TIMEOUT
 
+        self.db = db
         self.publisher_factory = publisher_factory
         self.timeout = CONFIRM_TIMEOUT if timeout is None else timeout
         self.max_batch = max_batch
@@ -82,11 +89,20 @@ class PublishBatcher:
         self.batches = 0
         self.rows = 0
 
-    def publish(self, items: Sequence[Outgoing]) -> Results:
-        """Per item None once confirmed, or why not; BrokerUnavailable if not even tried."""
+    def publish(
+        self, items: Sequence[Outgoing], *, mark: bool = False,
+        then: Callable[[Connection], Any] | None = None,
+    ) -> Results:
+        """Per item None once confirmed, or why not; BrokerUnavailable if not even tried.
+
+        ``mark``: the rows are marked (and ``then`` run) by the batch's transaction before the
+        call returns; if that transaction fails, the rows stay pending for the sweeper (they
+        were confirmed, so the answer stands; the worker skips the copy a sweep publishes)."""
+        if mark and self.db is None:
+            raise ValueError("marking needs the batcher's database")
         if not items:
             return []
-        request = _Request(items)
+        request = _Request(items, mark, then)
         with self._cond:
             if self._closed:
                 raise BrokerUnavailable("the publisher is shut down")
@@ -133,7 +149,35 @@ class PublishBatcher:
             for request in taken:
                 request.results = results[at:at + len(request.items)]
                 at += len(request.items)
+            for request in taken:
+                if not request.mark:  # first: they may hold locks the marking needs
+                    request.done.set()
+            marking = [request for request in taken if request.mark]
+            if marking:
+                self._record(marking)
+            for request in marking:
                 request.done.set()
+
+    def _record(self, requests: list[_Request]) -> None:
+        """Mark the batch's confirmed rows and run the ``then`` of every fully confirmed
+        request, in one transaction."""
+        confirmed: list[int] = []
+        failed: list[int] = []
+        for request in requests:
+            assert request.results is not None
+            ok, bad, _ = _split(request.items, request.results)
+            confirmed += ok
+            failed += bad
+        assert self.db is not None
+        try:
+            with self.db.connection(immediate=True) as conn:
+                _mark(conn, confirmed, failed)
+                for request in requests:
+                    if request.then is not None and not any(request.results or ()):
+                        request.then(conn)
+        except Exception as exc:  # noqa: BLE001 - the confirms stand; the sweeper marks later
+            log.warning("marking published rows failed; they stay pending",
+                        exc_type=type(exc).__name__, rows=len(confirmed))
 
     def _send(self, items: list[Outgoing]) -> Results:
         if self._publisher is None:
@@ -166,10 +210,13 @@ class PublishBatcher:
 
 
 class _Request:
-    __slots__ = ("done", "items", "results")
+    __slots__ = ("done", "items", "mark", "results", "then")
 
-    def __init__(self, items: Sequence[Outgoing]) -> None:
+    def __init__(self, items: Sequence[Outgoing], mark: bool,
+                 then: Callable[[Connection], Any] | None) -> None:
         self.items = items
+        self.mark = mark
+        self.then = then
         self.results: Results | None = None
         self.done = threading.Event()
 
@@ -188,11 +235,14 @@ class Relay:
         self.publisher = publisher
         self.batcher = batcher
 
-    def _send(self, items: Sequence[Outgoing]) -> Results:
-        if self.batcher is not None:
-            return self.batcher.publish(items)
-        assert self.publisher is not None
-        return self.publisher.publish_many(items)
+    def _send_direct(self, items: Sequence[Outgoing]) -> Results:
+        """Publish rows the caller marks itself (it may hold them locked): on the relay's own
+        publisher where it has one, so that the thread never waits for the batcher while
+        holding locks the batcher's marking may need."""
+        if self.publisher is not None:
+            return self.publisher.publish_many(items)
+        assert self.batcher is not None
+        return self.batcher.publish(items)
 
     def publish_message(
         self, sender: str, message_id: str, *, rows: Sequence[Outgoing] | None = None,
@@ -226,8 +276,19 @@ class Relay:
     def _publish_fresh(
         self, rows: Sequence[Outgoing], *, then: Callable[[Connection], Any] | None,
     ) -> tuple[int, BrokerUnavailable | None]:
+        if self.batcher is not None and self.batcher.db is not None:
+            # marked (and ``then`` run) by the batcher, with the rows of concurrent requests
+            try:
+                results = self.batcher.publish(rows, mark=True, then=then) if rows else []
+            except BrokerUnavailable as exc:
+                return 0, exc
+            confirmed, _, failure = _split(rows, results)
+            if not rows and then is not None:
+                with self.db.connection(immediate=True) as conn:
+                    then(conn)
+            return len(confirmed), failure
         try:
-            results = self._send(rows) if rows else []
+            results = self._send_direct(rows) if rows else []
         except BrokerUnavailable as exc:
             results = [exc] * len(rows)
         confirmed, failed, failure = _split(rows, results)
@@ -255,7 +316,7 @@ class Relay:
             rows = [Outgoing(r.id, r.delivery_id, r.recipient, r.body, _headers(r.headers))
                     for r in found]
             try:
-                results = self._send(rows) if rows else []
+                results = self._send_direct(rows) if rows else []
             except BrokerUnavailable as exc:
                 results = [exc] * len(rows)
             confirmed, failed, failure = _split(rows, results)

@@ -74,7 +74,7 @@ class Routing:
         its rows to it, so concurrent requests share broker confirms."""
         with self._lock:
             if self._batcher is None:
-                self._batcher = PublishBatcher(self.publisher)
+                self._batcher = PublishBatcher(self.publisher, self.db)
             return self._batcher
 
     def router(self) -> Router:

@@ -10,7 +10,7 @@ nacked or did not confirm in time stays pending and counts the failure.
 Three callers:
 
 - the request that decided the message publishes the rows it has just written, from memory
-  (no read, no lock), and answers 202 only when all are confirmed. It does not lock them: the
+  (no read, no lock), and answers 202 only when all are confirmed. Nobody locks them: the
   only other relay that may take them is the sweeper, and only once they are ``SWEEP_AFTER``
   old; should both publish a row, the worker recognises the copy by its delivery id;
 - a repeat of a message id whose request died publishes what is left, the rows taken ``FOR
@@ -19,9 +19,9 @@ Three callers:
   met a broker outage, ``FOR UPDATE SKIP LOCKED`` on PostgreSQL.
 
 In a gateway the requests' rows go through one :class:`PublishBatcher` per process: a thread
-that publishes the rows of every request waiting at that moment on one broker connection and
-awaits their confirms together, so concurrent requests share confirm round trips; each request
-still waits for exactly its own rows.
+that publishes the rows of every request waiting at that moment on one broker connection,
+awaits their confirms together and marks them in one transaction, so concurrent requests share
+confirm round trips and a commit; each request still waits for exactly its own rows.
 
 A crash after the broker confirmed but before the mark leaves a row that is published again; the
 worker recognises the copy by its delivery id, as it recognises any redelivery.

@@ -41,7 +41,7 @@ from casebridge.routing.feedback import Feedback
 from casebridge.routing.relay import PublishBatcher, Relay
 from casebridge.routing.routes import RecipientRoute, RouteTable
 from casebridge.routing.store import PublicationRow, delivery_id
-from casebridge.routing.topology import Topology, broker_errors
+from casebridge.routing.topology import Topology, broker_errors, release
 
 log = get_logger(__name__)
 
@@ -205,8 +205,10 @@ class Publisher:
         """Publish outbox rows and await their confirms together: per item, None once the
         broker confirmed it, or why not (nack, no confirm within ``timeout``).
 
-        Raises BrokerUnavailable if the connection fails (then nothing counts as confirmed).
-        The embedded transports have no confirms: a publish that returned is stored.
+        A lost connection is re-established and the items not confirmed yet are published
+        again (kombu's retry policy of :data:`PUBLISH_RETRY`, as for a single publish); once
+        that is used up, those items carry the BrokerUnavailable. The embedded transports have
+        no confirms: a publish that returned is stored.
         """
         if not items:
             return []
@@ -216,10 +218,42 @@ class Publisher:
                 self._send(item.body, item.recipient, item.headers, item.delivery_id)
                 results.append(None)
             return results
-        with broker_errors("publishing", self.connection):
-            if self._confirms is None:
-                self._confirms = _Confirms(self.connection)
-            return self._confirms.publish(self.topology, items, timeout)
+        final: list[BrokerUnavailable | None] = [Unconfirmed("not published")] * len(items)
+        todo = list(range(len(items)))
+        delay = PUBLISH_RETRY["interval_start"]
+        for attempt in range(int(PUBLISH_RETRY["max_retries"]) + 1):
+            confirms = self._confirms
+            try:
+                with broker_errors("publishing", self.connection):
+                    if confirms is None:
+                        confirms = self._confirms = _Confirms(self.connection)
+                    got = confirms.publish(self.topology, [items[i] for i in todo], timeout)
+                for i, result in zip(todo, got, strict=True):
+                    final[i] = result
+                return final
+            except BrokerUnavailable as exc:
+                # what was confirmed before the connection broke stays confirmed
+                partial = confirms._results if confirms is not None else []
+                for i, result in zip(todo, partial, strict=False):
+                    final[i] = None if result is None else exc
+                for i in todo[len(partial):]:
+                    final[i] = exc
+                todo = [i for i in todo if final[i] is not None]
+                self._confirms = None
+                if attempt == int(PUBLISH_RETRY["max_retries"]):
+                    return final
+                time.sleep(delay)
+                delay = min(delay + PUBLISH_RETRY["interval_step"], PUBLISH_RETRY["interval_max"])
+                self._reconnect()
+        return final
+
+    def _reconnect(self) -> None:
+        """A fresh connection after a failure (the next publish opens a confirm channel)."""
+        release(self.connection)  # the old connection is gone either way
+        try:
+            self.connection.ensure_connection(max_retries=1)
+        except Exception as exc:  # noqa: BLE001 - the next attempt reports it
+            log.info("broker reconnect failed", exc_type=type(exc).__name__)
 
     def _send(
         self, body: bytes, recipient: str, headers: Mapping[str, Any], message_id: str

@@ -284,7 +284,7 @@ def stage_times(url: str, db_url: str, n: int) -> dict[str, float]:
     from datetime import UTC, datetime
 
     from casebridge.adapters import get_adapter
-    from casebridge.routing.pipeline import decode_envelope, encode_envelope
+    from casebridge.routing.pipeline import Outgoing, decode_envelope, encode_envelope
 
     _prepare(db_url)
     prefix = f"stages{uuid.uuid4().hex[:6]}"
@@ -309,8 +309,10 @@ def stage_times(url: str, db_url: str, n: int) -> dict[str, float]:
         result = timed("4 consent gate inbound (decide+audit)",
                        lambda e=env, p=policies: routing.gate.check(
                            e, at=datetime.now(UTC), stage="inbound", policies=p))
-        timed("5 publish + broker confirm", lambda e=env, r=result: router._publish_released(
-            e, r, at=datetime.now(UTC)))
+        timed("5 publish + broker confirm", lambda e=env, r=result: router.publisher.publish_many(
+            [Outgoing(0, f"{e.message_id}/{rcpt}", rcpt, encode_envelope(copy),
+                      {"delivery_id": f"{e.message_id}/{rcpt}"})
+             for rcpt, copy in r.released.items()]))
         body = encode_envelope(result.released[recipient])
         released = timed("6 decode envelope", lambda b=body: decode_envelope(b))
         timed("7 redelivery check", lambda: service._state("none"))

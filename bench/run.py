@@ -3,6 +3,7 @@
     python -m bench.run            # full sizes, as reported in the issues
     python -m bench.run --quick    # small sizes, a smoke test of the benchmarks themselves
     python -m bench.run --only adapters,consent
+    python -m bench.run --only e2e --markdown   # the table as Markdown (docs/capacity.md)
 """
 
 from __future__ import annotations
@@ -56,6 +57,20 @@ def print_table(rows: list[Row]) -> None:
             print(f"* {r.benchmark} / {r.metric}: {r.note}")
 
 
+def print_markdown(rows: list[Row]) -> None:
+    """The same table as Markdown, ready to paste into docs/*.md."""
+    print("| benchmark | metric | value | baseline | baseline value | ratio | target |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r.benchmark} | {r.metric} | {fmt(r.value)} | {r.baseline_name or '-'} | "
+              f"{fmt(r.baseline)} | {fmt(r.ratio, 3)} | {r.target or '-'} |")
+    notes = [r for r in rows if r.note]
+    if notes:
+        print()
+        for r in notes:
+            print(f"- {r.benchmark} / {r.metric}: {r.note}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -63,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
     parser.add_argument("--only", default="", help="comma-separated benchmark names")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON to this file")
+    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     args = parser.parse_args(argv)
     names = discover()
     if args.only:
@@ -80,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         module = importlib.import_module(f"bench.bench_{name}")
         rows.extend(module.run(quick=args.quick))
         print(f"  {name} took {time.perf_counter() - start:.1f}s", file=sys.stderr, flush=True)
-    print_table(rows)
+    (print_markdown if args.markdown else print_table)(rows)
     if args.json:
         args.json.write_text(json.dumps([r.__dict__ | {"ratio": r.ratio} for r in rows], indent=2))
     return 0

@@ -36,6 +36,7 @@ from casebridge.gateway.intake import Intake
 from casebridge.gateway.limits import AuthenticateFirst, BodySizeLimit
 from casebridge.gateway.observe import ObserveRequests
 from casebridge.gateway.problems import install_problem_handlers
+from casebridge.gateway.security import KeyCache
 from casebridge.gateway.throttle import AuthThrottle
 from casebridge.logging import configure_logging
 from casebridge.routing.relay import RelaySweeper
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.routing = _routing(settings)
     app.state.inbound_limiter = CapacityLimiter(settings.inbound_concurrency)
     app.state.auth_throttle = AuthThrottle(settings, database)
+    app.state.key_cache = KeyCache(settings.api_key_cache_seconds)
     app.state.intake = (
         Intake(database, app.state.routing, max_bytes=settings.max_message_bytes)
         if app.state.routing is not None

@@ -250,7 +250,7 @@ class Intake:
                 conn.execute(_INSERT_CLAIM, {
                     "sender": envelope.sender, "message_id": envelope.message_id,
                     "system": system, "envelope_hash": digest,
-                    "state": str(InboundState.DECIDED), "claimed_at": datetime.now(UTC),
+                    "state": _claim_state(accepted), "claimed_at": datetime.now(UTC),
                     "result_json": json.dumps(accepted.as_report(), sort_keys=True),
                 })
             except IntegrityError:
@@ -270,7 +270,7 @@ class Intake:
                 .where(InboundRow.sender == envelope.sender,
                        InboundRow.message_id == envelope.message_id,
                        InboundRow.state == state, InboundRow.claimed_at == claimed_at)
-                .values(state=str(InboundState.DECIDED), envelope_hash=digest,
+                .values(state=_claim_state(accepted), envelope_hash=digest,
                         claimed_at=datetime.now(UTC), completed_at=None,
                         result_json=json.dumps(accepted.as_report(), sort_keys=True))
             )
@@ -348,16 +348,32 @@ class Intake:
         # A failure before the decision's commit leaves nothing (the id stays free); after it,
         # the claim says "decided" with its answer and the outbox holds the messages: a post
         # of the same id publishes what is left and gets that answer, never a second decision.
+        def complete(conn: Connection, accepted: Accepted) -> None:
+            # in the transaction that marks the rows published (shared by the requests whose
+            # rows were published together): no commit of its own
+            conn.execute(_COMPLETE, {
+                "m_sender": envelope.sender, "m_id": envelope.message_id,
+                "result": json.dumps(accepted.as_report(), sort_keys=True),
+                "at": datetime.now(UTC),
+            })
+
         with self.routers.router() as router:
-            accepted = router.route(envelope, hits, along=claim)
-        report = accepted.as_report()
-        self._complete(envelope, report)
+            # new: the claim guarantees no earlier row of this message waits in the outbox (a
+            # message id is claimed anew only when nothing of it was released before)
+            accepted = router.route(envelope, hits, along=claim, then=complete, new=True)
         _count(accepted, system)
-        return MessageOutcome(report, replayed=False)
+        return MessageOutcome(accepted.as_report(), replayed=False)
 
     def close(self) -> None:
         """Release broker connections."""
         self.routers.close()
+
+
+def _claim_state(accepted: Accepted) -> str:
+    """``decided`` while released messages wait to be published; ``done`` at once when the
+    gate released nothing (there is nothing to publish, and a repeat decides again)."""
+    queued = any(r.queued for r in accepted.recipients)
+    return str(InboundState.DECIDED if queued else InboundState.DONE)
 
 
 def _count(accepted: Accepted, system: str) -> None:

@@ -4,7 +4,9 @@ Secrets are stored only as hashes. An API key is ``cbk_<key id>_<secret>``: the 
 digits) is not secret and finds the row; the whole key is compared by SHA-256 with
 :func:`hmac.compare_digest`. A plain hash is enough for a key with 256 random bits (nothing to
 brute-force); passwords, chosen by people, go through scrypt instead. Nothing here caches a
-successful look-up, so a revoked key or a disabled principal fails on the very next request.
+successful look-up; the gateway reuses one for at most ``api_key_cache_seconds`` (see
+:class:`casebridge.gateway.security.KeyCache`), so a revoked key or a disabled principal fails
+within that time in every gateway process, and on the very next request in the revoking one.
 
 Data access follows one pattern: keyword-only functions taking a session and returning
 ``X | None``; callers decide what a missing row means.
@@ -281,6 +283,15 @@ def ensure_principal(
     return row
 
 
+#: Bumped by every revocation and disabling in this process: look-ups cached before are void.
+_revocations = [0]
+
+
+def revocations() -> int:
+    """How many revocations and disablings this process has made (see ``KeyCache``)."""
+    return _revocations[0]
+
+
 def set_disabled(session: Session, *, name: str, disabled: bool) -> bool:
     """Disable (every key, password and certificate at once) or re-enable a principal.
 
@@ -292,6 +303,7 @@ def set_disabled(session: Session, *, name: str, disabled: bool) -> bool:
     if (row.disabled_at is not None) == disabled:
         return False
     row.disabled_at = _now() if disabled else None
+    _revocations[0] += 1
     return True
 
 
@@ -320,6 +332,7 @@ def revoke_key(session: Session, *, key_id: str) -> KeyInfo | None:
         raise ConflictError(f"key '{row.key_id}' is already revoked")
     row.revoked_at = _now()
     session.flush()
+    _revocations[0] += 1
     owner = session.get(PrincipalRow, row.principal)
     return KeyInfo(row.key_id, row.principal, owner.role if owner else "?", row.label,
                    row.created_at, row.revoked_at)

@@ -8,14 +8,20 @@ A caller proves who it is in one of three ways, tried in this order:
 2. an API key, as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``;
 3. a person's user name and password, as HTTP Basic.
 
-Every look-up reads the database in the request's own session; nothing is cached, so a revoked
-key or a disabled principal is refused on the next request. Authorisation is by role
+Passwords and certificates are read from the database on every request. An API key's successful
+look-up is reused for at most ``api_key_cache_seconds`` (default 5; :class:`KeyCache`): the key is
+read once per interval instead of on every agency request, and a key revoked or a principal
+disabled by another process (``casebridge keys revoke``) is refused at the latest that long after
+the revocation committed; in the revoking process at once. Authorisation is by role
 (:class:`~casebridge.gateway.principals.Role`), plus party checks in the routes (an agency sees
 only its own outbox and referrals, and posts only as itself).
 """
 
 from __future__ import annotations
 
+import hashlib
+import threading
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -31,6 +37,7 @@ from casebridge.gateway.principals import (
     principal_for_cert,
     principal_for_key,
     principal_for_password,
+    revocations,
     split_api_key,
 )
 from casebridge.gateway.throttle import request_address, throttle_of
@@ -46,6 +53,46 @@ basic_scheme = HTTPBasic(
 )
 
 _MAX_CREDENTIAL = 1024  # longer values are not ours; refuse before hashing anything
+
+
+class KeyCache:
+    """Principals of API keys that were valid at most ``ttl`` seconds ago, in one process.
+
+    Only successful look-ups are kept (a wrong key always reaches the database and the login
+    throttle), keyed by the key's SHA-256, never the key. An entry is void after ``ttl`` seconds
+    and after any revocation or disabling made by this process.
+    """
+
+    def __init__(self, ttl: float, *, size: int = 4096) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._entries: dict[str, tuple[Principal, float, int]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Principal | None:
+        """The principal of ``key`` if looked up successfully less than ``ttl`` ago."""
+        if self.ttl <= 0:
+            return None
+        entry = self._entries.get(_digest(key))
+        if entry is None:
+            return None
+        principal, until, generation = entry
+        if time.monotonic() >= until or generation != revocations():
+            return None
+        return principal
+
+    def put(self, key: str, principal: Principal, generation: int) -> None:
+        """Remember a successful look-up that started at revocation count ``generation``."""
+        if self.ttl <= 0:
+            return
+        with self._lock:
+            if len(self._entries) >= self.size:
+                self._entries.clear()  # bounded; refilled by the next requests
+            self._entries[_digest(key)] = (principal, time.monotonic() + self.ttl, generation)
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def _trusted_cert_subject(request: Request) -> str | None:
@@ -97,8 +144,14 @@ def check_credentials(
         method = "api_key"
         throttle.guard(account=account, address=address)
         if key and len(key) <= _MAX_CREDENTIAL:
-            with db.snapshot_read() as conn:
-                principal = principal_for_key(conn, key=key)
+            cache: KeyCache | None = getattr(request.app.state, "key_cache", None)
+            principal = cache.get(key) if cache is not None else None
+            if principal is None:
+                generation = revocations()  # before the read: a revocation meanwhile voids it
+                with db.snapshot_read() as conn:
+                    principal = principal_for_key(conn, key=key)
+                if principal is not None and cache is not None:
+                    cache.put(key, principal, generation)
     else:
         account, method = None, "client_cert"
         with db.session() as session:

@@ -19,7 +19,8 @@ that records a delivery.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -33,14 +34,14 @@ from casebridge.canonical_model import MessageType, TransferEnvelope
 from casebridge.consent.decision import MessageDecisions
 from casebridge.consent.gate import ConsentGate, GateResult
 from casebridge.db import Database
-from casebridge.errors import Forbidden, NoRoute
+from casebridge.errors import BrokerUnavailable, Forbidden, NoRoute
 from casebridge.logging import get_logger
 from casebridge.routing import feedback as feedback_module
 from casebridge.routing.feedback import Feedback
-from casebridge.routing.relay import Relay
+from casebridge.routing.relay import PublishBatcher, Relay
 from casebridge.routing.routes import RecipientRoute, RouteTable
 from casebridge.routing.store import PublicationRow, delivery_id
-from casebridge.routing.topology import Topology, broker_errors
+from casebridge.routing.topology import Topology, broker_errors, release
 
 log = get_logger(__name__)
 
@@ -49,6 +50,101 @@ _INSERT_PUBLICATION = insert(PublicationRow)
 #: Retries of one publish across a lost connection (kombu reconnects and republishes).
 PUBLISH_RETRY = {"max_retries": 5, "interval_start": 0.2, "interval_step": 0.5,
                  "interval_max": 2.0}
+#: Seconds to wait for the broker's confirms of one batch; an unconfirmed row stays pending.
+CONFIRM_TIMEOUT = 10.0
+
+
+class Unconfirmed(BrokerUnavailable):
+    """The broker did not confirm a publish in time (the row stays pending)."""
+
+
+class Refused(BrokerUnavailable):
+    """The broker nacked a publish (e.g. a queue at its length limit; the row stays pending)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One row of the inbound outbox to publish: its id and what the broker message carries.
+
+    Built only from a ``routing_publications`` row (read, or just written in the transaction of
+    the gate's decision), so nothing reaches a queue that did not come out of the gate.
+    """
+
+    row_id: int
+    delivery_id: str
+    recipient: str
+    body: bytes
+    headers: Mapping[str, Any]
+
+    @classmethod
+    def of(cls, row: PublicationRow) -> Outgoing:
+        """The outgoing message of a pending row."""
+        if row.body is None:
+            raise ValueError(f"publication {row.id} was already published")
+        return cls(row.id, row.delivery_id, row.recipient, row.body, json.loads(row.headers))
+
+
+class _Confirms:
+    """A channel of its own in confirm mode: publishes many messages, then awaits their confirms.
+
+    RabbitMQ numbers the publishes of a confirm-mode channel 1, 2, 3, … and acks or nacks each
+    (``multiple`` covering every lower number), so a batch costs one wait for the broker, not
+    one per message. The channel is used only here, so the numbering is exactly ours.
+    """
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.channel = connection.channel()
+        self.channel.confirm_select()
+        # py-amqp would otherwise select confirms again and wait per publish (confirm_publish)
+        self.channel._confirm_selected = True
+        self._next_tag = 1
+        #: delivery tag -> index in the current batch's results
+        self._waiting: dict[int, int] = {}
+        self._results: list[BrokerUnavailable | None] = []
+        self.channel.events["basic_ack"].add(self._on_ack)
+        self.channel.events["basic_nack"].add(self._on_nack)
+
+    def _settle(self, tag: int, multiple: bool, outcome: BrokerUnavailable | None) -> None:
+        tags = [t for t in self._waiting if t <= tag] if multiple else [tag]
+        for t in tags:
+            index = self._waiting.pop(t, None)
+            if index is not None:
+                self._results[index] = outcome
+
+    def _on_ack(self, tag: int, multiple: bool) -> None:
+        self._settle(tag, multiple, None)
+
+    def _on_nack(self, tag: int, multiple: bool) -> None:
+        self._settle(tag, multiple, Refused("the broker refused the message (nack)"))
+
+    def publish(
+        self, topology: Topology, items: Sequence[Outgoing], timeout: float
+    ) -> list[BrokerUnavailable | None]:
+        unconfirmed = Unconfirmed("no broker confirm in time")
+        self._results = [unconfirmed] * len(items)
+        self._waiting = {}
+        exchange = topology.exchange.name
+        channel = self.channel
+        for index, item in enumerate(items):
+            message = channel.prepare_message(
+                item.body, None, CONTENT_TYPE, "binary", dict(item.headers),
+                {"delivery_mode": 2, "message_id": item.delivery_id})
+            channel._basic_publish(message, exchange=exchange,
+                                   routing_key=topology.routing_key(item.recipient))
+            self._waiting[self._next_tag] = index
+            self._next_tag += 1
+        deadline = time.monotonic() + timeout
+        while self._waiting:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                self.connection.drain_events(timeout=remaining)
+            except TimeoutError:
+                break
+        self._waiting = {}  # a confirm arriving later changes nothing: the row stays pending
+        return self._results
 
 
 def encode_envelope(envelope: TransferEnvelope) -> bytes:
@@ -76,6 +172,9 @@ class Publisher:
         # Recipients whose queue this publisher declared. kombu remembers declared entities as
         # well, but only after a retry wrapper per publish that cost as much as the publish.
         self._declared: set[str] = set()
+        self._confirms: _Confirms | None = None
+        #: RabbitMQ (confirms); the embedded transports store a message when publish returns
+        self.amqp = connection.transport.driver_type == "amqp"
 
     def publish(
         self, result: GateResult, recipient: str, *, headers: Mapping[str, Any]
@@ -97,9 +196,64 @@ class Publisher:
         Such a row is written only in the transaction of the gate's decision, with the envelope
         the gate released for that recipient (see :meth:`Router.route`).
         """
-        if row.body is None:
-            raise ValueError(f"publication {row.id} was already published")
-        self._send(row.body, row.recipient, json.loads(row.headers), row.delivery_id)
+        item = Outgoing.of(row)
+        self._send(item.body, item.recipient, item.headers, item.delivery_id)
+
+    def publish_many(
+        self, items: Sequence[Outgoing], *, timeout: float = CONFIRM_TIMEOUT
+    ) -> list[BrokerUnavailable | None]:
+        """Publish outbox rows and await their confirms together: per item, None once the
+        broker confirmed it, or why not (nack, no confirm within ``timeout``).
+
+        A lost connection is re-established and the items not confirmed yet are published
+        again (kombu's retry policy of :data:`PUBLISH_RETRY`, as for a single publish); once
+        that is used up, those items carry the BrokerUnavailable. The embedded transports have
+        no confirms: a publish that returned is stored.
+        """
+        if not items:
+            return []
+        if not self.amqp:
+            results: list[BrokerUnavailable | None] = []
+            for item in items:
+                self._send(item.body, item.recipient, item.headers, item.delivery_id)
+                results.append(None)
+            return results
+        final: list[BrokerUnavailable | None] = [Unconfirmed("not published")] * len(items)
+        todo = list(range(len(items)))
+        delay = PUBLISH_RETRY["interval_start"]
+        for attempt in range(int(PUBLISH_RETRY["max_retries"]) + 1):
+            confirms = self._confirms
+            try:
+                with broker_errors("publishing", self.connection):
+                    if confirms is None:
+                        confirms = self._confirms = _Confirms(self.connection)
+                    got = confirms.publish(self.topology, [items[i] for i in todo], timeout)
+                for i, result in zip(todo, got, strict=True):
+                    final[i] = result
+                return final
+            except BrokerUnavailable as exc:
+                # what was confirmed before the connection broke stays confirmed
+                partial = confirms._results if confirms is not None else []
+                for i, result in zip(todo, partial, strict=False):
+                    final[i] = None if result is None else exc
+                for i in todo[len(partial):]:
+                    final[i] = exc
+                todo = [i for i in todo if final[i] is not None]
+                self._confirms = None
+                if attempt == int(PUBLISH_RETRY["max_retries"]):
+                    return final
+                time.sleep(delay)
+                delay = min(delay + PUBLISH_RETRY["interval_step"], PUBLISH_RETRY["interval_max"])
+                self._reconnect()
+        return final
+
+    def _reconnect(self) -> None:
+        """A fresh connection after a failure (the next publish opens a confirm channel)."""
+        release(self.connection)  # the old connection is gone either way
+        try:
+            self.connection.ensure_connection(max_retries=1)
+        except Exception as exc:  # noqa: BLE001 - the next attempt reports it
+            log.info("broker reconnect failed", exc_type=type(exc).__name__)
 
     def _send(
         self, body: bytes, recipient: str, headers: Mapping[str, Any], message_id: str
@@ -226,14 +380,14 @@ class Router:
 
     def __init__(
         self, *, routes: RouteTable, db: Database, gate: ConsentGate, publisher: Publisher,
-        clock: Callable[[], datetime] = _now,
+        clock: Callable[[], datetime] = _now, batcher: PublishBatcher | None = None,
     ) -> None:
         self.routes = routes
         self.db = db
         self.gate = gate
         self.publisher = publisher
         self.clock = clock
-        self.relay = Relay(db, publisher)
+        self.relay = Relay(db, publisher, batcher=batcher)
 
     def parse(
         self, raw: bytes, *, system: str, sender: str | None = None, source: str = "<input>",
@@ -258,14 +412,21 @@ class Router:
     def route(
         self, envelope: TransferEnvelope, hits: dict[str, RecipientRoute] | None = None, *,
         along: Callable[[DbConnection, Accepted], None] | None = None,
+        then: Callable[[DbConnection, Accepted], None] | None = None,
+        new: bool = False,
     ) -> Accepted:
         """Gate one envelope whose route was checked (or is checked now), then publish it.
 
         In the transaction of the inbound audit entries go the released envelopes (the outbox,
         ``routing_publications``) and ``along(conn, accepted)`` -- the gateway's idempotency
         claim with the answer; if ``along`` raises, nothing is audited or queued. Then the relay
-        publishes this message's rows and returns once the broker confirmed each of them
-        (BrokerUnavailable otherwise: the decision stands and the rows wait for a relay).
+        publishes the rows just written and returns once the broker confirmed each of them
+        (BrokerUnavailable otherwise: the decision stands and the rows wait for a relay);
+        ``then(conn, accepted)`` runs in the transaction that marks them published (not at all
+        when nothing was queued).
+
+        ``new``: the caller guarantees that no row of this message waits in the outbox (the
+        gateway's claim of a message id not released before), which saves reading for one.
         """
         hits = hits if hits is not None else self.routes.check(envelope)
         at = self.clock()
@@ -273,6 +434,7 @@ class Router:
         if envelope.message_type == MessageType.STATUS_UPDATE:
             # applied to its referral when delivered to the referrer (see routing.status)
             effect = "pending"
+        written: list[Outgoing] = []
 
         def record(conn: DbConnection, decisions: MessageDecisions,
                    released: Mapping[str, TransferEnvelope]) -> None:
@@ -281,16 +443,23 @@ class Router:
             if along is not None:  # first: a lost claim race must not meet our own rows
                 along(conn, _accepted(envelope, decisions, queued,
                                       _effect(effect, queued), ()))
-            self._queue(conn, envelope, released, queued, at=at)
+            written[:] = self._queue(conn, envelope, released, queued, at=at, new=new)
 
         result = self.gate.check(
             envelope, at=at, stage="inbound", policies=self.routes.policies(hits), along=record,
         )
         queued = {r: delivery_id(envelope.sender, envelope.message_id, r)
                   for r in result.released}
-        self.relay.publish_message(envelope.sender, envelope.message_id)
         accepted = _accepted(envelope, result.decisions, queued, _effect(effect, queued),
                              result.audit_seqs)
+        finish = None if then is None or not queued else (lambda conn: then(conn, accepted))
+        if new or not queued:
+            # what this call wrote is all there is of the message: publish it from memory
+            self.relay.publish_message(envelope.sender, envelope.message_id, rows=written,
+                                       then=finish)
+        else:
+            # also what an earlier route of the same message left pending
+            self.relay.publish_message(envelope.sender, envelope.message_id, then=finish)
         log.info("message routed", message_id=envelope.message_id, sender=envelope.sender,
                  recipients=sorted(queued), count=len(queued))
         return accepted
@@ -299,15 +468,19 @@ class Router:
     def _queue(
         conn: DbConnection, envelope: TransferEnvelope,
         released: Mapping[str, TransferEnvelope], queued: Mapping[str, str], *, at: datetime,
-    ) -> None:
-        """Write the released envelopes into the outbox (the caller's transaction)."""
+        new: bool = False,
+    ) -> list[Outgoing]:
+        """Write the released envelopes into the outbox (the caller's transaction); the rows
+        written, to publish."""
         # A message routed again while its publication is still pending is in the outbox once
         # (``casebridge route`` twice); once published, routing it again queues it again (the
         # sender resent it after a block at delivery; the worker skips a delivered id).
-        waiting = set(conn.scalars(select(PublicationRow.delivery_id).where(
-            PublicationRow.delivery_id.in_(list(queued.values())),
-            PublicationRow.published_at.is_(None))))
-        rows = []
+        waiting: set[str] = set() if new or not queued else set(conn.scalars(
+            select(PublicationRow.delivery_id).where(
+                PublicationRow.delivery_id.in_(list(queued.values())),
+                PublicationRow.published_at.is_(None))))
+        rows: list[dict[str, Any]] = []
+        all_headers: list[dict[str, Any]] = []
         for recipient, copy in released.items():
             did = queued[recipient]
             if did in waiting:
@@ -315,12 +488,17 @@ class Router:
             headers = {"delivery_id": did, "message_id": envelope.message_id,
                        "sender": envelope.sender, "recipient": recipient, "attempt": 1,
                        "queued_at": at.isoformat()}
+            all_headers.append(headers)
             rows.append({"delivery_id": did, "sender": envelope.sender,
                          "message_id": envelope.message_id, "recipient": recipient,
                          "body": encode_envelope(copy), "headers": json.dumps(headers),
                          "created_at": at, "published_at": None, "failures": 0})
-        if rows:
-            conn.execute(_INSERT_PUBLICATION, rows)
+        if not rows:
+            return []
+        ids = conn.scalars(_INSERT_PUBLICATION.returning(PublicationRow.id,
+                                                         sort_by_parameter_order=True), rows)
+        return [Outgoing(row_id, row["delivery_id"], row["recipient"], row["body"], headers)
+                for row_id, row, headers in zip(ids, rows, all_headers, strict=True)]
 
 
 def _effect(effect: str | None, queued: Mapping[str, str]) -> str | None:

@@ -7,6 +7,7 @@ consent gate of the same database, always.
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from casebridge.consent.gate import ConsentGate
 from casebridge.db import Database, get_database
 from casebridge.routing.delivery import Outbox, PushClient
 from casebridge.routing.pipeline import Publisher, Router
+from casebridge.routing.relay import PublishBatcher
 from casebridge.routing.routes import RouteTable, configured_route_table
 from casebridge.routing.status import ReferralStatusService
 from casebridge.routing.topology import DEFAULT_PREFIX, Topology, connect, release, topology_for
@@ -41,6 +43,8 @@ class Routing:
     gate: ConsentGate = field(init=False)
     #: Weak, so routers a caller dropped (e.g. after a broker failure) do not pile up here.
     _publishers: weakref.WeakSet[Publisher] = field(default_factory=weakref.WeakSet, init=False)
+    _batcher: PublishBatcher | None = field(default=None, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def __post_init__(self) -> None:
         self.topology = topology_for(self.routes.agencies, self.url, prefix=self.prefix)
@@ -69,10 +73,19 @@ class Routing:
         self._publishers.add(publisher)
         return publisher
 
+    def batcher(self) -> PublishBatcher:
+        """The process's one publisher of decided messages (see
+        :class:`~casebridge.routing.relay.PublishBatcher`): every router of this object hands
+        its rows to it, so concurrent requests share broker confirms."""
+        with self._lock:
+            if self._batcher is None:
+                self._batcher = PublishBatcher(self.publisher, self.db)
+            return self._batcher
+
     def router(self) -> Router:
         """The inbound pipeline (the gateway's entry point)."""
         return Router(routes=self.routes, db=self.db, gate=self.gate, publisher=self.publisher(),
-                      clock=self.clock)
+                      clock=self.clock, batcher=self.batcher())
 
     def delivery_service(
         self, push: PushClient | None = None, *, push_concurrency: int = 1
@@ -107,6 +120,10 @@ class Routing:
 
     def close(self) -> None:
         """Release every broker connection this object opened."""
+        with self._lock:
+            batcher, self._batcher = self._batcher, None
+        if batcher is not None:
+            batcher.close()
         for publisher in list(self._publishers):
             release(publisher.connection)
         self._publishers.clear()

@@ -126,7 +126,8 @@ class InboundState(StrEnum):
     PENDING = "pending"
     #: decided and audited, its messages in the publish outbox, not all confirmed yet
     DECIDED = "decided"
-    #: every released message confirmed by the broker; the answer is stored
+    #: every released message confirmed by the broker (or nothing was released); the answer
+    #: is stored
     DONE = "done"
 
 

@@ -127,6 +127,13 @@ class Settings(BaseSettings):
     )
     route_table: Path | None = Field(default=None, description="Route table file (YAML/TOML).")
     max_message_bytes: int = Field(default=DEFAULT_MAX_MESSAGE_BYTES, gt=0)
+    api_key_cache_seconds: float = Field(
+        default=5.0, ge=0, le=60,
+        description="Seconds a gateway process reuses an API key's successful look-up. A key "
+        "revoked (or a principal disabled) by another process -- `casebridge keys revoke` -- is "
+        "refused at the latest this long after the revocation commits; in the process that "
+        "revokes, at once. 0: read the key on every request.",
+    )
     inbound_concurrency: int = Field(
         default=4, ge=1, le=64,
         description="Inbound messages one gateway process routes at once; more wait. Routing is "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 
 from fastapi.testclient import TestClient
 
@@ -15,6 +16,7 @@ from casebridge.gateway.principals import (
     set_cert_subject,
     set_disabled,
 )
+from casebridge.gateway.security import KeyCache
 from casebridge.settings import Settings
 from tests.gateway.conftest import Issue
 
@@ -90,6 +92,57 @@ def test_revoked_key_stops_working_at_once(
     assert r.status_code == 401
     # Rotation: the principal's other key keeps working.
     assert client.get("/metrics", headers=spare.headers).status_code == 200
+
+
+def test_a_key_revoked_by_another_process_is_refused_within_the_cache_interval(
+    client: TestClient, issue: Issue, gateway_settings: Settings
+) -> None:
+    # `casebridge keys revoke` runs in a process of its own: this gateway learns of it only from
+    # the database, at the latest api_key_cache_seconds after the revocation committed.
+    from datetime import UTC, datetime
+
+    from sqlalchemy import update
+
+    client.app.state.key_cache = KeyCache(1.5)  # type: ignore[attr-defined]
+    admin = issue("ops.admin", role=Role.ADMIN)
+    assert client.get("/metrics", headers=admin.headers).status_code == 200
+    db = get_database(gateway_settings.effective_database_url)
+    with db.session() as session:  # what the other process's revocation leaves in the store
+        session.execute(update(ApiKeyRow).where(ApiKeyRow.key_id == admin.key_id)
+                        .values(revoked_at=datetime.now(UTC)))
+    revoked = time.monotonic()
+    answers = []
+    while time.monotonic() - revoked < 3.0:
+        waited = time.monotonic() - revoked
+        status = client.get("/metrics", headers=admin.headers).status_code
+        answers.append((waited, status))
+        if status != 200:
+            break
+        time.sleep(0.1)
+    assert answers[0][1] == 200  # the look-up was reused: the key was not read again
+    assert answers[-1][1] == 401
+    assert all(waited < 1.5 for waited, status in answers if status == 200), answers
+
+
+def test_without_the_cache_every_request_reads_the_key(
+    client: TestClient, issue: Issue, gateway_settings: Settings
+) -> None:
+    client.app.state.key_cache = KeyCache(0)  # type: ignore[attr-defined]
+    admin = issue("ops.admin", role=Role.ADMIN)
+    assert client.get("/metrics", headers=admin.headers).status_code == 200
+    db = get_database(gateway_settings.effective_database_url)
+    with db.session() as session:
+        session.execute(update_revoked(admin.key_id))
+    assert client.get("/metrics", headers=admin.headers).status_code == 401
+
+
+def update_revoked(key_id: str):  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    from sqlalchemy import update
+
+    return update(ApiKeyRow).where(ApiKeyRow.key_id == key_id).values(
+        revoked_at=datetime.now(UTC))
 
 
 def test_disabled_principal_is_refused_with_every_key(

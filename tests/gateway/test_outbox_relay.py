@@ -69,7 +69,7 @@ def test_repost_after_a_crash_between_decision_and_publish_resolves_at_once(
     client = _app(tmp_path, pg_url, f"amqp://guest:guest@127.0.0.1:5672/{vhost}")
     jc = _setup(client, pg_url)
 
-    def crash(self: Relay, sender: str, message_id: str) -> int:
+    def crash(self: Relay, sender: str, message_id: str, **_publish: object) -> int:
         raise Crash
 
     with monkeypatch.context() as patch:
@@ -101,7 +101,7 @@ def test_the_sweeper_publishes_what_a_dead_request_left_once(
     client = _app(tmp_path, pg_url, f"amqp://guest:guest@127.0.0.1:5672/{vhost}")
     jc = _setup(client, pg_url)
     with monkeypatch.context() as patch:
-        patch.setattr(Relay, "publish_message", lambda *a: (_ for _ in ()).throw(Crash()))
+        patch.setattr(Relay, "publish_message", lambda *a, **k: (_ for _ in ()).throw(Crash()))
         assert client.post("/v1/inbound/jobcenter", content=sample_bytes(BODY),
                            headers={**jc, **XML}).status_code == 500
     routing = client.app.state.routing  # type: ignore[attr-defined]

@@ -226,6 +226,11 @@ class Publisher:
             try:
                 with broker_errors("publishing", self.connection):
                     if confirms is None:
+                        if not self.connection.connected:
+                            # released after a failed attempt (see _reconnect) and not yet
+                            # back: a channel of it would fail with AttributeError, not as an
+                            # outage, and the publisher would never recover
+                            self.connection.ensure_connection(max_retries=1)
                         confirms = self._confirms = _Confirms(self.connection)
                     got = confirms.publish(self.topology, [items[i] for i in todo], timeout)
                 for i, result in zip(todo, got, strict=True):

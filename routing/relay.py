@@ -184,13 +184,13 @@ class PublishBatcher:
             self._publisher = self.publisher_factory()
         try:
             results = self._publisher.publish_many(items, timeout=self.timeout)
-        except BrokerUnavailable:
-            self._drop()
+        except BaseException:
+            self._drop()  # whatever broke it, the next batch starts on a fresh connection
             raise
-        from casebridge.routing.pipeline import Unconfirmed
-
-        if any(isinstance(r, Unconfirmed) for r in results):
-            # a confirm that did not come in time: a fresh connection for the next batch
+        if any(r is not None for r in results):
+            # a confirm that did not come in time, a nack, or a connection the broker dropped
+            # (its retries used up while the broker was down): a fresh connection from the
+            # factory for the next batch, never the one that failed
             self._drop()
         return results
 

@@ -294,24 +294,13 @@ def _wait_for_consumers(top: Any, workers: int) -> None:
 
 
 def _cpu(top: Any) -> dict[str, float]:
-    """CPU seconds used so far by part (live processes only)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    ours = {proc.pid: name.split("-")[0] for name, proc in top.processes if proc.poll() is None}
-    used = {"gateway": 0.0, "worker": 0.0, "postgresql": 0.0, "rabbitmq": 0.0}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
-        fields = stat[stat.rindex(")") + 2 :].split()
-        part = ours.get(int(entry.name)) or (
-            "postgresql" if comm.startswith("postgres") else
-            "rabbitmq" if comm in ("beam.smp", "erl_child_setup", "inet_gethost") else None)
-        if part in used:
-            used[part] += (int(fields[11]) + int(fields[12])) / tick
+    """CPU seconds used so far by part (live processes only): the capacity run's count, without
+    its "load generator" (that is this process; here the load runs in a process of its own and
+    is measured apart)."""
+    import capacity_run  # deploy/, on sys.path once _stack() has run
+
+    used: dict[str, float] = capacity_run.cpu_seconds(top)
+    del used["load generator"]
     return used
 
 

@@ -41,7 +41,7 @@ from casebridge.gateway.demo import sample_bytes
 CONCURRENCY = 16
 
 
-def _cpu_seconds(top: prove_local.Topology) -> dict[str, float]:
+def cpu_seconds(top: prove_local.Topology) -> dict[str, float]:
     """CPU seconds used so far, by part: casebridge processes, PostgreSQL, RabbitMQ, load."""
     tick = os.sysconf("SC_CLK_TCK")
     ours = {proc.pid: name.split("-")[0] for name, proc in top.processes if proc.poll() is None}
@@ -176,7 +176,7 @@ def _drain(top: prove_local.Topology, workers: int, expected: int, tag: str) -> 
         top.check_alive()
         time.sleep(0.05)
     started = time.perf_counter()
-    cpu = _cpu_seconds(top)
+    cpu = cpu_seconds(top)
     with WaitSampler(top.database) as waits:
         while (done := _delivered(top)) < target:
             top.check_alive()
@@ -184,7 +184,7 @@ def _drain(top: prove_local.Topology, workers: int, expected: int, tag: str) -> 
                 raise RuntimeError("the workers did not drain the backlog in 15 minutes")
             time.sleep(0.1)
     elapsed = time.perf_counter() - started
-    share = _cpu_share(cpu, _cpu_seconds(top))
+    share = _cpu_share(cpu, cpu_seconds(top))
     _stop(top, "worker-")
     counted = done - first
     return {"workers": workers, "referrals": expected, "timed": counted,
@@ -243,10 +243,10 @@ def measure(referrals: int) -> dict[str, Any]:
             top.start_processes()
             bodies = _bodies(referrals, f"G{gateways}")
             asyncio.run(_load(top.gateway_urls, key, bodies[:20]))  # warm-up, not counted
-            cpu = _cpu_seconds(top)
+            cpu = cpu_seconds(top)
             with WaitSampler(top.database) as waits:
                 load = asyncio.run(_load(top.gateway_urls, key, bodies[20:]))
-            load["cpu_seconds"] = _cpu_share(cpu, _cpu_seconds(top))
+            load["cpu_seconds"] = _cpu_share(cpu, cpu_seconds(top))
             load["db_sessions"] = waits.busy_sessions()
             load["gateways"] = gateways
             result["intake"].append(load)

@@ -27,7 +27,7 @@ from casebridge.adapters import get_adapter
 from casebridge.canonical_model import TransferEnvelope
 from casebridge.consent.audit import AuditTrail
 from casebridge.consent.store import ConsentStore
-from casebridge.db import get_database, reset_databases
+from casebridge.db import get_database
 from casebridge.gateway.demo import sample_bytes
 from casebridge.routing import worker as worker_module
 from casebridge.routing.dlq import DeadLetters
@@ -45,6 +45,7 @@ from tests.routing.test_rabbitmq_faults import (
     sample_bytes_scenario,
     vhost,  # noqa: F401 - fixture
 )
+from tests.routing.test_worker_resilience import private_pg  # noqa: F401 - fixture (port 5436)
 
 PROVIDER = "suchtberatung-diakonie-du"  # pull: the outbox
 JOBCENTER, SOZIALAMT = "jobcenter-duisburg", "sozialamt-duisburg"  # push
@@ -326,19 +327,6 @@ def test_a_bug_in_one_message_dead_letters_only_that_one(stack: Stack) -> None:
 
 
 # --- a store outage in the middle of a batch (PostgreSQL of its own, RabbitMQ) -----------------
-
-PRIVATE_PG_PORT = 5437
-
-
-@pytest.fixture
-def private_pg() -> Iterator[PrivatePostgres]:
-    server = PrivatePostgres(PRIVATE_PG_PORT)
-    try:
-        yield server
-    finally:
-        reset_databases()  # the next test's cluster has the same URL but none of these tables
-        server.close()
-
 
 @pytest.mark.slow
 @pytest.mark.postgres
